@@ -1,0 +1,86 @@
+"""Serving signatures. Both run the Transform graph, so clients send raw features.
+
+- `serving_default`: serialized `tf.Example` protos (TFMA, TF Serving's gRPC clients).
+- `serving_raw`: one named tensor per raw feature, for JSON clients. A missing value
+  is sent as "" for strings, NaN for floats and -1 for integer codes.
+Both return `probability` (P(big tipper), float) and `big_tipper` (0/1, int64).
+"""
+from typing import Dict
+
+import tensorflow as tf
+import tensorflow_transform as tft
+import tf_keras as keras
+
+from models import features
+
+DEFAULT_SIGNATURE = 'serving_default'
+RAW_SIGNATURE = 'serving_raw'
+# Not for clients: TFMA calls it to get labels (computed by Transform) for evaluation.
+TRANSFORM_SIGNATURE = 'transform_features'
+PROBABILITY_KEY = 'probability'
+CLASS_KEY = 'big_tipper'
+
+
+def _missing_sentinel(dtype: tf.DType):
+  if dtype == tf.string:
+    return tf.constant('')
+  if dtype.is_floating:
+    return None  # NaN: compared with is_nan below
+  return tf.constant(-1, dtype)
+
+
+def _to_raw_feature(value: tf.Tensor, spec) -> tf.Tensor:
+  """A [batch] dense client tensor to the raw feature shape TFT expects for `spec`."""
+  if isinstance(spec, tf.io.FixedLenFeature):
+    return tf.reshape(value, [-1, 1])
+  sentinel = _missing_sentinel(value.dtype)
+  present = (tf.logical_not(tf.math.is_nan(value)) if sentinel is None
+             else tf.not_equal(value, sentinel))
+  rows = tf.cast(tf.where(present), tf.int64)
+  indices = tf.concat([rows, tf.zeros_like(rows)], axis=1)
+  batch = tf.shape(value, out_type=tf.int64)[0]
+  return tf.SparseTensor(indices, tf.boolean_mask(value, present), tf.stack([batch, 1]))
+
+
+def _outputs(probability: tf.Tensor) -> Dict[str, tf.Tensor]:
+  probability = tf.reshape(probability, [-1])
+  return {PROBABILITY_KEY: probability,
+          CLASS_KEY: tf.cast(probability > 0.5, tf.int64)}
+
+
+def make_signatures(model: keras.Model, tf_transform_output: tft.TFTransformOutput) -> Dict:
+  """The concrete functions to save with the model, keyed by signature name."""
+  model.tft_layer = tf_transform_output.transform_features_layer()
+  raw_spec = tf_transform_output.raw_feature_spec()
+  serving_spec = {name: spec for name, spec in raw_spec.items()
+                  if name in features.MODEL_INPUT_FEATURES}
+  missing_inputs = sorted(set(features.MODEL_INPUT_FEATURES) - set(serving_spec))
+  if missing_inputs:
+    raise ValueError(f'schema lacks model inputs {missing_inputs}; check schema/schema.pbtxt')
+
+  def predict_transformed(raw_features):
+    transformed = model.tft_layer(raw_features)
+    transformed.pop(features.LABEL_KEY, None)
+    return _outputs(model(transformed))
+
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name='examples')])
+  def serve_examples(serialized):
+    return predict_transformed(tf.io.parse_example(serialized, serving_spec))
+
+  raw_input_signature = {
+      name: tf.TensorSpec([None], spec.dtype, name=name) for name, spec in serving_spec.items()}
+
+  @tf.function(input_signature=[raw_input_signature])
+  def serve_raw(inputs):
+    return predict_transformed(
+        {name: _to_raw_feature(inputs[name], serving_spec[name]) for name in serving_spec})
+
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name='examples')])
+  def transform_features(serialized):
+    return model.tft_layer(tf.io.parse_example(serialized, raw_spec))
+
+  return {
+      DEFAULT_SIGNATURE: serve_examples.get_concrete_function(),
+      TRANSFORM_SIGNATURE: transform_features.get_concrete_function(),
+      RAW_SIGNATURE: serve_raw.get_concrete_function(),
+  }

@@ -1,0 +1,85 @@
+"""Training: datasets from Transform's output, fitting, and export with both signatures.
+
+`run_fn` is TFX's entry point (`models.training.run_fn`); it only adapts `fn_args`
+to `train_and_export`, which can be called without TFX.
+"""
+import json
+import logging
+from typing import Dict, List, Optional, Sequence
+
+import tensorflow as tf
+import tensorflow_transform as tft
+import tf_keras as keras
+
+from models import autograph, features, model as model_lib, signatures
+
+# Written next to the SavedModel so reviewers see how the model was trained.
+TRAINING_SUMMARY_FILE = 'training_summary.json'
+
+
+def cardinalities(tf_transform_output: tft.TFTransformOutput) -> Dict[str, int]:
+  """Size of every integer-coded output of Transform, from its output schema's domains."""
+  schema = tf_transform_output.transformed_metadata.schema
+  sizes = {}
+  for feature in schema.feature:
+    if feature.HasField('int_domain'):
+      sizes[feature.name] = int(feature.int_domain.max) + 1
+  return sizes
+
+
+def make_dataset(file_pattern: Sequence[str], tf_transform_output: tft.TFTransformOutput,
+                 batch_size: int, shuffle: bool, num_epochs: Optional[int] = 1,
+                 seed: int = 42) -> tf.data.Dataset:
+  """(features, label) batches from Transform's gzipped TFRecords."""
+  spec = dict(tf_transform_output.transformed_feature_spec())
+  files = tf.io.gfile.glob(list(file_pattern)) if not isinstance(file_pattern, str) else (
+      tf.io.gfile.glob(file_pattern))
+  if not files:
+    raise FileNotFoundError(f'no transformed examples match {list(file_pattern)}')
+  return tf.data.experimental.make_batched_features_dataset(
+      file_pattern=files, batch_size=batch_size, features=spec,
+      reader=lambda names: tf.data.TFRecordDataset(names, compression_type='GZIP'),
+      label_key=features.LABEL_KEY, shuffle=shuffle, shuffle_seed=seed,
+      num_epochs=num_epochs, drop_final_batch=False,
+      prefetch_buffer_size=tf.data.AUTOTUNE)
+
+
+def train_and_export(train_files: Sequence[str], eval_files: Sequence[str],
+                     transform_output_dir: str, serving_model_dir: str,
+                     hparams: model_lib.HParams, log_dir: Optional[str] = None) -> Dict[str, float]:
+  """Fits the model on the training files and saves it with both serving signatures.
+
+  Returns the final metrics on the evaluation files (also written to
+  `training_summary.json` inside the exported model's assets.extra/).
+  """
+  autograph.skip_tf_keras()
+  tf_transform_output = tft.TFTransformOutput(transform_output_dir)
+  layout = model_lib.default_layout(cardinalities(tf_transform_output))
+  model = model_lib.build_model(layout, hparams)
+  train_ds = make_dataset(train_files, tf_transform_output, hparams.batch_size, shuffle=True,
+                          num_epochs=1, seed=hparams.seed)
+  eval_ds = make_dataset(eval_files, tf_transform_output, 1024, shuffle=False, num_epochs=1)
+  callbacks: List[keras.callbacks.Callback] = []
+  if log_dir:
+    callbacks.append(keras.callbacks.TensorBoard(log_dir=log_dir, update_freq='epoch',
+                                                 profile_batch=0))
+  history = model.fit(train_ds, epochs=hparams.epochs, validation_data=eval_ds, verbose=2,
+                      callbacks=callbacks)
+  final = {name: float(values[-1]) for name, values in history.history.items()}
+  logging.info('training finished: %s', final)
+  model.save(serving_model_dir, save_format='tf',
+             signatures=signatures.make_signatures(model, tf_transform_output))
+  extra = tf.io.gfile.join(serving_model_dir, 'assets.extra')
+  tf.io.gfile.makedirs(extra)
+  with tf.io.gfile.GFile(tf.io.gfile.join(extra, TRAINING_SUMMARY_FILE), 'w') as f:
+    json.dump({'hparams': hparams.to_dict(), 'final_metrics': final}, f, indent=2, sort_keys=True)
+  return final
+
+
+def run_fn(fn_args) -> None:
+  """TFX Trainer entry point."""
+  hparams = model_lib.HParams.from_dict((fn_args.custom_config or {}).get('hparams', {}))
+  train_and_export(
+      train_files=fn_args.train_files, eval_files=fn_args.eval_files,
+      transform_output_dir=fn_args.transform_output, serving_model_dir=fn_args.serving_model_dir,
+      hparams=hparams, log_dir=fn_args.model_run_dir)

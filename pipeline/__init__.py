@@ -1,0 +1,1 @@
+"""ctpipe's pipeline: definition, configuration, runners, custom components and the CLI."""

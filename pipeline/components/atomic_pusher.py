@@ -1,0 +1,37 @@
+"""Pusher executor that publishes blessed models atomically with integer versions.
+
+TFX's filesystem Pusher copies straight into `<base>/<timestamp>/`, so TF Serving can
+see a half-copied version. This executor keeps TFX's blessing checks and MLMD
+properties and delegates the copy to `pipeline.publishing.publish`.
+"""
+from typing import Any, Dict, List
+
+from tfx import types
+from tfx.components.pusher import executor as tfx_pusher_executor
+from tfx.proto import pusher_pb2
+from tfx.types import artifact_utils, standard_component_specs
+from tfx.utils import io_utils, proto_utils
+
+from pipeline import publishing
+
+
+class AtomicPusherExecutor(tfx_pusher_executor.Executor):
+  """Pushes to `<push_destination.filesystem.base_directory>/<n>/` only when blessed."""
+
+  def Do(self, input_dict: Dict[str, List[types.Artifact]],
+         output_dict: Dict[str, List[types.Artifact]], exec_properties: Dict[str, Any]) -> None:
+    model_push = artifact_utils.get_single_instance(
+        output_dict[standard_component_specs.PUSHED_MODEL_KEY])
+    if not self.CheckBlessing(input_dict):
+      self._MarkNotPushed(model_push)
+      return
+    destination = pusher_pb2.PushDestination()
+    proto_utils.json_to_proto(exec_properties[standard_component_specs.PUSH_DESTINATION_KEY],
+                              destination)
+    if destination.WhichOneof('destination') != 'filesystem':
+      raise ValueError('AtomicPusherExecutor pushes to a filesystem destination only')
+    model_path = self.GetModelPath(input_dict)
+    serving_path = publishing.publish(model_path, destination.filesystem.base_directory)
+    io_utils.copy_dir(model_path, model_push.uri)  # archived copy, as TFX's Pusher does
+    self._MarkPushed(model_push, pushed_destination=serving_path,
+                     pushed_version=serving_path.rstrip('/').rsplit('/', 1)[-1])

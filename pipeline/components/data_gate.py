@@ -1,0 +1,98 @@
+"""DataGate: the run stops before Transform when ExampleValidator found anomalies.
+
+TFX's ExampleValidator only records anomalies; nothing downstream reads them. The
+gate fails its execution when any split of the span has an anomaly, so LocalDagRunner
+(and Vertex) stop the run there: Transform, Trainer and Pusher never run. A clean
+span is re-published as `validated_examples` (hard links, or a copy where links are
+impossible), and only validated spans ever enter the training window.
+"""
+import os
+from typing import Any, Dict, List
+
+import tensorflow as tf
+from tfx import types
+from tfx.dsl.components.base import base_component, base_executor, executor_spec
+from tfx.types import artifact_utils, standard_artifacts
+from tfx.types.component_spec import ChannelParameter, ComponentSpec
+
+from pipeline import anomalies as anomalies_lib
+
+EXAMPLES_KEY = 'examples'
+ANOMALIES_KEY = 'anomalies'
+VALIDATED_EXAMPLES_KEY = 'validated_examples'
+
+
+class DataGateError(RuntimeError):
+  """Raised by the gate's execution when the span has anomalies; the message lists them."""
+
+  def __init__(self, found: List[anomalies_lib.Anomaly]):
+    self.anomalies = found
+    lines = '\n'.join('  - ' + a.sentence() for a in found)
+    super().__init__(f'data gate: {len(found)} anomal{"y" if len(found) == 1 else "ies"} '
+                     f'found, run stopped before Transform:\n{lines}')
+
+
+def link_tree(src: str, dst: str) -> int:
+  """Mirrors the files under `src` into `dst`: hard links where possible, else copies.
+
+  Returns the number of files. Works for local paths and any tf.io.gfile file system.
+  """
+  count = 0
+  for dirpath, _, filenames in tf.io.gfile.walk(src):
+    rel = os.path.relpath(dirpath, src)
+    target_dir = dst if rel == '.' else os.path.join(dst, rel)
+    tf.io.gfile.makedirs(target_dir)
+    for name in filenames:
+      source, target = os.path.join(dirpath, name), os.path.join(target_dir, name)
+      try:
+        os.link(source, target)
+      except OSError:
+        tf.io.gfile.copy(source, target, overwrite=True)
+      count += 1
+  return count
+
+
+def pass_gate(examples: types.Artifact, anomalies_artifact: types.Artifact,
+              validated: types.Artifact) -> None:
+  """Raises DataGateError if the span has anomalies; else publishes it as validated."""
+  splits = artifact_utils.decode_split_names(anomalies_artifact.split_names)
+  span = int(examples.span)
+  found = anomalies_lib.read_anomalies(anomalies_artifact.uri, splits, span)
+  if found:
+    raise DataGateError(found)
+  link_tree(examples.uri, validated.uri)
+  validated.span = examples.span
+  validated.version = examples.version
+  validated.split_names = examples.split_names
+  # payload_format, file_format, input_fingerprint...: readers of the examples need them.
+  for key, value in examples.mlmd_artifact.custom_properties.items():
+    validated.mlmd_artifact.custom_properties[key].CopyFrom(value)
+
+class DataGateExecutor(base_executor.BaseExecutor):
+  """TFX glue around `pass_gate`."""
+
+  def Do(self, input_dict: Dict[str, List[types.Artifact]],
+         output_dict: Dict[str, List[types.Artifact]], exec_properties: Dict[str, Any]) -> None:
+    pass_gate(artifact_utils.get_single_instance(input_dict[EXAMPLES_KEY]),
+              artifact_utils.get_single_instance(input_dict[ANOMALIES_KEY]),
+              artifact_utils.get_single_instance(output_dict[VALIDATED_EXAMPLES_KEY]))
+
+
+class DataGateSpec(ComponentSpec):
+  PARAMETERS: Dict[str, Any] = {}
+  INPUTS = {
+      EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
+      ANOMALIES_KEY: ChannelParameter(type=standard_artifacts.ExampleAnomalies),
+  }
+  OUTPUTS = {VALIDATED_EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples)}
+
+
+class DataGate(base_component.BaseComponent):
+  """Stops the run on anomalies; otherwise outputs the span as `validated_examples`."""
+  SPEC_CLASS = DataGateSpec
+  EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(DataGateExecutor)
+
+  def __init__(self, examples: types.BaseChannel, anomalies: types.BaseChannel):
+    super().__init__(spec=DataGateSpec(
+        examples=examples, anomalies=anomalies,
+        validated_examples=types.Channel(type=standard_artifacts.Examples)))

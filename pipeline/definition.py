@@ -1,0 +1,155 @@
+"""`create_pipeline`: the pure definition of the continuous-training pipeline.
+
+Typed arguments in, a `tfx` Pipeline out: no file I/O, no environment reads, no
+network. Runners (pipeline/local_runner.py; a Vertex runner later) decide paths,
+metadata and Beam arguments. User code is referenced by dotted path, so the same
+definition compiles for Vertex with no module upload.
+"""
+from typing import List, Optional, Sequence
+
+from tfx import v1 as tfx
+from tfx.dsl.components.base import executor_spec
+
+from pipeline import evaluation, spans
+from pipeline.components.atomic_pusher import AtomicPusherExecutor
+from pipeline.components.merge_window import MergeWindow
+from pipeline.components.data_gate import VALIDATED_EXAMPLES_KEY, DataGate
+from pipeline.components.schema_review import SchemaReview
+from pipeline.components.span_window import SpanWindowStrategy
+from pipeline.config import PipelinePaths, PipelineSettings
+
+PREPROCESSING_FN = 'models.preprocessing.preprocessing_fn'
+RUN_FN = 'models.training.run_fn'
+
+# Node ids: stable, because caching and the training window resolve by them.
+EXAMPLE_GEN = 'CsvExampleGen'
+STATISTICS_GEN = 'StatisticsGen'
+SCHEMA_IMPORTER = 'CuratedSchema'
+SCHEMA_GEN = 'SchemaGen'
+SCHEMA_REVIEW = 'SchemaReview'
+EXAMPLE_VALIDATOR = 'ExampleValidator'
+DATA_GATE = 'DataGate'
+TRAINING_WINDOW = 'TrainingWindow'
+MERGE_WINDOW = 'MergeWindow'
+TRANSFORM = 'Transform'
+TRAINER = 'Trainer'
+BASELINE_RESOLVER = 'BaselineModel'
+EVALUATOR = 'Evaluator'
+PUSHER = 'Pusher'
+
+INGEST_NODES = (EXAMPLE_GEN, STATISTICS_GEN, SCHEMA_IMPORTER, EXAMPLE_VALIDATOR, DATA_GATE)
+
+
+def create_pipeline(
+    settings: PipelineSettings,
+    paths: PipelinePaths,
+    beam_pipeline_args: Sequence[str] = (),
+    metadata_connection_config=None,
+    span: Optional[int] = None,
+    ingest_only: bool = False,
+    enable_cache: bool = True,
+) -> tfx.dsl.Pipeline:
+  """The pipeline for one span (the newest one when `span` is None).
+
+  With `ingest_only`, the pipeline stops after the data gate: it ingests and validates
+  one span for the training window (used to backfill a window on a fresh store).
+  """
+  range_config = (tfx.proto.RangeConfig(static_range=tfx.proto.StaticRange(
+      start_span_number=span, end_span_number=span)) if span is not None else None)
+  # Ingests one span; hash-splits it so evaluation never sees a training row.
+  example_gen = tfx.components.CsvExampleGen(
+      input_base=paths.data_root,
+      input_config=tfx.proto.Input(splits=[
+          tfx.proto.Input.Split(name='span', pattern=spans.SPAN_PATTERN)]),
+      output_config=tfx.proto.Output(split_config=tfx.proto.SplitConfig(splits=[
+          tfx.proto.SplitConfig.Split(name='train', hash_buckets=settings.train_buckets),
+          tfx.proto.SplitConfig.Split(name='eval', hash_buckets=settings.eval_buckets)])),
+      range_config=range_config).with_id(EXAMPLE_GEN)
+  # Statistics of the new span: input to validation and to the schema review.
+  statistics_gen = tfx.components.StatisticsGen(
+      examples=example_gen.outputs['examples']).with_id(STATISTICS_GEN)
+  # The reviewed, committed schema is the contract; inference never replaces it.
+  curated_schema = tfx.components.ImportSchemaGen(
+      schema_file=paths.schema_file).with_id(SCHEMA_IMPORTER)
+  example_validator = tfx.components.ExampleValidator(
+      statistics=statistics_gen.outputs['statistics'],
+      schema=curated_schema.outputs['schema']).with_id(EXAMPLE_VALIDATOR)
+  # Stops the run on any anomaly; only clean spans reach the training window.
+  data_gate = DataGate(
+      examples=example_gen.outputs['examples'],
+      anomalies=example_validator.outputs['anomalies']).with_id(DATA_GATE)
+  components: List = [example_gen, statistics_gen, curated_schema, example_validator, data_gate]
+  if ingest_only:
+    return _pipeline(settings, paths, components, beam_pipeline_args,
+                     metadata_connection_config, enable_cache)
+
+  # Inferred schema of the new span, compared with the curated one: proposals only.
+  schema_gen = tfx.components.SchemaGen(
+      statistics=statistics_gen.outputs['statistics'],
+      infer_feature_shape=False).with_id(SCHEMA_GEN)
+  schema_review = SchemaReview(
+      curated_schema=curated_schema.outputs['schema'],
+      inferred_schema=schema_gen.outputs['schema']).with_id(SCHEMA_REVIEW)
+  # The newest `window_spans` validated spans: what the model learns from and is judged on.
+  # Reads every run's validated spans (not just this run's), hence a plain Channel
+  # naming the gate plus an explicit edge so it resolves after the gate.
+  training_window = tfx.dsl.Resolver(
+      strategy_class=SpanWindowStrategy,
+      config={'num_spans': settings.window_spans},
+      examples=tfx.dsl.Channel(
+          type=tfx.types.standard_artifacts.Examples, producer_component_id=DATA_GATE,
+          output_key=VALIDATED_EXAMPLES_KEY)).with_id(TRAINING_WINDOW)
+  training_window.add_upstream_node(data_gate)
+  merge_window = MergeWindow(examples=training_window.outputs['examples']).with_id(MERGE_WINDOW)
+  window = merge_window.outputs['merged_examples']
+  transform = tfx.components.Transform(
+      examples=window,
+      schema=curated_schema.outputs['schema'],
+      preprocessing_fn=PREPROCESSING_FN,
+      splits_config=tfx.proto.SplitsConfig(analyze=['train'], transform=['train', 'eval']),
+  ).with_id(TRANSFORM)
+  trainer = tfx.components.Trainer(
+      run_fn=RUN_FN,
+      examples=transform.outputs['transformed_examples'],
+      transform_graph=transform.outputs['transform_graph'],
+      schema=curated_schema.outputs['schema'],
+      train_args=tfx.proto.TrainArgs(splits=['train']),
+      eval_args=tfx.proto.EvalArgs(splits=['eval']),
+      custom_config={'hparams': settings.hparams.to_dict()}).with_id(TRAINER)
+  # The model in production: the latest blessed one. Empty on the first run.
+  baseline = tfx.dsl.Resolver(
+      strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+      model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+      model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+  ).with_id(BASELINE_RESOLVER)
+  # Candidate vs baseline on the window's held-out split, overall and per slice.
+  evaluator = tfx.components.Evaluator(
+      examples=window,
+      model=trainer.outputs['model'],
+      baseline_model=baseline.outputs['model'],
+      example_splits=['eval'],
+      eval_config=evaluation.eval_config(settings.thresholds)).with_id(EVALUATOR)
+  # Only blessed models reach serving, atomically, as <base>/<model>/<n>/.
+  pusher = tfx.components.Pusher(
+      model=trainer.outputs['model'],
+      model_blessing=evaluator.outputs['blessing'],
+      push_destination=tfx.proto.PushDestination(
+          filesystem=tfx.proto.PushDestination.Filesystem(
+              base_directory=paths.model_base(settings.model_name))),
+      custom_executor_spec=executor_spec.ExecutorClassSpec(AtomicPusherExecutor),
+  ).with_id(PUSHER)
+  components += [schema_gen, schema_review, training_window, merge_window, transform, trainer, baseline,
+                 evaluator, pusher]
+  return _pipeline(settings, paths, components, beam_pipeline_args, metadata_connection_config,
+                   enable_cache)
+
+
+def _pipeline(settings, paths, components, beam_pipeline_args, metadata_connection_config,
+              enable_cache):
+  return tfx.dsl.Pipeline(
+      pipeline_name=settings.pipeline_name,
+      pipeline_root=paths.pipeline_root,
+      components=components,
+      enable_cache=enable_cache,
+      metadata_connection_config=metadata_connection_config,
+      beam_pipeline_args=list(beam_pipeline_args))

@@ -1,0 +1,78 @@
+"""The Evaluator's judgement: metrics, slices and the thresholds that decide a blessing.
+
+Overall value thresholds: AUC >= min_auc and accuracy above the evaluation data's
+majority rate (AccuracyLift > min_accuracy_lift). Change thresholds against the
+baseline (latest blessed model): overall AUC and accuracy, and per slice of
+payment_type (AUC on the slices listed in Thresholds.auc_guarded_payment_types,
+accuracy on every payment type's slice) and trip_start_hour (accuracy). TFMA skips
+change thresholds when there is no baseline, so the first run is judged on value
+thresholds alone.
+"""
+from typing import List
+
+import tensorflow_model_analysis as tfma
+
+from models import features, metrics, signatures
+from pipeline.config import Thresholds
+
+HIGHER = tfma.MetricDirection.HIGHER_IS_BETTER
+
+# Payment types large enough in this data for a per-slice accuracy guard.
+GUARDED_PAYMENT_TYPES = ('Cash', 'Credit Card')
+
+
+def _not_worse_than_baseline(max_drop: float) -> tfma.MetricThreshold:
+  return tfma.MetricThreshold(change_threshold=tfma.GenericChangeThreshold(
+      direction=HIGHER, absolute={'value': -max_drop}))
+
+
+def slicing_specs() -> List[tfma.SlicingSpec]:
+  return [tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=[name])
+                                 for name in features.SLICE_FEATURES]
+
+
+def eval_config(thresholds: Thresholds) -> tfma.EvalConfig:
+  """The TFMA EvalConfig the Evaluator runs with."""
+  auc_slice_guards = [
+      tfma.PerSliceMetricThreshold(
+          slicing_specs=[tfma.SlicingSpec(feature_values={'payment_type': value})],
+          threshold=_not_worse_than_baseline(thresholds.max_slice_auc_drop))
+      for value in thresholds.auc_guarded_payment_types]
+  accuracy_slice_guards = [
+      tfma.PerSliceMetricThreshold(
+          slicing_specs=[tfma.SlicingSpec(feature_values={'payment_type': value})
+                         for value in GUARDED_PAYMENT_TYPES]
+          + [tfma.SlicingSpec(feature_keys=['trip_start_hour'])],
+          threshold=_not_worse_than_baseline(thresholds.max_slice_accuracy_drop))]
+  return tfma.EvalConfig(
+      model_specs=[tfma.ModelSpec(
+          signature_name=signatures.DEFAULT_SIGNATURE,
+          preprocessing_function_names=[signatures.TRANSFORM_SIGNATURE],
+          label_key=features.LABEL_KEY,
+          prediction_key=signatures.PROBABILITY_KEY)],
+      slicing_specs=slicing_specs(),
+      metrics_specs=[tfma.MetricsSpec(metrics=[
+          tfma.MetricConfig(class_name='ExampleCount'),
+          tfma.MetricConfig(
+              class_name='AUC',
+              threshold=tfma.MetricThreshold(
+                  value_threshold=tfma.GenericValueThreshold(
+                      lower_bound={'value': thresholds.min_auc}),
+                  change_threshold=tfma.GenericChangeThreshold(
+                      direction=HIGHER, absolute={'value': -thresholds.max_auc_drop})),
+              per_slice_thresholds=auc_slice_guards),
+          tfma.MetricConfig(
+              class_name='BinaryAccuracy',
+              threshold=_not_worse_than_baseline(thresholds.max_accuracy_drop),
+              per_slice_thresholds=accuracy_slice_guards),
+          tfma.MetricConfig(
+              class_name='AccuracyLift', module=metrics.__name__,
+              threshold=tfma.MetricThreshold(value_threshold=tfma.GenericValueThreshold(
+                  lower_bound={'value': thresholds.min_accuracy_lift + 1e-9}))),
+          tfma.MetricConfig(class_name='Precision'),
+          tfma.MetricConfig(class_name='Recall'),
+          tfma.MetricConfig(class_name='Calibration'),
+          tfma.MetricConfig(class_name='CalibrationPlot'),
+          tfma.MetricConfig(class_name='MeanLabel'),
+          tfma.MetricConfig(class_name='MeanPrediction'),
+      ])])
