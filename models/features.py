@@ -3,7 +3,7 @@
 Everything that names a column lives here so that preprocessing, the model, the
 serving signatures and the evaluation config agree by construction.
 """
-from typing import Tuple
+from typing import Dict, Optional, Tuple
 
 # Label: a "big tipper" tips more than 20% of the fare. Derived from raw `tips`,
 # which is therefore never a model input and never needed at serving time.
@@ -16,14 +16,23 @@ AMOUNT_FEATURES: Tuple[str, ...] = ('fare', 'trip_miles', 'trip_seconds')
 # Coordinates: z-score and quantile buckets, plus a missing-value indicator.
 GEO_FEATURES: Tuple[str, ...] = (
     'pickup_latitude', 'pickup_longitude', 'dropoff_latitude', 'dropoff_longitude')
-# Integer-coded categories and strings: both go through a vocabulary.
-CATEGORICAL_INT_FEATURES: Tuple[str, ...] = (
-    'trip_start_hour', 'trip_start_day', 'trip_start_month',
-    'pickup_community_area', 'dropoff_community_area', 'dropoff_census_tract')
-CATEGORICAL_STRING_FEATURES: Tuple[str, ...] = ('payment_type', 'company')
+# Integer codes with a fixed range (the curated schema's int_domain; a test checks they
+# agree): index = code - min + 1, and 0 for a missing or out-of-range code. No analyzer.
+RANGED_INT_FEATURES: Dict[str, Tuple[int, int]] = {
+    'trip_start_hour': (0, 23),
+    'trip_start_day': (1, 7),
+    'trip_start_month': (1, 12),
+    'pickup_community_area': (1, 77),
+    'dropoff_community_area': (1, 77),
+}
+# Integer codes without a useful range (census tracts): hashed, 0 for missing.
+HASHED_INT_FEATURES: Dict[str, int] = {'dropoff_census_tract': 256}
+# Strings: a vocabulary computed by Transform.
+VOCABULARY_FEATURES: Tuple[str, ...] = ('payment_type', 'company')
 
 NUMERIC_FEATURES: Tuple[str, ...] = AMOUNT_FEATURES + GEO_FEATURES
-CATEGORICAL_FEATURES: Tuple[str, ...] = CATEGORICAL_INT_FEATURES + CATEGORICAL_STRING_FEATURES
+CATEGORICAL_FEATURES: Tuple[str, ...] = (
+    tuple(RANGED_INT_FEATURES) + tuple(HASHED_INT_FEATURES) + VOCABULARY_FEATURES)
 MODEL_INPUT_FEATURES: Tuple[str, ...] = NUMERIC_FEATURES + CATEGORICAL_FEATURES
 
 # Columns kept in the data and schema but not used by the model: the timestamp
@@ -56,3 +65,13 @@ def missing(name: str) -> str:
 def indexed(name: str) -> str:
   """Transformed name of a categorical feature's vocabulary index."""
   return f'{name}_id'
+
+
+def static_cardinality(name: str) -> Optional[int]:
+  """Number of indices of a categorical input that needs no analyzer, else None."""
+  if name in RANGED_INT_FEATURES:
+    low, high = RANGED_INT_FEATURES[name]
+    return high - low + 2
+  if name in HASHED_INT_FEATURES:
+    return HASHED_INT_FEATURES[name] + 1
+  return None

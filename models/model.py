@@ -16,7 +16,7 @@ from models import features
 class HParams:
   """Training hyperparameters; recorded in ML Metadata through the Trainer's custom_config."""
   hidden_units: Tuple[int, ...] = (128, 64)
-  dropout: float = 0.3
+  dropout: float = 0.5
   learning_rate: float = 1e-3
   batch_size: int = 128
   epochs: int = 4

@@ -3,6 +3,11 @@
 Referenced by dotted path (`models.preprocessing.preprocessing_fn`) so the pipeline
 compiles for Vertex without uploading a module file. Its graph is embedded in
 both serving signatures, so training and serving share the exact same code.
+
+Analyzers are few on purpose: each costs Beam stages and tracing. All numeric
+features share one `tft.sum` (means and variances of present values) and one
+elementwise quantiles pass; integer codes with known ranges and hashed codes need
+none; only the two string features compute a vocabulary.
 """
 from typing import Dict, Union
 
@@ -22,72 +27,80 @@ def _dense(x: Tensor, default) -> tf.Tensor:
   return tf.reshape(x, [-1])
 
 
-def _is_missing(x: Tensor) -> tf.Tensor:
-  """1.0 where a [batch, 1] feature has no value, as a [batch] float tensor."""
+def _present(x: Tensor) -> tf.Tensor:
+  """1.0 where a [batch, 1] feature has a value, as a [batch] float tensor."""
   if not isinstance(x, tf.SparseTensor):
-    return tf.zeros_like(tf.reshape(x, [-1]), dtype=tf.float32)
-  present = tf.sparse.to_dense(
-      tf.SparseTensor(x.indices, tf.ones_like(x.values, tf.float32), [x.dense_shape[0], 1]))
-  return 1.0 - tf.reshape(present, [-1])
+    return tf.ones_like(tf.reshape(x, [-1]), dtype=tf.float32)
+  ones = tf.SparseTensor(x.indices, tf.ones_like(x.values, tf.float32), [x.dense_shape[0], 1])
+  return tf.reshape(tf.sparse.to_dense(ones), [-1])
 
 
-def _present_values(x: Tensor) -> tf.Tensor:
-  """The values that are present, for analyzers that must ignore missing ones."""
-  return x.values if isinstance(x, tf.SparseTensor) else tf.reshape(x, [-1])
+def _numeric_block(inputs: Dict[str, Tensor]) -> Dict[str, tf.Tensor]:
+  """z-scores, quantile buckets and missing indicators of every numeric feature."""
+  columns, present = [], []
+  for name in features.NUMERIC_FEATURES:
+    x = inputs[name]
+    value = tf.cast(_dense(x, tf.zeros([], x.dtype)), tf.float32)
+    if name in features.AMOUNT_FEATURES:
+      value = tf.math.log1p(tf.maximum(value, 0.0))
+    columns.append(value)
+    present.append(_present(x))
+  values = tf.stack(columns, axis=1)  # [batch, k]; a missing value is 0 here
+  mask = tf.stack(present, axis=1)
+  sums = tft.sum(tf.concat([values * mask, values * values * mask, mask], axis=1),
+                 reduce_instance_dims=False)
+  k = len(features.NUMERIC_FEATURES)
+  count = tf.maximum(sums[2 * k:], 1.0)
+  mean = sums[:k] / count
+  std = tf.sqrt(tf.maximum(sums[k:2 * k] / count - mean * mean, 0.0)) + 1e-6
+  filled = tf.where(mask > 0, values, mean)
+  scaled = (filled - mean) / std
+  # Missing values sit at 0, below every observed value: they get a bucket of their own.
+  buckets = tft.bucketize(values, features.NUM_QUANTILE_BUCKETS, elementwise=True)
+  outputs = {}
+  for i, name in enumerate(features.NUMERIC_FEATURES):
+    outputs[features.scaled(name)] = scaled[:, i]
+    outputs[features.bucketized(name)] = buckets[:, i]
+    outputs[features.missing(name)] = 1.0 - mask[:, i]
+  return outputs
 
 
-def _numeric(x: Tensor, log: bool) -> Dict[str, tf.Tensor]:
-  """z-score, quantile bucket and missing indicator; statistics ignore missing values."""
-  def scale(v):
-    v = tf.cast(v, tf.float32)
-    return tf.math.log1p(tf.maximum(v, 0.0)) if log else v
-  present = scale(_present_values(x))
-  mean = tft.mean(present)
-  std = tf.sqrt(tft.var(present)) + 1e-6
-  is_missing = _is_missing(x)
-  filled = tf.where(is_missing > 0, mean, scale(_dense(x, tf.zeros([], x.dtype))))
-  return {
-      'z': (filled - mean) / std,
-      'bucket': tft.bucketize(filled, features.NUM_QUANTILE_BUCKETS),
-      'missing': is_missing,
-  }
+def _ranged_index(x: Tensor, low: int, high: int) -> tf.Tensor:
+  code = tf.cast(_dense(x, tf.constant(low - 1, x.dtype)), tf.int64)
+  inside = tf.logical_and(code >= low, code <= high)
+  return tf.where(inside, code - low + 1, tf.zeros_like(code))
 
 
-def _categorical(x: Tensor) -> tf.Tensor:
-  if x.dtype == tf.string:
-    tokens = _dense(x, '')
-  else:
-    # Integer codes (hour, area, tract); floats in CSVs such as "17031081500.0" are
-    # cast to int64 first so the same code has one token.
-    codes = tf.cast(_dense(x, tf.constant(-1, x.dtype)), tf.int64)
-    tokens = tf.where(codes < 0, tf.constant(''), tf.strings.as_string(codes))
+def _hashed_index(x: Tensor, buckets: int) -> tf.Tensor:
+  code = tf.cast(_dense(x, tf.constant(-1, x.dtype)), tf.int64)
+  hashed = tf.strings.to_hash_bucket_fast(tf.strings.as_string(code), buckets) + 1
+  return tf.where(code < 0, tf.zeros_like(hashed), hashed)
+
+
+def _vocabulary_index(x: Tensor) -> tf.Tensor:
   return tft.compute_and_apply_vocabulary(
-      tokens,
-      frequency_threshold=features.VOCAB_FREQUENCY_THRESHOLD,
+      _dense(x, ''), frequency_threshold=features.VOCAB_FREQUENCY_THRESHOLD,
       num_oov_buckets=features.NUM_OOV_BUCKETS)
 
 
 def big_tipper_label(inputs: Dict[str, Tensor]) -> tf.Tensor:
   """1 when tips > 20% of the fare, else 0; a missing fare or tip counts as no big tip."""
-  fare = _dense(inputs['fare'], tf.constant(float('nan'), inputs['fare'].dtype))
-  tips = _dense(inputs['tips'], tf.constant(float('nan'), inputs['tips'].dtype))
-  fare = tf.cast(fare, tf.float32)
-  tips = tf.cast(tips, tf.float32)
+  fare = tf.cast(_dense(inputs['fare'], tf.zeros([], inputs['fare'].dtype)), tf.float32)
+  tips = tf.cast(_dense(inputs['tips'], tf.zeros([], inputs['tips'].dtype)), tf.float32)
+  known = tf.logical_and(_present(inputs['fare']) > 0, _present(inputs['tips']) > 0)
   big = tf.greater(tips, features.BIG_TIP_FRACTION * fare)
-  known = tf.logical_not(tf.logical_or(tf.math.is_nan(fare), tf.math.is_nan(tips)))
   return tf.cast(tf.logical_and(big, known), tf.int64)
 
 
 def preprocessing_fn(inputs: Dict[str, Tensor]) -> Dict[str, tf.Tensor]:
   """TFX Transform entry point: raw feature dict in, model-ready feature dict out."""
-  outputs: Dict[str, tf.Tensor] = {}
-  for name in features.NUMERIC_FEATURES:
-    parts = _numeric(inputs[name], log=name in features.AMOUNT_FEATURES)
-    outputs[features.scaled(name)] = parts['z']
-    outputs[features.bucketized(name)] = parts['bucket']
-    outputs[features.missing(name)] = parts['missing']
-  for name in features.CATEGORICAL_FEATURES:
-    outputs[features.indexed(name)] = _categorical(inputs[name])
+  outputs = _numeric_block(inputs)
+  for name, (low, high) in features.RANGED_INT_FEATURES.items():
+    outputs[features.indexed(name)] = _ranged_index(inputs[name], low, high)
+  for name, buckets in features.HASHED_INT_FEATURES.items():
+    outputs[features.indexed(name)] = _hashed_index(inputs[name], buckets)
+  for name in features.VOCABULARY_FEATURES:
+    outputs[features.indexed(name)] = _vocabulary_index(inputs[name])
   # At serving time `tips` is absent; TFT prunes this output there.
   outputs[features.LABEL_KEY] = big_tipper_label(inputs)
   return outputs

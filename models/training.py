@@ -18,12 +18,22 @@ TRAINING_SUMMARY_FILE = 'training_summary.json'
 
 
 def cardinalities(tf_transform_output: tft.TFTransformOutput) -> Dict[str, int]:
-  """Size of every integer-coded output of Transform, from its output schema's domains."""
-  schema = tf_transform_output.transformed_metadata.schema
+  """Size of every integer-coded output of Transform.
+
+  Analyzer outputs (vocabularies, buckets) carry it in Transform's output schema; the
+  analyzer-free ones (ranged and hashed codes) are fixed by models.features.
+  """
   sizes = {}
-  for feature in schema.feature:
+  for feature in tf_transform_output.transformed_metadata.schema.feature:
     if feature.HasField('int_domain'):
       sizes[feature.name] = int(feature.int_domain.max) + 1
+  for name in features.NUMERIC_FEATURES:
+    # Elementwise quantiles: num_buckets - 1 boundaries give indices 0..num_buckets - 1.
+    sizes[features.bucketized(name)] = features.NUM_QUANTILE_BUCKETS
+  for name in features.CATEGORICAL_FEATURES:
+    static = features.static_cardinality(name)
+    if static is not None:
+      sizes[features.indexed(name)] = static
   return sizes
 
 
@@ -63,7 +73,10 @@ def train_and_export(train_files: Sequence[str], eval_files: Sequence[str],
   if log_dir:
     callbacks.append(keras.callbacks.TensorBoard(log_dir=log_dir, update_freq='epoch',
                                                  profile_batch=0))
-  history = model.fit(train_ds, epochs=hparams.epochs, validation_data=eval_ds, verbose=2,
+  callbacks.append(keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: logging.info(
+      'epoch %d/%d: %s', epoch + 1, hparams.epochs,
+      ', '.join(f'{k}={v:.4f}' for k, v in sorted((logs or {}).items())))))
+  history = model.fit(train_ds, epochs=hparams.epochs, validation_data=eval_ds, verbose=0,
                       callbacks=callbacks)
   final = {name: float(values[-1]) for name, values in history.history.items()}
   logging.info('training finished: %s', final)

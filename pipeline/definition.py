@@ -107,6 +107,9 @@ def create_pipeline(
       schema=curated_schema.outputs['schema'],
       preprocessing_fn=PREPROCESSING_FN,
       splits_config=tfx.proto.SplitsConfig(analyze=['train'], transform=['train', 'eval']),
+      # StatisticsGen already describes every span; Transform's own pre/post statistics
+      # would run TFDV twice more on the whole window.
+      disable_statistics=True,
   ).with_id(TRANSFORM)
   trainer = tfx.components.Trainer(
       run_fn=RUN_FN,

@@ -35,6 +35,26 @@ def remove_stale_incoming(model_base: str) -> List[str]:
   return removed
 
 
+def _fingerprint(saved_model_dir: str) -> bytes:
+  path = os.path.join(saved_model_dir, 'fingerprint.pb')
+  if not tf.io.gfile.exists(path):
+    return b''
+  with tf.io.gfile.GFile(path, 'rb') as f:
+    return f.read()
+
+
+def already_published(saved_model_dir: str, model_base: str) -> Optional[int]:
+  """The newest version if it is this very SavedModel (same TF fingerprint), else None."""
+  existing = versions(model_base)
+  if not existing:
+    return None
+  candidate = _fingerprint(saved_model_dir)
+  newest = existing[-1]
+  if candidate and candidate == _fingerprint(os.path.join(model_base, str(newest))):
+    return newest
+  return None
+
+
 def _is_local(path: str) -> bool:
   return '://' not in path
 

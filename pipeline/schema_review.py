@@ -39,7 +39,9 @@ def proposed_changes(curated: schema_pb2.Schema, inferred: schema_pb2.Schema) ->
     changes.append(f'feature {name!r} is in the curated schema but not in the data')
   for name in sorted(set(cur) & set(inf)):
     c, i = cur[name], inf[name]
-    if c.type != i.type:
+    # A feature with no value in the data gets a default type from inference: not news.
+    had_values = i.presence.min_count > 0 or i.presence.min_fraction > 0
+    if c.type != i.type and had_values:
       changes.append(f'feature {name!r}: type {_TYPE_NAMES.get(c.type)} in the curated schema, '
                      f'{_TYPE_NAMES.get(i.type)} inferred from the data')
     curated_values = set(_domain_values(curated, c))

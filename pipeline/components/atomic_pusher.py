@@ -31,7 +31,13 @@ class AtomicPusherExecutor(tfx_pusher_executor.Executor):
     if destination.WhichOneof('destination') != 'filesystem':
       raise ValueError('AtomicPusherExecutor pushes to a filesystem destination only')
     model_path = self.GetModelPath(input_dict)
-    serving_path = publishing.publish(model_path, destination.filesystem.base_directory)
+    base = destination.filesystem.base_directory
+    if publishing.already_published(model_path, base) is not None:
+      # A re-run re-blesses the model that is already serving: nothing new to publish.
+      self._MarkNotPushed(model_push)
+      model_push.set_string_custom_property('not_pushed_reason', 'already the serving version')
+      return
+    serving_path = publishing.publish(model_path, base)
     io_utils.copy_dir(model_path, model_push.uri)  # archived copy, as TFX's Pusher does
     self._MarkPushed(model_push, pushed_destination=serving_path,
                      pushed_version=serving_path.rstrip('/').rsplit('/', 1)[-1])

@@ -1,0 +1,208 @@
+"""`ctpipe`: the command line. Thin: parses options, calls the runner, prints for people.
+
+Exit codes of `ctpipe run`: 0 the run completed (pushed or not blessed), 3 the data
+gate stopped it, 4 the home is in use by another run, 1 any other failure, 2 usage.
+"""
+import dataclasses
+import os
+import sys
+import time
+import traceback
+from typing import Optional
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_DATA_GATE = 3
+EXIT_HOME_BUSY = 4
+
+# The repository (or installed tree) this package sits in: defaults live there.
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_DATA_ROOT = os.path.join(PROJECT_ROOT, 'data', 'taxi')
+DEFAULT_SCHEMA = os.path.join(PROJECT_ROOT, 'schema', 'schema.pbtxt')
+DEFAULT_HOME = os.path.join(PROJECT_ROOT, '.ctpipe')
+
+console = Console(highlight=False)
+
+_STATE_STYLE = {'COMPLETE': ('✓', 'green', 'executed'), 'CACHED': ('↺', 'cyan', 'cached'),
+                'FAILED': ('✗', 'red', 'failed'), 'CANCELED': ('✗', 'red', 'canceled')}
+
+
+@click.group()
+def main() -> None:
+  """ctpipe: a continuous-training TFX pipeline (MLOps level 1)."""
+
+
+def _print_phase(text: str) -> None:
+  console.print(f'[bold]{text}[/bold]')
+
+
+def _print_start(node_id: str) -> None:
+  console.print(f'  [dim]▶ {node_id} started {time.strftime("%H:%M:%S")}[/dim]')
+
+
+def _print_end(execution) -> None:
+  mark, color, word = _STATE_STYLE.get(execution.state, ('?', 'yellow', execution.state.lower()))
+  console.print(f'  [{color}]{mark}[/{color}] {execution.node_id:<18} {word:<9} '
+                f'{execution.seconds:6.1f} s')
+
+
+def _fmt(value: Optional[float]) -> str:
+  return '—' if value is None else f'{value:.4f}'
+
+
+def _print_summary(summary, result, log_path: str) -> None:
+  table = Table(title='Components', show_edge=False, header_style='bold')
+  table.add_column('component')
+  table.add_column('outcome')
+  table.add_column('seconds', justify='right')
+  for execution in summary.executions:
+    _, color, word = _STATE_STYLE.get(execution.state, ('?', 'yellow', execution.state.lower()))
+    table.add_row(execution.node_id, f'[{color}]{word}[/{color}]', f'{execution.seconds:.1f}')
+  console.print(table)
+  if summary.candidate:
+    metrics = Table(title='Evaluation (held-out split of the window)', show_edge=False,
+                    header_style='bold')
+    metrics.add_column('metric')
+    metrics.add_column('candidate', justify='right')
+    metrics.add_column('baseline (in production)', justify='right')
+    for name in ('auc', 'binary_accuracy', 'accuracy_lift', 'precision', 'recall',
+                 'calibration', 'example_count'):
+      if name in summary.candidate:
+        metrics.add_row(name, _fmt(summary.candidate.get(name)), _fmt(summary.baseline.get(name)))
+    console.print(metrics)
+  if summary.schema_proposals:
+    console.print(f'[yellow]Schema review:[/yellow] {len(summary.schema_proposals)} proposed '
+                  'update(s) to the curated schema (not applied; see `ctpipe schema`):')
+    for line in summary.schema_proposals:
+      console.print(f'  - {line}')
+  if summary.blessed is None:
+    verdict = '[yellow]not evaluated[/yellow]'
+  elif summary.blessed:
+    verdict = '[green]BLESSED[/green]' + ('' if summary.baseline else
+                                          ' (first model: judged on value thresholds alone)')
+  else:
+    verdict = '[red]NOT BLESSED[/red]'
+  console.print(f'Verdict: {verdict}')
+  for failure in summary.failures:
+    console.print(f'  - failed: {failure.sentence()}')
+  pusher_cached = 'Pusher' in summary.cached()
+  if summary.pushed_version and not pusher_cached:
+    console.print(f'Pushed version {summary.pushed_version} to {summary.pushed_path}')
+  elif summary.pushed_version:
+    console.print(f'Nothing new to push: serving version {summary.pushed_version} is unchanged')
+  else:
+    console.print('Nothing pushed.')
+  console.print(f'[dim]{result.seconds:.1f} s; spans in window: {result.plan.window}; '
+                f'log: {log_path}[/dim]')
+
+
+@main.command()
+@click.option('--data-root', type=click.Path(file_okay=False), default=DEFAULT_DATA_ROOT,
+              show_default=True, help='Folder of span-<N>/*.csv spans.')
+@click.option('--home', type=click.Path(file_okay=False), default=DEFAULT_HOME,
+              show_default=True, help='Pipeline root, metadata store and serving base.')
+@click.option('--schema', 'schema_file', type=click.Path(dir_okay=False), default=DEFAULT_SCHEMA,
+              show_default=True, help='The curated schema.')
+@click.option('--window', type=click.IntRange(min=1), default=None,
+              help='Number of newest spans to train on (default 4).')
+@click.option('--epochs', type=click.IntRange(min=1), default=None, help='Training epochs.')
+@click.option('--min-auc', type=click.FloatRange(0, 1), default=None,
+              help='Overall AUC a candidate needs to be blessed (default 0.90).')
+@click.option('--beam-mode', type=click.Choice(['in_memory', 'multi_processing']),
+              default='in_memory', show_default=True)
+@click.option('--verbose', is_flag=True, help='Show TensorFlow and Beam logs in the terminal.')
+def run(data_root, home, schema_file, window, epochs, min_auc, beam_mode, verbose) -> None:
+  """Run the pipeline once on the newest span (backfilling the window on a new home)."""
+  from pipeline import config, console_logs, local_runner  # pylint: disable=g-import-not-at-top
+  from pipeline import metadata, run_summary, spans  # pylint: disable=g-import-not-at-top
+  settings = config.replace_settings(config.PipelineSettings(), window_spans=window,
+                                     epochs=epochs, min_auc=min_auc)
+  runner_home = local_runner.Home(os.path.abspath(home))
+  observer = local_runner.RunObserver(_print_phase, _print_start, _print_end)
+  runner = local_runner.LocalRun(runner_home, data_root, schema_file, settings,
+                                 local_runner.BeamMode(beam_mode), observer)
+  console.print(f'ctpipe run: data {os.path.abspath(data_root)} → home {runner_home.root}')
+  with console_logs.to_file(runner_home.log_dir, enabled=not verbose) as log_path:
+    try:
+      result = runner.run()
+    except local_runner.HomeBusyError as e:
+      console.print(f'[red]error:[/red] {e}')
+      sys.exit(EXIT_HOME_BUSY)
+    except (spans.SpanLayoutError, FileNotFoundError, ValueError) as e:
+      console.print(f'[red]error:[/red] {e}')
+      sys.exit(EXIT_FAILURE)
+    except Exception as e:  # pylint: disable=broad-except
+      traceback.print_exc()  # into the log file
+      last = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+      console.print(f'[red]error:[/red] the run failed: {type(e).__name__}: {last} '
+                    f'(full trace in {log_path})')
+      sys.exit(EXIT_FAILURE)
+    reader = metadata.MetadataReader.open_sqlite(runner_home.metadata_path,
+                                                 settings.pipeline_name)
+    summary = run_summary.summarize(reader, result.first_execution_id)
+  if result.status == 'data_gate':
+    gate = result.gate_error
+    console.print(f'[red]Data gate: the run stopped before Transform.[/red] '
+                  f'{len(gate.anomalies)} anomal{"y" if len(gate.anomalies) == 1 else "ies"}:')
+    for anomaly in gate.anomalies:
+      console.print(f'  - {anomaly.sentence()}')
+    console.print('Nothing was trained or pushed. Fix the data, or declare the change in '
+                  f'{schema_file} (see `ctpipe schema`). Log: {log_path}')
+    sys.exit(EXIT_DATA_GATE)
+  _print_summary(summary, result, log_path)
+  sys.exit(EXIT_OK)
+
+
+@main.command()
+@click.option('--data-root', type=click.Path(file_okay=False), default=DEFAULT_DATA_ROOT,
+              show_default=True)
+@click.option('--schema', 'schema_file', type=click.Path(dir_okay=False), default=DEFAULT_SCHEMA,
+              show_default=True)
+@click.option('--yes', is_flag=True, help='Write without asking.')
+@click.option('--check', is_flag=True, help='Only show the diff; exit 1 if there is one.')
+def schema(data_root, schema_file, yes, check) -> None:
+  """Bootstrap or refresh the curated schema from the data, shown as a diff first."""
+  from pipeline import schema_review, schema_tool, spans  # pylint: disable=g-import-not-at-top
+  try:
+    with _quiet():
+      current, proposed = schema_tool.plan(schema_file, data_root)
+  except spans.SpanLayoutError as e:
+    console.print(f'[red]error:[/red] {e}')
+    sys.exit(EXIT_FAILURE)
+  diff = schema_review.text_diff(current, proposed, f'a/{os.path.basename(schema_file)}',
+                                 f'b/{os.path.basename(schema_file)}')
+  if not diff:
+    console.print(f'{schema_file} already accepts the data in {data_root}: nothing to change.')
+    return
+  console.print(diff, markup=False, highlight=False)
+  if check:
+    sys.exit(EXIT_FAILURE)
+  if not yes and not click.confirm(f'Write this to {schema_file}?', default=False):
+    console.print('Not written.')
+    return
+  schema_tool.write(schema_file, proposed)
+  console.print(f'Wrote {schema_file}. Review and commit it: it is the data contract.')
+
+
+class _quiet:
+  """Silences fd 2 (TFDV/Beam chatter) for a short command."""
+
+  def __enter__(self):
+    sys.stderr.flush()
+    self._saved = os.dup(2)
+    self._null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(self._null, 2)
+
+  def __exit__(self, *exc):
+    sys.stderr.flush()
+    os.dup2(self._saved, 2)
+    os.close(self._saved)
+    os.close(self._null)
+
+
+if __name__ == '__main__':
+  main()

@@ -1,0 +1,109 @@
+"""What a run did, read back from ML Metadata: per-component outcome, blessing, push, metrics.
+
+Used by `ctpipe run` for its closing table and verdict, and by tests to assert on
+what the store holds rather than on printed text.
+"""
+import dataclasses
+import os
+from typing import Dict, List, Optional
+
+from pipeline import definition, metadata
+
+HEADLINE_METRICS = ('auc', 'binary_accuracy', 'accuracy_lift', 'precision', 'recall',
+                    'calibration', 'example_count')
+
+
+@dataclasses.dataclass(frozen=True)
+class Failure:
+  slice_name: str
+  metric: str
+  value: Optional[float]
+  message: str
+
+  def sentence(self) -> str:
+    value = 'n/a' if self.value is None else f'{self.value:.4f}'
+    return f'{self.metric} on {self.slice_name} = {value}: {self.message}'.rstrip(': ')
+
+
+@dataclasses.dataclass
+class RunSummary:
+  executions: List[metadata.ExecutionInfo]
+  blessed: Optional[bool] = None
+  pushed_version: Optional[str] = None
+  pushed_path: Optional[str] = None
+  candidate: Dict[str, float] = dataclasses.field(default_factory=dict)
+  baseline: Dict[str, float] = dataclasses.field(default_factory=dict)
+  failures: List[Failure] = dataclasses.field(default_factory=list)
+  schema_proposals: List[str] = dataclasses.field(default_factory=list)
+
+  def executed(self) -> List[str]:
+    return [e.node_id for e in self.executions if e.state == 'COMPLETE']
+
+  def cached(self) -> List[str]:
+    return [e.node_id for e in self.executions if e.state == 'CACHED']
+
+
+def _slice_name(slice_key) -> str:
+  if not slice_key:
+    return 'all data'
+  return ', '.join(f'{k}={v}' for k, v in slice_key)
+
+
+def _overall(eval_result) -> Dict[str, float]:
+  for slice_key, metrics in eval_result.slicing_metrics:
+    if slice_key == ():
+      values = metrics.get('', {}).get('', {})
+      return {name: float(v['doubleValue']) for name, v in values.items()
+              if isinstance(v, dict) and 'doubleValue' in v}
+  return {}
+
+
+def read_evaluation(uri: str) -> tuple:
+  """(candidate metrics, baseline metrics, validation failures) of an Evaluator output."""
+  import tensorflow_model_analysis as tfma  # pylint: disable=g-import-not-at-top
+  try:
+    candidate = _overall(tfma.load_eval_result(uri, model_name='candidate'))
+    baseline = _overall(tfma.load_eval_result(uri, model_name='baseline'))
+  except Exception:  # pylint: disable=broad-except
+    # A single-model evaluation (no baseline yet) has no model names.
+    candidate, baseline = _overall(tfma.load_eval_result(uri)), {}
+  failures = []
+  validation = tfma.load_validation_result(uri)
+  for per_slice in validation.metric_validations_per_slice:
+    key = tfma.slicer.deserialize_slice_key(per_slice.slice_key)
+    for failure in per_slice.failures:
+      value = failure.metric_value.double_value.value if failure.metric_value.HasField(
+          'double_value') else None
+      failures.append(Failure(_slice_name(key), failure.metric_key.name, value,
+                              failure.message))
+  return candidate, baseline, failures
+
+
+def summarize(reader: metadata.MetadataReader, after_execution_id: int) -> RunSummary:
+  """Summary of the executions with ids above `after_execution_id` (one `ctpipe run`)."""
+  executions = reader.executions_after(after_execution_id)
+  summary = RunSummary(executions=executions)
+  last = metadata.executions_by_node(executions)
+  evaluator = last.get(definition.EVALUATOR)
+  if evaluator and evaluator.state in ('COMPLETE', 'CACHED'):
+    outputs = reader.execution_outputs(evaluator.id)
+    blessing = outputs.get('blessing', [])
+    if blessing:
+      summary.blessed = bool(blessing[0].custom_properties.get('blessed', 0))
+    evaluation = outputs.get('evaluation', [])
+    if evaluation:
+      summary.candidate, summary.baseline, summary.failures = read_evaluation(evaluation[0].uri)
+  pusher = last.get(definition.PUSHER)
+  if pusher and pusher.state in ('COMPLETE', 'CACHED'):
+    pushed = reader.execution_outputs(pusher.id).get('pushed_model', [])
+    if pushed and pushed[0].custom_properties.get('pushed'):
+      summary.pushed_version = str(pushed[0].custom_properties.get('pushed_version'))
+      summary.pushed_path = str(pushed[0].custom_properties.get('pushed_destination'))
+  review = last.get(definition.SCHEMA_REVIEW)
+  if review and review.state in ('COMPLETE', 'CACHED'):
+    for artifact in reader.execution_outputs(review.id).get('review', []):
+      path = os.path.join(artifact.uri, 'proposals.txt')
+      if os.path.exists(path):
+        with open(path, encoding='utf-8') as f:
+          summary.schema_proposals = [line.rstrip('\n') for line in f if line.strip()]
+  return summary
