@@ -61,11 +61,11 @@ def _overall(eval_result) -> Dict[str, float]:
 def read_evaluation(uri: str) -> tuple:
   """(candidate metrics, baseline metrics, validation failures) of an Evaluator output."""
   import tensorflow_model_analysis as tfma  # pylint: disable=g-import-not-at-top
-  try:
-    candidate = _overall(tfma.load_eval_result(uri, model_name='candidate'))
+  candidate = _overall(tfma.load_eval_result(uri, model_name='candidate'))
+  if candidate:
     baseline = _overall(tfma.load_eval_result(uri, model_name='baseline'))
-  except Exception:  # pylint: disable=broad-except
-    # A single-model evaluation (no baseline yet) has no model names.
+  else:
+    # A single-model evaluation (no baseline yet) stores its metrics without a model name.
     candidate, baseline = _overall(tfma.load_eval_result(uri)), {}
   failures = []
   validation = tfma.load_validation_result(uri)
