@@ -3,7 +3,7 @@
 Exit codes of `ctpipe run`: 0 the run completed (pushed or not blessed), 3 the data
 gate stopped it, 4 the home is in use by another run, 1 any other failure, 2 usage.
 """
-import dataclasses
+import json
 import os
 import sys
 import time
@@ -144,6 +144,7 @@ def run(data_root, home, schema_file, window, epochs, min_auc, beam_mode, verbos
     reader = metadata.MetadataReader.open_sqlite(runner_home.metadata_path,
                                                  settings.pipeline_name)
     summary = run_summary.summarize(reader, result.first_execution_id)
+  _write_run_record(runner_home, result, summary, log_path)
   if result.status == 'data_gate':
     gate = result.gate_error
     console.print(f'[red]Data gate: the run stopped before Transform.[/red] '
@@ -155,6 +156,26 @@ def run(data_root, home, schema_file, window, epochs, min_auc, beam_mode, verbos
     sys.exit(EXIT_DATA_GATE)
   _print_summary(summary, result, log_path)
   sys.exit(EXIT_OK)
+
+
+def _write_run_record(home, result, summary, log_path: str) -> None:
+  """`<home>/last_run.json`: the run's outcome for scripts (benchmarks, schedulers)."""
+  record = {
+      'status': result.status, 'pipeline_seconds': round(result.seconds, 2),
+      'window': result.plan.window, 'backfill': result.plan.backfill,
+      'blessed': summary.blessed,
+      'pushed_version': None if 'Pusher' in summary.cached() else summary.pushed_version,
+      'candidate': summary.candidate, 'baseline': summary.baseline,
+      'failures': [f.sentence() for f in summary.failures],
+      'anomalies': [a.sentence() for a in result.gate_error.anomalies] if result.gate_error else [],
+      'executions': [{'node': e.node_id, 'state': e.state, 'seconds': round(e.seconds, 2)}
+                     for e in summary.executions],
+      'log': log_path,
+  }
+  path = os.path.join(home.root, 'last_run.json')
+  with open(path + '.tmp', 'w', encoding='utf-8') as f:
+    json.dump(record, f, indent=2, sort_keys=True)
+  os.replace(path + '.tmp', path)
 
 
 @main.command()

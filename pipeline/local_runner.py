@@ -183,6 +183,9 @@ class LocalRun:
       ingested = reader.spans_of(definition.EXAMPLE_GEN) if reader else []
       validated = reader.spans_of(definition.DATA_GATE) if reader else []
       plan = plan_spans(available, ingested, validated, self.settings.window_spans)
+      if plan.excluded:
+        self.observer.on_phase(f'spans {plan.excluded} failed the data gate in an earlier run; '
+                               'the window goes on without them')
       try:
         for span in plan.backfill:
           self.observer.on_phase(f'backfill: ingesting span {span} for the training window')
