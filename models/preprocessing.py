@@ -47,12 +47,17 @@ def _numeric_block(inputs: Dict[str, Tensor]) -> Dict[str, tf.Tensor]:
     present.append(_present(x))
   values = tf.stack(columns, axis=1)  # [batch, k]; a missing value is 0 here
   mask = tf.stack(present, axis=1)
-  sums = tft.sum(tf.concat([values * mask, values * values * mask, mask], axis=1),
+  # float64: E[x^2] - E[x]^2 cancels catastrophically in float32 for coordinates
+  # (latitude ~41.9, standard deviation ~0.05), which once gave std ~0 and z-scores ~1e5.
+  wide, wide_mask = tf.cast(values, tf.float64), tf.cast(mask, tf.float64)
+  sums = tft.sum(tf.concat([wide * wide_mask, wide * wide * wide_mask, wide_mask], axis=1),
                  reduce_instance_dims=False)
   k = len(features.NUMERIC_FEATURES)
   count = tf.maximum(sums[2 * k:], 1.0)
-  mean = sums[:k] / count
-  std = tf.sqrt(tf.maximum(sums[k:2 * k] / count - mean * mean, 0.0)) + 1e-6
+  mean64 = sums[:k] / count
+  variance = tf.maximum(sums[k:2 * k] / count - mean64 * mean64, 0.0)
+  mean = tf.cast(mean64, tf.float32)
+  std = tf.cast(tf.sqrt(variance), tf.float32) + 1e-6
   filled = tf.where(mask > 0, values, mean)
   scaled = (filled - mean) / std
   # Missing values sit at 0, below every observed value: they get a bucket of their own.

@@ -36,7 +36,7 @@ def transformed(curated_schema_path):
   rows = (
       [_row(fare=[10.0], tips=[3.0], payment_type=[b'Credit Card'])]   # 30% tip: big
       + [_row(fare=[10.0], tips=[2.0], payment_type=[b'Credit Card'])]  # exactly 20%: not big
-      + [_row(fare=[20.0], tips=[0.0])] * 4
+      + [_row(fare=[20.0], tips=[0.0], dropoff_latitude=[41.8 + 0.01 * i]) for i in range(4)]
       + [_row(pickup_latitude=[], company=[], trip_start_hour=[30], dropoff_census_tract=[])])
   # 'Cash' appears 5 times: exactly the vocabulary's frequency threshold.
   assert features.VOCAB_FREQUENCY_THRESHOLD == 5
@@ -61,6 +61,12 @@ def test_numeric_z_score_and_missing_indicator(transformed):
   # A missing value is filled with the mean of the present ones: z-score 0.
   assert math.isclose(float(transformed[-1][features.scaled('pickup_latitude')]), 0.0,
                       abs_tol=1e-5)
+
+
+def test_z_scores_of_coordinates_are_unit_scale(transformed):
+  # Coordinates have a large mean and a tiny spread: a float32 variance cancels to ~0.
+  lat = np.array([r[features.scaled('dropoff_latitude')] for r in transformed])
+  assert np.abs(lat).max() < 10
 
 
 def test_buckets_are_within_range(transformed):
