@@ -80,7 +80,9 @@ def train_and_export(train_files: Sequence[str], eval_files: Sequence[str],
                       callbacks=callbacks)
   final = {name: float(values[-1]) for name, values in history.history.items()}
   logging.info('training finished: %s', final)
-  model.save(serving_model_dir, save_format='tf',
+  # save_traces=False: the serving signatures are all a server needs; tracing every
+  # Keras layer's call for re-loading as Keras costs ~10 s and serves no client.
+  model.save(serving_model_dir, save_format='tf', save_traces=False,
              signatures=signatures.make_signatures(model, tf_transform_output))
   extra = tf.io.gfile.join(serving_model_dir, 'assets.extra')
   tf.io.gfile.makedirs(extra)

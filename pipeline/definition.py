@@ -48,11 +48,16 @@ def create_pipeline(
     span: Optional[int] = None,
     ingest_only: bool = False,
     enable_cache: bool = True,
+    user_code_version: str = '',
 ) -> tfx.dsl.Pipeline:
   """The pipeline for one span (the newest one when `span` is None).
 
   With `ingest_only`, the pipeline stops after the data gate: it ingests and validates
   one span for the training window (used to backfill a window on a fresh store).
+
+  `user_code_version` identifies the code behind the dotted paths (e.g. a hash of the
+  `models` package): TFX fingerprints a `module_file` for its cache, but not a dotted
+  path, so without it a changed `preprocessing_fn` or `run_fn` would be served from cache.
   """
   range_config = (tfx.proto.RangeConfig(static_range=tfx.proto.StaticRange(
       start_span_number=span, end_span_number=span)) if span is not None else None)
@@ -110,6 +115,7 @@ def create_pipeline(
       # StatisticsGen already describes every span; Transform's own pre/post statistics
       # would run TFDV twice more on the whole window.
       disable_statistics=True,
+      custom_config={'user_code_version': user_code_version},
   ).with_id(TRANSFORM)
   trainer = tfx.components.Trainer(
       run_fn=RUN_FN,
@@ -118,7 +124,8 @@ def create_pipeline(
       schema=curated_schema.outputs['schema'],
       train_args=tfx.proto.TrainArgs(splits=['train']),
       eval_args=tfx.proto.EvalArgs(splits=['eval']),
-      custom_config={'hparams': settings.hparams.to_dict()}).with_id(TRAINER)
+      custom_config={'hparams': settings.hparams.to_dict(),
+                     'user_code_version': user_code_version}).with_id(TRAINER)
   # The model in production: the latest blessed one. Empty on the first run.
   baseline = tfx.dsl.Resolver(
       strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,

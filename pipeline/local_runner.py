@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import enum
 import fcntl
+import hashlib
 import os
 import time
 from typing import Callable, Iterator, List, Optional, Sequence
@@ -34,6 +35,22 @@ def beam_args(mode: BeamMode, workers: int = 0) -> List[str]:
   if mode is BeamMode.MULTI_PROCESSING:
     return common + ['--direct_running_mode=multi_processing', f'--direct_num_workers={workers}']
   return common + ['--direct_running_mode=in_memory', '--direct_num_workers=1']
+
+
+def user_code_version() -> str:
+  """A hash of the `models` package's source, so that a code change invalidates the cache."""
+  import models  # pylint: disable=g-import-not-at-top
+  digest = hashlib.sha256()
+  root = os.path.dirname(models.__file__)
+  for dirpath, dirnames, filenames in os.walk(root):
+    dirnames[:] = sorted(d for d in dirnames if d != '__pycache__')
+    for name in sorted(filenames):
+      if name.endswith('.py'):
+        path = os.path.join(dirpath, name)
+        digest.update(os.path.relpath(path, root).encode())
+        with open(path, 'rb') as f:
+          digest.update(f.read())
+  return digest.hexdigest()[:16]
 
 
 class HomeBusyError(RuntimeError):
@@ -161,7 +178,7 @@ class LocalRun:
         beam_pipeline_args=beam_args(self.beam_mode),
         metadata_connection_config=metadata.sqlite_config(self.home.metadata_path,
                                                           read_only=False),
-        span=span, ingest_only=ingest_only)
+        span=span, ingest_only=ingest_only, user_code_version=user_code_version())
 
   def _run_dag(self, pipeline) -> None:
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner  # pylint: disable=g-import-not-at-top
