@@ -20,22 +20,6 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(REPO, 'data', 'taxi')
 
 
-def _example(row, spec):
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  feature = {}
-  for name, value in row.items():
-    if name not in spec or value == '':
-      continue
-    dtype = spec[name].dtype
-    if dtype == tf.string:
-      feature[name] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[value.encode()]))
-    elif dtype.is_floating:
-      feature[name] = tf.train.Feature(float_list=tf.train.FloatList(value=[float(value)]))
-    else:
-      feature[name] = tf.train.Feature(int64_list=tf.train.Int64List(value=[int(float(value))]))
-  return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
-
-
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--work', default=None)
@@ -55,7 +39,7 @@ def main() -> None:
 
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from sklearn.metrics import roc_auc_score  # pylint: disable=g-import-not-at-top
-  from models import signatures  # pylint: disable=g-import-not-at-top
+  from models import raw_examples, signatures  # pylint: disable=g-import-not-at-top
   base = os.path.join(home, 'serving', 'taxi')
   version = max(int(v) for v in os.listdir(base) if v.isdigit())
   loaded = tf.saved_model.load(os.path.join(base, str(version)))
@@ -65,7 +49,7 @@ def main() -> None:
     rows = list(csv.DictReader(f))
   labels = np.array([float(r['tips'] or 0) > 0.2 * float(r['fare'] or 0)
                      and r['tips'] != '' and r['fare'] != '' for r in rows])
-  probability = serve(examples=tf.constant([_example(r, spec) for r in rows]))[
+  probability = serve(examples=tf.constant([raw_examples.to_tf_example(r, spec) for r in rows]))[
       signatures.PROBABILITY_KEY].numpy()
   auc = roc_auc_score(labels, probability)
   accuracy = float(((probability > 0.5) == labels).mean())

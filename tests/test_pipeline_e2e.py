@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models import features, signatures
+from models import features, raw_examples, signatures
 from pipeline import anomalies as anomalies_lib, config, definition, local_runner, metadata, publishing, run_summary
 from tests.conftest import CURATED_SCHEMA, read_span, sample_spans, write_span
 
@@ -71,21 +71,6 @@ def _raw_rows(n=5):
   return [dict(zip(header, row)) for row in rows[:n]]
 
 
-def _example(row, spec):
-  feature = {}
-  for name, value in row.items():
-    if name not in spec or value == '':
-      continue
-    dtype = spec[name].dtype
-    if dtype == tf.string:
-      feature[name] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[value.encode()]))
-    elif dtype.is_floating:
-      feature[name] = tf.train.Feature(float_list=tf.train.FloatList(value=[float(value)]))
-    else:
-      feature[name] = tf.train.Feature(int64_list=tf.train.Int64List(value=[int(float(value))]))
-  return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
-
-
 def test_pushed_model_answers_through_both_signatures(env):
   loaded = tf.saved_model.load(os.path.join(_model_base(env), '1'))
   by_examples = loaded.signatures[signatures.DEFAULT_SIGNATURE]
@@ -93,7 +78,7 @@ def test_pushed_model_answers_through_both_signatures(env):
   raw_spec = by_tensors.structured_input_signature[1]
   assert set(raw_spec) == set(features.MODEL_INPUT_FEATURES)  # no label, no timestamp
   rows = _raw_rows()
-  from_examples = by_examples(examples=tf.constant([_example(r, raw_spec) for r in rows]))
+  from_examples = by_examples(examples=tf.constant([raw_examples.to_tf_example(r, raw_spec) for r in rows]))
   inputs = {}
   for name, spec in raw_spec.items():
     values = [r[name] for r in rows]
