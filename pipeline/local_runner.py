@@ -165,6 +165,7 @@ class LocalRun:
     self.beam_mode = beam_mode
     self.observer = observer or RunObserver()
     self._reader: Optional[metadata.MetadataReader] = None
+    self._code_version = user_code_version()  # hashed once, not once per span
 
   def reader(self) -> Optional[metadata.MetadataReader]:
     if self._reader is None and os.path.exists(self.home.metadata_path):
@@ -178,7 +179,7 @@ class LocalRun:
         beam_pipeline_args=beam_args(self.beam_mode),
         metadata_connection_config=metadata.sqlite_config(self.home.metadata_path,
                                                           read_only=False),
-        span=span, ingest_only=ingest_only, user_code_version=user_code_version())
+        span=span, ingest_only=ingest_only, user_code_version=self._code_version)
 
   def _run_dag(self, pipeline) -> None:
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner  # pylint: disable=g-import-not-at-top

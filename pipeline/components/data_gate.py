@@ -32,6 +32,14 @@ class DataGateError(RuntimeError):
                      f'found, run stopped before Transform:\n{lines}')
 
 
+def link_or_copy(source: str, target: str) -> None:
+  """A hard link (no bytes copied) where the file system allows, else a copy."""
+  try:
+    os.link(source, target)
+  except OSError:
+    tf.io.gfile.copy(source, target, overwrite=True)
+
+
 def link_tree(src: str, dst: str) -> int:
   """Mirrors the files under `src` into `dst`: hard links where possible, else copies.
 
@@ -43,11 +51,7 @@ def link_tree(src: str, dst: str) -> int:
     target_dir = dst if rel == '.' else os.path.join(dst, rel)
     tf.io.gfile.makedirs(target_dir)
     for name in filenames:
-      source, target = os.path.join(dirpath, name), os.path.join(target_dir, name)
-      try:
-        os.link(source, target)
-      except OSError:
-        tf.io.gfile.copy(source, target, overwrite=True)
+      link_or_copy(os.path.join(dirpath, name), os.path.join(target_dir, name))
       count += 1
   return count
 

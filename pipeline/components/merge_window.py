@@ -15,18 +15,12 @@ from tfx.dsl.components.base import base_component, base_executor, executor_spec
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec
 
+from pipeline.components.data_gate import link_or_copy
 from pipeline.components.span_window import span_of
 
 EXAMPLES_KEY = 'examples'
 MERGED_KEY = 'merged_examples'
 WINDOW_SPANS_PROPERTY = 'window_spans'
-
-
-def _link_or_copy(source: str, target: str) -> None:
-  try:
-    os.link(source, target)
-  except OSError:
-    tf.io.gfile.copy(source, target, overwrite=True)
 
 
 def merge(window: List[types.Artifact], merged: types.Artifact) -> List[int]:
@@ -46,7 +40,7 @@ def merge(window: List[types.Artifact], merged: types.Artifact) -> List[int]:
     for artifact in window:
       source_dir = os.path.join(artifact.uri, f'Split-{split}')
       for name in tf.io.gfile.listdir(source_dir):
-        _link_or_copy(os.path.join(source_dir, name),
+        link_or_copy(os.path.join(source_dir, name),
                       os.path.join(target_dir, f'span-{span_of(artifact)}-{name}'))
   newest = window[-1]
   for key, value in newest.mlmd_artifact.custom_properties.items():
