@@ -12,7 +12,7 @@ import os
 import time
 from typing import Callable, Iterator, List, Optional, Sequence
 
-from pipeline import definition, metadata, progress, spans
+from pipeline import definition, interrupted, metadata, progress, spans
 from pipeline.components.data_gate import DataGateError
 from pipeline.config import PipelinePaths, PipelineSettings
 
@@ -197,6 +197,12 @@ class LocalRun:
     with locked(self.home):
       start = time.time()
       reader = self.reader()
+      if reader:
+        orphans = interrupted.cancel_orphaned_executions(
+            metadata.sqlite_config(self.home.metadata_path, read_only=False))
+        if orphans:
+          self.observer.on_phase(f'executions {orphans} were left running by a run that died; '
+                                 'marked canceled, their work will be redone')
       first_id = reader.max_execution_id() if reader else 0
       ingested = reader.spans_of(definition.EXAMPLE_GEN) if reader else []
       validated = reader.spans_of(definition.DATA_GATE) if reader else []
