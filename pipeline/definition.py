@@ -10,6 +10,7 @@ from typing import List, Optional, Sequence
 from tfx import v1 as tfx
 from tfx.dsl.components.base import executor_spec
 
+from models import preprocessing
 from pipeline import evaluation, spans
 from pipeline.components.atomic_pusher import AtomicPusherExecutor
 from pipeline.components.merge_window import MergeWindow
@@ -115,6 +116,7 @@ def create_pipeline(
       # StatisticsGen already describes every span; Transform's own pre/post statistics
       # would run TFDV twice more on the whole window.
       disable_statistics=True,
+      force_tf_compat_v1=preprocessing.FORCE_TF_COMPAT_V1,
       custom_config={'user_code_version': user_code_version},
   ).with_id(TRANSFORM)
   trainer = tfx.components.Trainer(

@@ -42,7 +42,8 @@ def transformed(curated_schema_path):
   assert features.VOCAB_FREQUENCY_THRESHOLD == 5
   rows = [dict(r, **{k: np.array(v) for k, v in r.items()}) for r in rows]
   metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(raw_spec))
-  with tempfile.TemporaryDirectory() as tmp, tft_beam.Context(temp_dir=tmp):
+  with tempfile.TemporaryDirectory() as tmp, tft_beam.Context(
+      temp_dir=tmp, force_tf_compat_v1=preprocessing.FORCE_TF_COMPAT_V1):
     (outputs, _), _ = ((rows, metadata)
                        | tft_beam.AnalyzeAndTransformDataset(preprocessing.preprocessing_fn))
   return outputs
