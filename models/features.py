@@ -9,7 +9,8 @@ from typing import Dict, Optional, Tuple
 # which is therefore never a model input and never needed at serving time.
 LABEL_KEY = 'big_tipper'
 LABEL_SOURCE_KEYS: Tuple[str, ...] = ('tips',)
-BIG_TIP_FRACTION = 0.2
+# More than 1/5 of the fare, compared exactly in cents.
+BIG_TIP_NUMERATOR, BIG_TIP_DENOMINATOR = 1, 5
 
 # Skewed positive amounts: log1p, then z-score and quantile buckets.
 AMOUNT_FEATURES: Tuple[str, ...] = ('fare', 'trip_miles', 'trip_seconds')

@@ -93,12 +93,18 @@ def _vocabulary_index(x: Tensor) -> tf.Tensor:
       num_oov_buckets=features.NUM_OOV_BUCKETS)
 
 
+def _cents(amount: tf.Tensor) -> tf.Tensor:
+  return tf.cast(tf.round(tf.cast(amount, tf.float64) * 100.0), tf.int64)
+
+
 def big_tipper_label(inputs: Dict[str, Tensor]) -> tf.Tensor:
   """1 when tips > 20% of the fare, else 0; a missing fare or tip counts as no big tip."""
-  fare = tf.cast(_dense(inputs['fare'], tf.zeros([], inputs['fare'].dtype)), tf.float32)
-  tips = tf.cast(_dense(inputs['tips'], tf.zeros([], inputs['tips'].dtype)), tf.float32)
+  # Compared in whole cents: in float32, tips == 20% of the fare exactly (a common
+  # tip) came out "greater" for some fares and mislabelled 8 of the 15k rows.
+  fare = _cents(_dense(inputs['fare'], tf.zeros([], inputs['fare'].dtype)))
+  tips = _cents(_dense(inputs['tips'], tf.zeros([], inputs['tips'].dtype)))
   known = tf.logical_and(_present(inputs['fare']) > 0, _present(inputs['tips']) > 0)
-  big = tf.greater(tips, features.BIG_TIP_FRACTION * fare)
+  big = tf.greater(tips * features.BIG_TIP_DENOMINATOR, fare * features.BIG_TIP_NUMERATOR)
   return tf.cast(tf.logical_and(big, known), tf.int64)
 
 

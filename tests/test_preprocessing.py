@@ -35,7 +35,8 @@ def transformed(curated_schema_path):
   raw_spec = schema_utils.schema_as_feature_spec(schema).feature_spec
   rows = (
       [_row(fare=[10.0], tips=[3.0], payment_type=[b'Credit Card'])]   # 30% tip: big
-      + [_row(fare=[10.0], tips=[2.0], payment_type=[b'Credit Card'])]  # exactly 20%: not big
+      # Exactly 20%: not big (in float32, 0.36 > 0.2 * 1.8 holds).
+      + [_row(fare=[1.8], tips=[0.36], payment_type=[b'Credit Card'])]
       + [_row(fare=[20.0], tips=[0.0], dropoff_latitude=[41.8 + 0.01 * i]) for i in range(4)]
       + [_row(pickup_latitude=[], company=[], trip_start_hour=[30], dropoff_census_tract=[])])
   # 'Cash' appears 5 times: exactly the vocabulary's frequency threshold.
@@ -51,6 +52,14 @@ def transformed(curated_schema_path):
 
 def test_label_is_tips_over_a_fifth_of_fare(transformed):
   assert [int(r[features.LABEL_KEY]) for r in transformed] == [1, 0, 0, 0, 0, 0, 0]
+
+
+def test_label_compares_exact_cents():
+  fare = tf.constant([1.8, 1.8, 7.35, 7.35], tf.float32)
+  tips = tf.constant([0.36, 0.37, 1.47, 1.48], tf.float32)
+  label = preprocessing.big_tipper_label({'fare': tf.reshape(fare, [-1, 1]),
+                                          'tips': tf.reshape(tips, [-1, 1])})
+  assert label.numpy().tolist() == [0, 1, 0, 1]
 
 
 def test_numeric_z_score_and_missing_indicator(transformed):
