@@ -4,7 +4,12 @@
 - `serving_raw`: one named tensor per raw feature, for JSON clients. A missing value
   is sent as "" for strings, NaN for floats and -1 for integer codes.
 Both return `probability` (P(big tipper), float) and `big_tipper` (0/1, int64).
+- `classify` and `regress`: TF Serving's Classify and Regress APIs on serialized
+  `tf.Example`s (input `inputs`; outputs `classes`/`scores` and `outputs`). TF2 saves
+  every signature as a predict method; `mark_example_methods` sets their method names
+  in saved_model.pb so the real TF Serving accepts them too.
 """
+import os
 from typing import Dict
 
 import tensorflow as tf
@@ -17,6 +22,11 @@ DEFAULT_SIGNATURE = 'serving_default'
 RAW_SIGNATURE = 'serving_raw'
 # Not for clients: TFMA calls it to get labels (computed by Transform) for evaluation.
 TRANSFORM_SIGNATURE = 'transform_features'
+CLASSIFY_SIGNATURE = 'classify'
+REGRESS_SIGNATURE = 'regress'
+EXAMPLE_METHODS = {CLASSIFY_SIGNATURE: 'tensorflow/serving/classify',
+                   REGRESS_SIGNATURE: 'tensorflow/serving/regress'}
+CLASS_LABELS = (b'0', b'1')
 PROBABILITY_KEY = 'probability'
 CLASS_KEY = 'big_tipper'
 
@@ -79,8 +89,38 @@ def make_signatures(model: keras.Model, tf_transform_output: tft.TFTransformOutp
   def transform_features(serialized):
     return model.tft_layer(tf.io.parse_example(serialized, raw_spec))
 
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name='inputs')])
+  def classify(serialized):
+    probability = predict_transformed(
+        tf.io.parse_example(serialized, serving_spec))[PROBABILITY_KEY]
+    scores = tf.stack([1.0 - probability, probability], axis=1)
+    classes = tf.tile(tf.constant([CLASS_LABELS]), [tf.shape(scores)[0], 1])
+    return {'classes': classes, 'scores': scores}
+
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name='inputs')])
+  def regress(serialized):
+    return {'outputs': predict_transformed(
+        tf.io.parse_example(serialized, serving_spec))[PROBABILITY_KEY]}
+
   return {
+      CLASSIFY_SIGNATURE: classify.get_concrete_function(),
+      REGRESS_SIGNATURE: regress.get_concrete_function(),
       DEFAULT_SIGNATURE: serve_examples.get_concrete_function(),
       TRANSFORM_SIGNATURE: transform_features.get_concrete_function(),
       RAW_SIGNATURE: serve_raw.get_concrete_function(),
   }
+
+
+def mark_example_methods(model_dir: str) -> None:
+  """Gives the classify/regress signatures TF Serving's method names, in place."""
+  from tensorflow.core.protobuf import saved_model_pb2  # pylint: disable=g-import-not-at-top
+  path = os.path.join(model_dir, 'saved_model.pb')
+  saved = saved_model_pb2.SavedModel()
+  with tf.io.gfile.GFile(path, 'rb') as f:
+    saved.ParseFromString(f.read())
+  for meta_graph in saved.meta_graphs:
+    for name, method in EXAMPLE_METHODS.items():
+      if name in meta_graph.signature_def:
+        meta_graph.signature_def[name].method_name = method
+  with tf.io.gfile.GFile(path, 'wb') as f:
+    f.write(saved.SerializeToString())

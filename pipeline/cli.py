@@ -227,3 +227,38 @@ class _quiet:
 
 if __name__ == '__main__':
   main()
+
+
+@main.command()
+@click.option('--home', type=click.Path(file_okay=False), default=None,
+              help='Serve the models this home pushed (default when no base path is given).')
+@click.option('--model-base-path', type=click.Path(file_okay=False), default=None,
+              help='A TF Serving model base path (<dir>/<version>/saved_model.pb).')
+@click.option('--model-name', default=None, help='Model name in the API (default: taxi).')
+@click.option('--rest-port', type=click.IntRange(0, 65535), default=8501, show_default=True)
+@click.option('--grpc-port', type=click.IntRange(0, 65535), default=8500, show_default=True)
+@click.option('--host', default='127.0.0.1', show_default=True)
+@click.option('--poll-seconds', type=click.FloatRange(min=0.1), default=2.0, show_default=True)
+def serve(home, model_base_path, model_name, rest_port, grpc_port, host, poll_seconds) -> None:
+  """Serve every pushed version through TF Serving's REST and gRPC APIs."""
+  import logging  # pylint: disable=g-import-not-at-top
+  from model_server import server as server_lib  # pylint: disable=g-import-not-at-top
+  from pipeline import config  # pylint: disable=g-import-not-at-top
+  if home and model_base_path:
+    raise click.UsageError('give --home or --model-base-path, not both')
+  name = model_name or config.PipelineSettings().model_name
+  home_dir = os.path.abspath(home or DEFAULT_HOME)
+  base = os.path.abspath(model_base_path or os.path.join(home_dir, 'serving', name))
+  logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s')
+  try:
+    server = server_lib.ModelServer(server_lib.ServerConfig(
+        model_name=name, model_base_path=base, rest_port=rest_port, grpc_port=grpc_port,
+        host=host, poll_seconds=poll_seconds,
+        request_log_dir=os.path.join(home_dir, 'requests')))
+  except FileNotFoundError as e:
+    console.print(f'[red]error:[/red] {e}')
+    sys.exit(EXIT_FAILURE)
+  console.print(f'serving [bold]{name}[/bold] from {base}\n'
+                f'  REST http://{host}:{rest_port}/v1/models/{name}\n'
+                f'  gRPC {host}:{grpc_port}')
+  server.run()

@@ -1,0 +1,146 @@
+"""TF Serving's gRPC API from the official `tensorflow-serving-api` stubs.
+
+`tensorflow.serving.PredictionService` (Predict, Classify, Regress, GetModelMetadata)
+and `tensorflow.serving.ModelService.GetModelStatus`. Bad requests answer
+INVALID_ARGUMENT, unknown models or versions NOT_FOUND, as TF Serving does.
+"""
+import time
+from concurrent import futures
+from typing import Optional
+
+import grpc
+from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2, model_pb2,
+                                     model_service_pb2_grpc, prediction_service_pb2_grpc,
+                                     status_pb2)
+
+
+from model_server import observability, protos
+from model_server.served_model import NotFoundError, RequestError, ServedModel
+from model_server.versions import VersionManager
+
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+
+
+def _resolve(manager: VersionManager, spec: model_pb2.ModelSpec) -> ServedModel:
+  if spec.name != manager.model_name:
+    raise NotFoundError(f'Servable not found for request: Latest({spec.name})')
+  choice = spec.WhichOneof('version_choice')
+  if choice == 'version':
+    return manager.resolve(version=spec.version.value)
+  if choice == 'version_label':
+    return manager.resolve(label=spec.version_label)
+  return manager.resolve()
+
+
+class _Calls:
+  """Turns our errors into gRPC status codes and counts every call."""
+
+  def __init__(self, manager: VersionManager, observer: observability.Observer):
+    self.manager = manager
+    self.observer = observer
+
+  def run(self, api: str, context, fn):
+    start = time.perf_counter()
+    code = grpc.StatusCode.OK
+    try:
+      return fn()
+    except RequestError as e:
+      code = grpc.StatusCode.INVALID_ARGUMENT
+      context.abort(code, str(e))
+    except NotFoundError as e:
+      code = grpc.StatusCode.NOT_FOUND
+      context.abort(code, str(e))
+    finally:
+      self.observer.count(self.manager.model_name, '?', f'grpc_{api}', code.value[0],
+                          time.perf_counter() - start)
+
+
+class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
+
+  def __init__(self, calls: _Calls):
+    self._calls = calls
+
+  def Predict(self, request, context):
+    def call():
+      served = _resolve(self._calls.manager, request.model_spec)
+      name = served.signature(request.model_spec.signature_name or None)
+      inputs = {k: protos._tensor_to_array(k, v) for k, v in request.inputs.items()}  # pylint: disable=protected-access
+      self._calls.observer.check_inputs(served, name, inputs)
+      return protos.predict(served, request)
+    return self._calls.run('predict', context, call)
+
+  def Classify(self, request, context):
+    def call():
+      served = _resolve(self._calls.manager, request.model_spec)
+      self._calls.observer.check_examples(served, protos.serialized_examples(request.input))
+      return protos.classify(served, request)
+    return self._calls.run('classify', context, call)
+
+  def Regress(self, request, context):
+    def call():
+      served = _resolve(self._calls.manager, request.model_spec)
+      self._calls.observer.check_examples(served, protos.serialized_examples(request.input))
+      return protos.regress(served, request)
+    return self._calls.run('regress', context, call)
+
+  def GetModelMetadata(self, request, context):
+    def call():
+      if list(request.metadata_field) != ['signature_def']:
+        raise RequestError('Metadata field(s) other than signature_def are not supported; '
+                           f'got {list(request.metadata_field)}')
+      served = _resolve(self._calls.manager, request.model_spec)
+      signature_map = get_model_metadata_pb2.SignatureDefMap()
+      for name, signature in served.signature_defs.items():
+        signature_map.signature_def[name].CopyFrom(signature)
+      response = get_model_metadata_pb2.GetModelMetadataResponse()
+      response.model_spec.name = self._calls.manager.model_name
+      response.model_spec.version.value = served.version
+      response.metadata['signature_def'].Pack(signature_map)
+      return response
+    return self._calls.run('metadata', context, call)
+
+
+class ModelService(model_service_pb2_grpc.ModelServiceServicer):
+
+  def __init__(self, calls: _Calls):
+    self._calls = calls
+
+  def GetModelStatus(self, request, context):
+    def call():
+      manager = self._calls.manager
+      if request.model_spec.name != manager.model_name:
+        raise NotFoundError(f'Could not find any versions of model {request.model_spec.name}')
+      choice = request.model_spec.WhichOneof('version_choice')
+      if choice == 'version':
+        statuses = [manager.status(request.model_spec.version.value)]
+      elif choice == 'version_label':
+        statuses = [manager.status(manager.resolve(
+            label=request.model_spec.version_label).version)]
+      else:
+        statuses = manager.statuses()
+      response = get_model_status_pb2.GetModelStatusResponse()
+      for s in statuses:
+        response.model_version_status.add(
+            version=s.version, state=s.state,
+            status=status_pb2.StatusProto(error_code=2 if s.error else 0,
+                                          error_message=s.error))
+      return response
+    return self._calls.run('status', context, call)
+
+
+def create_server(manager: VersionManager, port: int,
+                  observer: Optional[observability.Observer] = None,
+                  host: str = '127.0.0.1', workers: int = 4) -> grpc.Server:
+  calls = _Calls(manager, observer or observability.Observer())
+  server = grpc.server(
+      futures.ThreadPoolExecutor(max_workers=workers),
+      options=[('grpc.max_receive_message_length', MAX_MESSAGE_BYTES),
+               ('grpc.max_send_message_length', MAX_MESSAGE_BYTES)])
+  prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+      PredictionService(calls), server)
+  model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(calls), server)
+  bound = server.add_insecure_port(f'{host}:{port}')
+  if bound == 0:
+    raise OSError(f'cannot listen for gRPC on {host}:{port}')
+  server.bound_port = bound  # the real port when 0 was asked for
+  return server

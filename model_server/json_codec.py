@@ -1,0 +1,199 @@
+"""TF Serving's REST JSON: row (`instances`) and columnar (`inputs`) formats, `{"b64": ...}`.
+
+Also the guards that run before any JSON is decoded: nesting depth (TF Serving crashed
+on deeply nested JSON, CVE-2025-0649) and the number of instances.
+"""
+import base64
+import binascii
+import json
+import re
+from typing import Any, Dict, List, Mapping, Sequence, Tuple
+
+import numpy as np
+import tensorflow as tf
+
+from model_server.served_model import InputSpec, RequestError
+
+_STRUCTURE = re.compile(rb'[\[\]{}"\\]')
+
+
+def check_depth(body: bytes, max_depth: int) -> None:
+  """Rejects nesting deeper than max_depth without recursing (strings are skipped)."""
+  depth = 0
+  in_string = False
+  escaped_at = -2
+  for match in _STRUCTURE.finditer(body):
+    char = match.group()
+    position = match.start()
+    if in_string:
+      if char == b'\\':
+        if escaped_at != position - 1:
+          escaped_at = position
+        else:
+          escaped_at = -2
+      elif char == b'"' and escaped_at != position - 1:
+        in_string = False
+      continue
+    if char == b'"':
+      in_string = True
+    elif char in (b'[', b'{'):
+      depth += 1
+      if depth > max_depth:
+        raise RequestError(f'JSON nesting deeper than {max_depth} levels')
+    elif char in (b']', b'}'):
+      depth -= 1
+
+
+def parse_body(body: bytes, max_depth: int) -> Dict[str, Any]:
+  check_depth(body, max_depth)
+  try:
+    value = json.loads(body)
+  except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+    raise RequestError(f'JSON Parse error: {e}') from e
+  if not isinstance(value, dict):
+    raise RequestError('JSON Value is not an object')
+  return value
+
+
+def _decode_value(value: Any, where: str) -> Any:
+  if isinstance(value, dict):
+    if set(value) != {'b64'} or not isinstance(value['b64'], str):
+      raise RequestError(f'{where}: an object value must be {{"b64": "<base64 string>"}}')
+    try:
+      return base64.b64decode(value['b64'], validate=True)
+    except (binascii.Error, ValueError) as e:
+      raise RequestError(f'{where}: invalid base64: {e}') from e
+  if isinstance(value, list):
+    return [_decode_value(v, where) for v in value]
+  if value is None:
+    raise RequestError(f'{where}: null is not a value; send the missing marker of the input')
+  return value
+
+
+def _array(values: Any, spec: InputSpec, where: str) -> np.ndarray:
+  decoded = _decode_value(values, where)
+  try:
+    if spec.dtype == tf.string:
+      array = np.array(decoded, dtype=object)
+    else:
+      array = np.array(decoded)
+  except (ValueError, TypeError) as e:
+    raise RequestError(f'{where}: values of uneven shape or mixed types: {e}') from e
+  if array.dtype == object and spec.dtype != tf.string:
+    raise RequestError(f'{where}: values of uneven shape or mixed types')
+  return array
+
+
+def request_inputs(body: Mapping[str, Any], specs: Sequence[InputSpec], max_instances: int
+                   ) -> Tuple[Dict[str, np.ndarray], bool]:
+  """Named arrays from a predict body; True when it used the row (`instances`) format."""
+  if ('instances' in body) == ('inputs' in body):
+    raise RequestError('Missing \'instances\' or \'inputs\' key (give exactly one)')
+  by_name = {s.name: s for s in specs}
+  if 'instances' in body:
+    instances = body['instances']
+    if not isinstance(instances, list):
+      raise RequestError('"instances" must be a list')
+    if len(instances) > max_instances:
+      raise RequestError(f'{len(instances)} instances; at most {max_instances} per request')
+    if not instances:
+      raise RequestError('"instances" is empty')
+    if len(specs) == 1 and not all(isinstance(i, dict) and specs[0].name in i for i in instances):
+      spec = specs[0]
+      return {spec.name: _array(instances, spec, 'instances')}, True
+    columns: Dict[str, List[Any]] = {}
+    for row, instance in enumerate(instances):
+      if not isinstance(instance, dict):
+        raise RequestError(f'instance {row}: expected an object with inputs {sorted(by_name)}')
+      if set(instance) != set(columns or instance):
+        raise RequestError(f'instance {row}: every instance needs the same named inputs')
+      for key, value in instance.items():
+        columns.setdefault(key, []).append(value)
+    _check_names(columns, by_name)
+    return {k: _array(v, by_name[k], f'input "{k}"') for k, v in columns.items()}, True
+  inputs = body['inputs']
+  if isinstance(inputs, dict):
+    _check_names(inputs, by_name)
+    arrays = {k: _array(v, by_name[k], f'input "{k}"') for k, v in inputs.items()}
+  elif len(specs) == 1:
+    arrays = {specs[0].name: _array(inputs, specs[0], 'inputs')}
+  else:
+    raise RequestError(f'"inputs" must name the signature\'s inputs {sorted(by_name)}')
+  for key, array in arrays.items():
+    if array.ndim and array.shape[0] > max_instances:
+      raise RequestError(f'input "{key}" has {array.shape[0]} rows; at most {max_instances}')
+  return arrays, False
+
+
+def _check_names(given: Mapping[str, Any], by_name: Mapping[str, InputSpec]) -> None:
+  unknown = sorted(set(given) - set(by_name))
+  if unknown:
+    raise RequestError(f'unknown inputs {unknown}; the signature takes {sorted(by_name)}')
+
+
+def _jsonable(array: np.ndarray, name: str) -> Any:
+  if array.dtype == object or array.dtype.kind == 'S':
+    flat = []
+    for v in array.reshape(-1):
+      if isinstance(v, bytes):
+        flat.append({'b64': base64.b64encode(v).decode()} if name.endswith('_bytes')
+                    else v.decode('utf-8', 'replace'))
+      else:
+        flat.append(v)
+    return np.array(flat, dtype=object).reshape(array.shape).tolist()
+  if array.dtype.kind == 'f':
+    return np.where(np.isfinite(array), array, np.nan).tolist()
+  return array.tolist()
+
+
+def predict_response(outputs: Mapping[str, np.ndarray], row_format: bool) -> Dict[str, Any]:
+  if row_format:
+    names = sorted(outputs)
+    if len(names) == 1:
+      return {'predictions': _jsonable(outputs[names[0]], names[0])}
+    size = len(next(iter(outputs.values())))
+    columns = {n: _jsonable(outputs[n], n) for n in names}
+    return {'predictions': [{n: columns[n][i] for n in names} for i in range(size)]}
+  if len(outputs) == 1:
+    name = next(iter(outputs))
+    return {'outputs': _jsonable(outputs[name], name)}
+  return {'outputs': {n: _jsonable(v, n) for n, v in outputs.items()}}
+
+
+def _feature(value: Any, where: str) -> tf.train.Feature:
+  values = _decode_value(value if isinstance(value, list) else [value], where)
+  if any(isinstance(v, list) for v in values):
+    raise RequestError(f'{where}: a feature is a value or a flat list of values')
+  if all(isinstance(v, bool) for v in values) and values:
+    raise RequestError(f'{where}: booleans are not tf.Example values')
+  if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+    if any(abs(v) >= 2**63 for v in values):
+      raise RequestError(f'{where}: integer out of int64 range')
+    return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
+  if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+    return tf.train.Feature(float_list=tf.train.FloatList(value=values))
+  if all(isinstance(v, (str, bytes)) for v in values):
+    return tf.train.Feature(bytes_list=tf.train.BytesList(
+        value=[v.encode() if isinstance(v, str) else v for v in values]))
+  raise RequestError(f'{where}: mixed or unsupported value types')
+
+
+def examples_from_body(body: Mapping[str, Any], max_instances: int) -> List[bytes]:
+  """Serialized tf.Examples of a classify/regress body (`examples` plus optional `context`)."""
+  examples = body.get('examples')
+  if not isinstance(examples, list) or not examples:
+    raise RequestError('"examples" must be a non-empty list of objects')
+  if len(examples) > max_instances:
+    raise RequestError(f'{len(examples)} examples; at most {max_instances} per request')
+  context = body.get('context', {})
+  if not isinstance(context, dict):
+    raise RequestError('"context" must be an object')
+  serialized = []
+  for row, example in enumerate(examples):
+    if not isinstance(example, dict):
+      raise RequestError(f'example {row} must be an object of features')
+    proto = tf.train.Example()
+    for key, value in {**context, **example}.items():
+      proto.features.feature[key].CopyFrom(_feature(value, f'example {row}, feature "{key}"'))
+    serialized.append(proto.SerializeToString())
+  return serialized

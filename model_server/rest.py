@@ -1,0 +1,168 @@
+"""TF Serving's REST API on Starlette: status, metadata, predict, classify, regress.
+
+Paths, bodies, response shapes and errors (`{"error": ...}`, 400 / 404) follow
+https://www.tensorflow.org/tfx/serving/api_rest so clients and tests written for
+the real TF Serving work unchanged. Limits are enforced before anything is decoded.
+"""
+import dataclasses
+import json
+import re
+import time
+import zlib
+from typing import Optional
+
+from google.protobuf import json_format
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from model_server import json_codec, observability
+from model_server.served_model import NotFoundError, RequestError, ServedModel
+from model_server.versions import STATE_NAMES, VersionManager
+
+_PATH = re.compile(
+    r'^(?P<name>[A-Za-z0-9_.\-]{1,128})'
+    r'(?:/versions/(?P<version>[0-9]{1,18})|/labels/(?P<label>[A-Za-z0-9_\-]{1,64}))?'
+    r'(?:(?P<metadata>/metadata)|:(?P<verb>predict|classify|regress))?$')
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+  max_body_bytes: int = 4 * 1024 * 1024   # after decompression too
+  max_json_depth: int = 32
+  max_instances: int = 10_000
+
+
+class PayloadTooLarge(RequestError):
+  pass
+
+
+def _error(status: int, message: str) -> JSONResponse:
+  return JSONResponse({'error': message}, status_code=status)
+
+
+async def read_body(request: Request, limits: Limits) -> bytes:
+  declared = request.headers.get('content-length')
+  if declared and declared.isdigit() and int(declared) > limits.max_body_bytes:
+    raise PayloadTooLarge(f'request body of {declared} bytes; at most {limits.max_body_bytes}')
+  chunks, size = [], 0
+  async for chunk in request.stream():
+    size += len(chunk)
+    if size > limits.max_body_bytes:
+      raise PayloadTooLarge(f'request body over {limits.max_body_bytes} bytes')
+    chunks.append(chunk)
+  body = b''.join(chunks)
+  encoding = request.headers.get('content-encoding', 'identity').strip().lower()
+  if encoding in ('', 'identity'):
+    return body
+  if encoding not in ('gzip', 'deflate'):
+    raise RequestError(f'unsupported Content-Encoding {encoding!r}; use gzip or identity')
+  # Bounded inflation: a gzip bomb stops at the limit instead of filling memory.
+  inflater = zlib.decompressobj(wbits=(16 + zlib.MAX_WBITS) if encoding == 'gzip'
+                                else zlib.MAX_WBITS)
+  try:
+    data = inflater.decompress(body, limits.max_body_bytes + 1)
+  except zlib.error as e:
+    raise RequestError(f'body is not valid {encoding}: {e}') from e
+  if len(data) > limits.max_body_bytes or inflater.unconsumed_tail:
+    raise PayloadTooLarge(f'decompressed body over {limits.max_body_bytes} bytes')
+  return data
+
+
+def _status_json(manager: VersionManager, version: Optional[int]) -> dict:
+  statuses = [manager.status(version)] if version is not None else manager.statuses()
+  return {'model_version_status': [{
+      'version': str(s.version), 'state': STATE_NAMES[s.state],
+      'status': {'error_code': 'UNKNOWN' if s.error else 'OK', 'error_message': s.error},
+  } for s in statuses]}
+
+
+def _metadata_json(manager: VersionManager, served: ServedModel) -> dict:
+  signature_def = {name: json_format.MessageToDict(sig, preserving_proto_field_name=True)
+                   for name, sig in served.signature_defs.items()}
+  return {'model_spec': {'name': manager.model_name, 'signature_name': '',
+                         'version': str(served.version)},
+          'metadata': {'signature_def': {'signature_def': signature_def}}}
+
+
+def create_app(manager: VersionManager, limits: Limits = Limits(),
+               observer: Optional[observability.Observer] = None) -> Starlette:
+  observer = observer or observability.Observer()
+
+  def resolve(match) -> ServedModel:
+    if match['name'] != manager.model_name:
+      raise NotFoundError(f'Servable not found for request: Latest({match["name"]})')
+    version = int(match['version']) if match['version'] else None
+    return manager.resolve(version, match['label'])
+
+  async def get_model(request: Request) -> Response:
+    match = _PATH.match(request.path_params['rest'])
+    if not match or match['verb']:
+      return _error(404, 'Malformed request: GET ' + request.url.path)
+    try:
+      if match['name'] != manager.model_name:
+        raise NotFoundError(f'Could not find any versions of model {match["name"]}')
+      if match['metadata']:
+        return JSONResponse(_metadata_json(manager, resolve(match)))
+      version = int(match['version']) if match['version'] else None
+      if match['label']:
+        version = resolve(match).version
+      return JSONResponse(_status_json(manager, version))
+    except NotFoundError as e:
+      return _error(404, str(e))
+
+  async def post_model(request: Request) -> Response:
+    start = time.perf_counter()
+    match = _PATH.match(request.path_params['rest'])
+    if not match or not match['verb']:
+      return _error(404, 'Malformed request: POST ' + request.url.path)
+    verb = match['verb']
+    version = '?'
+    status = 200
+    try:
+      served = resolve(match)
+      version = str(served.version)
+      body = json_codec.parse_body(await read_body(request, limits), limits.max_json_depth)
+      signature = body.get('signature_name')
+      if signature is not None and not isinstance(signature, str):
+        raise RequestError('"signature_name" must be a string')
+      if verb == 'predict':
+        name = served.signature(signature)
+        inputs, row_format = json_codec.request_inputs(body, served.input_specs(name),
+                                                       limits.max_instances)
+        observer.check_inputs(served, name, inputs)
+        outputs = served.predict(name, inputs, body.get('output_filter') or ())
+        result = json_codec.predict_response(outputs, row_format)
+      else:
+        examples = json_codec.examples_from_body(body, limits.max_instances)
+        observer.check_examples(served, examples)
+        if verb == 'classify':
+          result = {'results': [[[label, score] for label, score in row]
+                                for row in served.classify(signature, examples)]}
+        else:
+          result = {'results': served.regress(signature, examples)}
+      observer.log_request(served, verb, body, result)
+      return Response(json.dumps(result), media_type='application/json')
+    except PayloadTooLarge as e:
+      status = 413
+      return _error(413, str(e))
+    except RequestError as e:
+      status = 400
+      return _error(400, str(e))
+    except NotFoundError as e:
+      status = 404
+      return _error(404, str(e))
+    finally:
+      observer.count(manager.model_name, version, verb, status, time.perf_counter() - start)
+
+  async def metrics(request: Request) -> Response:
+    del request
+    payload, content_type = observer.prometheus_payload()
+    return Response(payload, media_type=content_type)
+
+  return Starlette(routes=[
+      Route('/v1/models/{rest:path}', get_model, methods=['GET']),
+      Route('/v1/models/{rest:path}', post_model, methods=['POST']),
+      Route('/monitoring/prometheus/metrics', metrics, methods=['GET']),
+  ])

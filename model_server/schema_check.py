@@ -1,0 +1,134 @@
+"""Requests checked against the curated schema the model was trained with.
+
+The Trainer ships that schema inside the model (`assets.extra/schema.pbtxt`), so
+every version is checked against its own. One 400 lists every problem found, each
+with its feature: unknown feature, wrong type, required feature missing, value
+outside its domain.
+"""
+import math
+import os
+from typing import Dict, List, Mapping, Optional, Sequence
+
+import numpy as np
+import tensorflow as tf
+from google.protobuf import text_format
+from tensorflow_metadata.proto.v0 import schema_pb2
+
+from model_server.served_model import RequestError
+
+SCHEMA_FILE = os.path.join('assets.extra', 'schema.pbtxt')
+SERVING_ENVIRONMENT = 'SERVING'
+MAX_LISTED_PROBLEMS = 50
+
+
+def load(model_dir: str) -> Optional['SchemaCheck']:
+  path = os.path.join(model_dir, SCHEMA_FILE)
+  if not tf.io.gfile.exists(path):
+    return None
+  with tf.io.gfile.GFile(path) as f:
+    return SchemaCheck(text_format.Parse(f.read(), schema_pb2.Schema()))
+
+
+def _in_serving(feature: schema_pb2.Feature, schema: schema_pb2.Schema) -> bool:
+  environments = list(feature.in_environment) or list(schema.default_environment)
+  return (not environments or SERVING_ENVIRONMENT in environments) and (
+      SERVING_ENVIRONMENT not in feature.not_in_environment)
+
+
+class SchemaCheck:
+
+  def __init__(self, schema: schema_pb2.Schema):
+    self.schema = schema
+    string_domains = {d.name: set(d.value) for d in schema.string_domain}
+    self.features: Dict[str, schema_pb2.Feature] = {f.name: f for f in schema.feature}
+    self.required = sorted(f.name for f in schema.feature
+                           if _in_serving(f, schema) and f.presence.min_fraction >= 1.0)
+    self.string_values: Dict[str, set] = {}
+    for f in schema.feature:
+      if f.HasField('string_domain'):
+        self.string_values[f.name] = set(f.string_domain.value)
+      elif f.domain and f.domain in string_domains:
+        self.string_values[f.name] = string_domains[f.domain]
+
+  def _value_problems(self, name: str, values: Sequence) -> List[str]:
+    feature = self.features[name]
+    problems = []
+    if feature.type == schema_pb2.INT:
+      if any(isinstance(v, (bytes, str)) or not float(v).is_integer() for v in values):
+        return [f"feature '{name}': expected integers"]
+      if feature.HasField('int_domain'):
+        d = feature.int_domain
+        bad = [int(v) for v in values if (d.HasField('min') and int(v) < d.min)
+               or (d.HasField('max') and int(v) > d.max)]
+        if bad:
+          problems.append(f"feature '{name}': {bad[:5]} outside [{d.min}, {d.max}]")
+    elif feature.type == schema_pb2.FLOAT:
+      if feature.HasField('float_domain'):
+        d = feature.float_domain
+        bad = [float(v) for v in values if math.isnan(float(v))
+               or (d.HasField('min') and float(v) < d.min)
+               or (d.HasField('max') and float(v) > d.max)]
+        if bad:
+          problems.append(f"feature '{name}': {bad[:5]} outside [{d.min}, {d.max}]")
+    elif feature.type == schema_pb2.BYTES and name in self.string_values:
+      bad = sorted({(v.decode('utf-8', 'replace') if isinstance(v, bytes) else str(v))
+                    for v in values} - self.string_values[name])
+      if bad:
+        problems.append(f"feature '{name}': {bad[:5]} not in its domain")
+    return problems
+
+  def _raise(self, problems: List[str]) -> None:
+    if problems:
+      shown = problems[:MAX_LISTED_PROBLEMS]
+      more = len(problems) - len(shown)
+      raise RequestError('request does not match the schema: ' + '; '.join(shown)
+                         + (f'; and {more} more' if more > 0 else ''))
+
+  def check_columns(self, columns: Mapping[str, np.ndarray]) -> None:
+    """Named raw tensors (`serving_raw`): "" / NaN / -1 mark a missing value."""
+    problems = []
+    for name, array in sorted(columns.items()):
+      if name not in self.features:
+        problems.append(f"feature '{name}': not in the schema")
+        continue
+      flat = list(np.asarray(array, dtype=object).reshape(-1))
+      missing = [_is_missing(v) for v in flat]
+      if name in self.required and any(missing):
+        rows = [i for i, m in enumerate(missing) if m]
+        problems.append(f"feature '{name}': required, missing in rows {rows[:10]}")
+      problems.extend(self._value_problems(name, [v for v, m in zip(flat, missing) if not m]))
+    self._raise(problems)
+
+  def check_examples(self, serialized: Sequence[bytes]) -> None:
+    problems = []
+    for row, data in enumerate(serialized):
+      example = tf.train.Example.FromString(data)
+      present = set()
+      for name, feature in sorted(example.features.feature.items()):
+        kind = feature.WhichOneof('kind')
+        values = list(getattr(feature, kind).value) if kind else []
+        if name not in self.features:
+          problems.append(f"example {row}: feature '{name}': not in the schema")
+          continue
+        if values:
+          present.add(name)
+        expected = {schema_pb2.INT: 'int64_list', schema_pb2.FLOAT: 'float_list',
+                    schema_pb2.BYTES: 'bytes_list'}.get(self.features[name].type)
+        if values and expected and kind != expected:
+          # An int64 value for a float feature parses fine in TF; anything else does not.
+          if not (expected == 'float_list' and kind == 'int64_list'):
+            problems.append(f"example {row}: feature '{name}': expected {expected}, got {kind}")
+            continue
+        problems.extend(f'example {row}: {p}' for p in self._value_problems(name, values))
+      for name in self.required:
+        if name not in present:
+          problems.append(f"example {row}: feature '{name}': required, missing")
+    self._raise(problems)
+
+
+def _is_missing(value) -> bool:
+  if isinstance(value, (bytes, str)):
+    return len(value) == 0
+  if isinstance(value, float) or isinstance(value, np.floating):
+    return math.isnan(value)
+  return int(value) == -1

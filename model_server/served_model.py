@@ -1,0 +1,163 @@
+"""One loaded model version: its signatures, and Predict / Classify / Regress on them.
+
+The signature map is read from saved_model.pb itself (the same SignatureDefs TF
+Serving reports), and each call checks its inputs against the signature before
+TensorFlow sees them, so a bad request is a `RequestError` (HTTP 400 /
+INVALID_ARGUMENT) and never an exception inside a graph.
+"""
+import dataclasses
+import os
+from typing import Dict, List, Mapping, Optional, Sequence
+
+import numpy as np
+import tensorflow as tf
+from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
+
+CLASSIFY_METHOD = 'tensorflow/serving/classify'
+REGRESS_METHOD = 'tensorflow/serving/regress'
+PREDICT_METHOD = 'tensorflow/serving/predict'
+# Keras' own SavedModel bookkeeping, not a serving signature.
+_HIDDEN_SIGNATURES = ('__saved_model_init_op',)
+
+
+class RequestError(ValueError):
+  """The request is wrong (400 / INVALID_ARGUMENT); the message says what and where."""
+
+
+class NotFoundError(LookupError):
+  """Unknown model, version, label or signature (404 / NOT_FOUND)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class InputSpec:
+  name: str
+  dtype: tf.DType
+  shape: tf.TensorShape
+
+
+def read_signature_defs(model_dir: str) -> Dict[str, meta_graph_pb2.SignatureDef]:
+  """The serving MetaGraph's SignatureDefs, as TF Serving reads them."""
+  path = os.path.join(model_dir, 'saved_model.pb')
+  saved = saved_model_pb2.SavedModel()
+  with tf.io.gfile.GFile(path, 'rb') as f:
+    saved.ParseFromString(f.read())
+  for meta_graph in saved.meta_graphs:
+    if 'serve' in meta_graph.meta_info_def.tags:
+      return {k: v for k, v in meta_graph.signature_def.items() if k not in _HIDDEN_SIGNATURES}
+  raise RequestError(f'{model_dir} has no MetaGraph tagged "serve"')
+
+
+class ServedModel:
+  """A loaded SavedModel version."""
+
+  def __init__(self, model_dir: str, version: int):
+    self.model_dir = model_dir
+    self.version = version
+    self.signature_defs = read_signature_defs(model_dir)
+    self._loaded = tf.saved_model.load(model_dir)
+    self._functions = dict(self._loaded.signatures)
+    missing = sorted(set(self.signature_defs) - set(self._functions))
+    if missing:
+      raise RequestError(f'signatures {missing} are declared but cannot be called')
+
+  def signature(self, name: Optional[str]) -> str:
+    name = name or 'serving_default'
+    if name not in self.signature_defs:
+      raise NotFoundError(f"Serving signature name: \"{name}\" not found in signature def; "
+                          f"available: {sorted(self.signature_defs)}")
+    return name
+
+  def input_specs(self, signature: str) -> List[InputSpec]:
+    _, kwargs = self._functions[signature].structured_input_signature
+    return [InputSpec(name, spec.dtype, spec.shape) for name, spec in sorted(kwargs.items())]
+
+  def method(self, signature: str) -> str:
+    return self.signature_defs[signature].method_name or PREDICT_METHOD
+
+  def predict(self, signature: Optional[str], inputs: Mapping[str, np.ndarray],
+              output_filter: Sequence[str] = ()) -> Dict[str, np.ndarray]:
+    """Runs a signature on named arrays; every input is checked against its spec first."""
+    name = self.signature(signature)
+    specs = {s.name: s for s in self.input_specs(name)}
+    unknown = sorted(set(inputs) - set(specs))
+    missing = sorted(set(specs) - set(inputs))
+    if unknown or missing:
+      problems = []
+      if missing:
+        problems.append(f'missing inputs {missing}')
+      if unknown:
+        problems.append(f'unknown inputs {unknown}')
+      raise RequestError(f'signature "{name}": ' + '; '.join(problems) +
+                         f'; expected {sorted(specs)}')
+    tensors = {}
+    batch = None
+    for key, value in inputs.items():
+      tensors[key] = _to_tensor(key, value, specs[key])
+      size = int(tensors[key].shape[0]) if tensors[key].shape.rank else None
+      if batch is None:
+        batch = size
+      elif size != batch:
+        raise RequestError(f'input "{key}" has {size} rows, the others {batch}; '
+                           'every input needs the same batch size')
+    outputs = self._functions[name](**tensors)
+    unknown_out = sorted(set(output_filter) - set(outputs))
+    if unknown_out:
+      raise RequestError(f'output_filter names unknown outputs {unknown_out}; '
+                         f'available: {sorted(outputs)}')
+    keep = output_filter or sorted(outputs)
+    return {k: outputs[k].numpy() for k in keep}
+
+  def _examples_signature(self, signature: Optional[str], method: str) -> str:
+    name = self.signature(signature)
+    if self.method(name) != method:
+      raise RequestError(f'Expected {method.rsplit("/", 1)[-1]} signature method_name to be '
+                         f'{method}. Was: {self.method(name)}')
+    return name
+
+  def classify(self, signature: Optional[str], serialized_examples: List[bytes]
+               ) -> List[List[tuple]]:
+    """[(class label, score), ...] per example, from a classification signature."""
+    name = self._examples_signature(signature, CLASSIFY_METHOD)
+    outputs = self.predict(name, {'inputs': np.array(serialized_examples, dtype=object)})
+    scores = outputs.get('scores')
+    classes = outputs.get('classes')
+    results = []
+    for row in range(len(serialized_examples)):
+      labels = ([c.decode() if isinstance(c, bytes) else str(c) for c in classes[row]]
+                if classes is not None else [str(i) for i in range(len(scores[row]))])
+      results.append([(label, float(scores[row][i]) if scores is not None else None)
+                      for i, label in enumerate(labels)])
+    return results
+
+  def regress(self, signature: Optional[str], serialized_examples: List[bytes]) -> List[float]:
+    name = self._examples_signature(signature, REGRESS_METHOD)
+    outputs = self.predict(name, {'inputs': np.array(serialized_examples, dtype=object)})
+    return [float(v) for v in np.reshape(outputs['outputs'], [-1])]
+
+
+def _to_tensor(name: str, value: np.ndarray, spec: InputSpec) -> tf.Tensor:
+  value = np.asarray(value)
+  if spec.dtype == tf.string:
+    if value.dtype.kind not in ('O', 'S', 'U') and value.size:
+      raise RequestError(f'input "{name}" must be strings (DT_STRING), got {value.dtype}')
+    flat = [v if isinstance(v, bytes) else str(v).encode() for v in value.reshape(-1)]
+    value = np.array(flat, dtype=object).reshape(value.shape)
+  else:
+    if value.dtype.kind in ('O', 'S', 'U'):
+      raise RequestError(f'input "{name}" must be numbers ({spec.dtype.name}), got strings')
+    if value.dtype.kind == 'b' and spec.dtype != tf.bool:
+      raise RequestError(f'input "{name}" must be {spec.dtype.name}, got booleans')
+    if spec.dtype.is_integer and value.dtype.kind == 'f':
+      if not np.all(np.isfinite(value)) or not np.all(np.equal(np.mod(value, 1), 0)):
+        raise RequestError(f'input "{name}" must be integers ({spec.dtype.name})')
+    if spec.dtype.is_integer and value.size:
+      info = np.iinfo(spec.dtype.as_numpy_dtype)
+      if value.min() < info.min or value.max() > info.max:
+        raise RequestError(f'input "{name}" is out of range for {spec.dtype.name}')
+  if not spec.shape.is_compatible_with(value.shape):
+    raise RequestError(f'input "{name}" has shape {list(value.shape)}; the signature expects '
+                       f'{spec.shape.as_list()} (None: any size)')
+  try:
+    return tf.convert_to_tensor(value, dtype=spec.dtype)
+  except (TypeError, ValueError, OverflowError) as e:
+    raise RequestError(f'input "{name}" cannot be converted to {spec.dtype.name}: {e}') from e
