@@ -51,7 +51,9 @@ class Observer:
   def _check(self, served: ServedModel) -> Optional[schema_check.SchemaCheck]:
     with self._lock:
       if served.model_dir not in self._checks:
-        self._checks[served.model_dir] = schema_check.load(served.model_dir)
+        raw = ([spec.name for spec in served.input_specs('serving_raw')]
+               if 'serving_raw' in served.signature_defs else None)
+        self._checks[served.model_dir] = schema_check.load(served.model_dir, raw)
       return self._checks[served.model_dir]
 
   def check_inputs(self, served: ServedModel, signature: str,

@@ -21,12 +21,13 @@ SERVING_ENVIRONMENT = 'SERVING'
 MAX_LISTED_PROBLEMS = 50
 
 
-def load(model_dir: str) -> Optional['SchemaCheck']:
+def load(model_dir: str, model_inputs: Optional[Sequence[str]] = None
+         ) -> Optional['SchemaCheck']:
   path = os.path.join(model_dir, SCHEMA_FILE)
   if not tf.io.gfile.exists(path):
     return None
   with tf.io.gfile.GFile(path) as f:
-    return SchemaCheck(text_format.Parse(f.read(), schema_pb2.Schema()))
+    return SchemaCheck(text_format.Parse(f.read(), schema_pb2.Schema()), model_inputs)
 
 
 def _in_serving(feature: schema_pb2.Feature, schema: schema_pb2.Schema) -> bool:
@@ -37,12 +38,14 @@ def _in_serving(feature: schema_pb2.Feature, schema: schema_pb2.Schema) -> bool:
 
 class SchemaCheck:
 
-  def __init__(self, schema: schema_pb2.Schema):
+  def __init__(self, schema: schema_pb2.Schema, model_inputs: Optional[Sequence[str]] = None):
+    """`model_inputs`: only these must be present (the schema may require more for training)."""
     self.schema = schema
     string_domains = {d.name: set(d.value) for d in schema.string_domain}
     self.features: Dict[str, schema_pb2.Feature] = {f.name: f for f in schema.feature}
     self.required = sorted(f.name for f in schema.feature
-                           if _in_serving(f, schema) and f.presence.min_fraction >= 1.0)
+                           if _in_serving(f, schema) and f.presence.min_fraction >= 1.0
+                           and (model_inputs is None or f.name in model_inputs))
     self.string_values: Dict[str, set] = {}
     for f in schema.feature:
       if f.HasField('string_domain'):
@@ -53,8 +56,12 @@ class SchemaCheck:
   def _value_problems(self, name: str, values: Sequence) -> List[str]:
     feature = self.features[name]
     problems = []
+    if feature.type in (schema_pb2.INT, schema_pb2.FLOAT) and not all(
+        isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+        for v in values):
+      return [f"feature '{name}': expected numbers"]
     if feature.type == schema_pb2.INT:
-      if any(isinstance(v, (bytes, str)) or not float(v).is_integer() for v in values):
+      if any(not float(v).is_integer() for v in values):
         return [f"feature '{name}': expected integers"]
       if feature.HasField('int_domain'):
         d = feature.int_domain
@@ -129,6 +136,8 @@ class SchemaCheck:
 def _is_missing(value) -> bool:
   if isinstance(value, (bytes, str)):
     return len(value) == 0
-  if isinstance(value, float) or isinstance(value, np.floating):
+  if isinstance(value, (float, np.floating)):
     return math.isnan(value)
-  return int(value) == -1
+  if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+    return int(value) == -1
+  return False

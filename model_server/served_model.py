@@ -47,6 +47,12 @@ def read_signature_defs(model_dir: str) -> Dict[str, meta_graph_pb2.SignatureDef
   raise RequestError(f'{model_dir} has no MetaGraph tagged "serve"')
 
 
+def input_specs_of(signature_def: meta_graph_pb2.SignatureDef) -> List[InputSpec]:
+  """Input specs from the proto alone, without loading the model."""
+  return [InputSpec(name, tf.as_dtype(info.dtype), tf.TensorShape(info.tensor_shape))
+          for name, info in sorted(signature_def.inputs.items())]
+
+
 class ServedModel:
   """A loaded SavedModel version."""
 
@@ -63,8 +69,8 @@ class ServedModel:
   def signature(self, name: Optional[str]) -> str:
     name = name or 'serving_default'
     if name not in self.signature_defs:
-      raise NotFoundError(f"Serving signature name: \"{name}\" not found in signature def; "
-                          f"available: {sorted(self.signature_defs)}")
+      raise RequestError(f"Serving signature name: \"{name}\" not found in signature def; "
+                         f"available: {sorted(self.signature_defs)}")
     return name
 
   def input_specs(self, signature: str) -> List[InputSpec]:

@@ -8,6 +8,7 @@ import logging
 from typing import Dict, List, Optional, Sequence
 
 import tensorflow as tf
+from google.protobuf import text_format
 import tensorflow_transform as tft
 import tf_keras as keras
 
@@ -15,6 +16,7 @@ from models import autograph, features, model as model_lib, signatures
 
 # Written next to the SavedModel so reviewers see how the model was trained.
 TRAINING_SUMMARY_FILE = 'training_summary.json'
+SCHEMA_FILE = 'schema.pbtxt'
 
 
 def cardinalities(tf_transform_output: tft.TFTransformOutput) -> Dict[str, int]:
@@ -91,6 +93,9 @@ def train_and_export(train_files: Sequence[str], eval_files: Sequence[str],
   tf.io.gfile.makedirs(extra)
   with tf.io.gfile.GFile(tf.io.gfile.join(extra, TRAINING_SUMMARY_FILE), 'w') as f:
     json.dump({'hparams': hparams.to_dict(), 'final_metrics': final}, f, indent=2, sort_keys=True)
+  # The curated schema the model was trained under: the server checks requests against it.
+  with tf.io.gfile.GFile(tf.io.gfile.join(extra, SCHEMA_FILE), 'w') as f:
+    f.write(text_format.MessageToString(tf_transform_output.raw_metadata.schema))
   return final
 
 

@@ -89,9 +89,14 @@ def _print_summary(summary, result, log_path: str) -> None:
   console.print(f'Verdict: {verdict}')
   for failure in summary.failures:
     console.print(f'  - failed: {failure.sentence()}')
+  if summary.serving_check is not None:
+    color = 'green' if summary.serving_check_passed else 'red'
+    console.print(f'Serving check: [{color}]{summary.serving_check}[/{color}]')
   pusher_cached = 'Pusher' in summary.cached()
   if summary.pushed_version and not pusher_cached:
     console.print(f'Pushed version {summary.pushed_version} to {summary.pushed_path}')
+    if summary.rollback_in_effect:
+      console.print(f'[yellow]Rollback in effect:[/yellow] {summary.rollback_in_effect}')
   elif summary.pushed_version:
     console.print(f'Nothing new to push: serving version {summary.pushed_version} is unchanged')
   else:
@@ -164,6 +169,7 @@ def _write_run_record(home, result, summary, log_path: str) -> None:
       'status': result.status, 'pipeline_seconds': round(result.seconds, 2),
       'window': result.plan.window, 'backfill': result.plan.backfill,
       'blessed': summary.blessed,
+      'serving_check': summary.serving_check,
       'pushed_version': None if 'Pusher' in summary.cached() else summary.pushed_version,
       'candidate': summary.candidate, 'baseline': summary.baseline,
       'failures': [f.sentence() for f in summary.failures],
@@ -262,3 +268,39 @@ def serve(home, model_base_path, model_name, rest_port, grpc_port, host, poll_se
                 f'  REST http://{host}:{rest_port}/v1/models/{name}\n'
                 f'  gRPC {host}:{grpc_port}')
   server.run()
+
+
+@main.command()
+@click.option('--home', type=click.Path(file_okay=False), default=DEFAULT_HOME,
+              show_default=True, help='The home whose pushed versions to roll back.')
+@click.option('--to', 'to_version', type=click.IntRange(min=1), default=None,
+              help='Version to serve (default: the one before the version now served).')
+@click.option('--clear', is_flag=True, help='Drop the pin: serve the newest version again.')
+@click.option('--reason', default='', help='Why; recorded in ML Metadata.')
+def rollback(home, to_version, clear, reason) -> None:
+  """Serve a previous version (recorded in ML Metadata); --clear to follow the newest."""
+  from pipeline import config, local_runner, metadata  # pylint: disable=g-import-not-at-top
+  from pipeline import rollback as rollback_lib  # pylint: disable=g-import-not-at-top
+  if clear and to_version is not None:
+    raise click.UsageError('give --to or --clear, not both')
+  settings = config.PipelineSettings()
+  home_obj = local_runner.Home(os.path.abspath(home))
+  if not os.path.exists(home_obj.metadata_path):
+    console.print(f'[red]error:[/red] no metadata store at {home_obj.metadata_path}; '
+                  'run the pipeline first')
+    sys.exit(EXIT_FAILURE)
+  base = os.path.join(home_obj.serving_base, settings.model_name)
+  try:
+    result = rollback_lib.rollback(
+        base, metadata.sqlite_config(home_obj.metadata_path, read_only=False),
+        settings.pipeline_name, to_version=to_version, reason=reason, clear=clear)
+  except ValueError as e:
+    console.print(f'[red]error:[/red] {e}')
+    sys.exit(EXIT_FAILURE)
+  if result.to_version is None:
+    console.print(f'Pin cleared: the newest version serves (was {result.from_version}); '
+                  f'recorded as execution {result.execution_id}')
+  else:
+    console.print(f'Serving version {result.to_version} instead of {result.from_version}; '
+                  f'recorded as execution {result.execution_id}. A running server switches '
+                  'within its poll interval.')

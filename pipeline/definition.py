@@ -16,6 +16,7 @@ from pipeline.components.atomic_pusher import AtomicPusherExecutor
 from pipeline.components.merge_window import MergeWindow
 from pipeline.components.data_gate import VALIDATED_EXAMPLES_KEY, DataGate
 from pipeline.components.schema_review import SchemaReview
+from pipeline.components.serving_check import ServingCheck
 from pipeline.components.span_window import SpanWindowStrategy
 from pipeline.config import PipelinePaths, PipelineSettings
 
@@ -36,6 +37,7 @@ TRANSFORM = 'Transform'
 TRAINER = 'Trainer'
 BASELINE_RESOLVER = 'BaselineModel'
 EVALUATOR = 'Evaluator'
+SERVING_CHECK = 'ServingCheck'
 PUSHER = 'Pusher'
 
 INGEST_NODES = (EXAMPLE_GEN, STATISTICS_GEN, SCHEMA_IMPORTER, EXAMPLE_VALIDATOR, DATA_GATE)
@@ -141,17 +143,25 @@ def create_pipeline(
       baseline_model=baseline.outputs['model'],
       example_splits=['eval'],
       eval_config=evaluation.eval_config(settings.thresholds)).with_id(EVALUATOR)
-  # Only blessed models reach serving, atomically, as <base>/<model>/<n>/.
-  pusher = tfx.components.Pusher(
+  # The blessed candidate must answer real requests through the serving stack; the
+  # checked copy carries TF Serving warmup requests and is what gets pushed.
+  serving_check = ServingCheck(
       model=trainer.outputs['model'],
       model_blessing=evaluator.outputs['blessing'],
+      examples=merge_window.outputs['merged_examples'],
+      model_name=settings.model_name).with_id(SERVING_CHECK)
+  # Only models blessed by both reach serving, atomically, as <base>/<model>/<n>/.
+  pusher = tfx.components.Pusher(
+      model_blessing=evaluator.outputs['blessing'],
+      infra_blessing=serving_check.outputs['infra_blessing'],
       push_destination=tfx.proto.PushDestination(
           filesystem=tfx.proto.PushDestination.Filesystem(
               base_directory=paths.model_base(settings.model_name))),
       custom_executor_spec=executor_spec.ExecutorClassSpec(AtomicPusherExecutor),
   ).with_id(PUSHER)
-  components += [schema_gen, schema_review, training_window, merge_window, transform, trainer, baseline,
-                 evaluator, pusher]
+  components += [schema_gen, schema_review, training_window, merge_window, transform, trainer,
+                 baseline,
+                 evaluator, serving_check, pusher]
   return _pipeline(settings, paths, components, beam_pipeline_args, metadata_connection_config,
                    enable_cache)
 

@@ -35,6 +35,9 @@ class RunSummary:
   baseline: Dict[str, float] = dataclasses.field(default_factory=dict)
   failures: List[Failure] = dataclasses.field(default_factory=list)
   schema_proposals: List[str] = dataclasses.field(default_factory=list)
+  serving_check_passed: Optional[bool] = None
+  serving_check: Optional[str] = None  # its reason, in words
+  rollback_in_effect: Optional[str] = None
 
   def executed(self) -> List[str]:
     return [e.node_id for e in self.executions if e.state == 'COMPLETE']
@@ -93,12 +96,19 @@ def summarize(reader: metadata.MetadataReader, after_execution_id: int) -> RunSu
     evaluation = outputs.get('evaluation', [])
     if evaluation:
       summary.candidate, summary.baseline, summary.failures = read_evaluation(evaluation[0].uri)
+  check = last.get(definition.SERVING_CHECK)
+  if check and check.state in ('COMPLETE', 'CACHED'):
+    blessings = reader.execution_outputs(check.id).get('infra_blessing', [])
+    if blessings:
+      summary.serving_check_passed = bool(blessings[0].custom_properties.get('blessed', 0))
+      summary.serving_check = str(blessings[0].custom_properties.get('serving_check', ''))
   pusher = last.get(definition.PUSHER)
   if pusher and pusher.state in ('COMPLETE', 'CACHED'):
     pushed = reader.execution_outputs(pusher.id).get('pushed_model', [])
     if pushed and pushed[0].custom_properties.get('pushed'):
       summary.pushed_version = str(pushed[0].custom_properties.get('pushed_version'))
       summary.pushed_path = str(pushed[0].custom_properties.get('pushed_destination'))
+      summary.rollback_in_effect = pushed[0].custom_properties.get('rollback_in_effect')
   review = last.get(definition.SCHEMA_REVIEW)
   if review and review.state in ('COMPLETE', 'CACHED'):
     for artifact in reader.execution_outputs(review.id).get('review', []):

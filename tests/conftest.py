@@ -40,3 +40,19 @@ def sample_spans(root: str, spans_and_sizes, seed: int = 7) -> str:
 @pytest.fixture(scope='session')
 def curated_schema_path() -> str:
   return CURATED_SCHEMA
+
+
+@pytest.fixture(scope='session')
+def pushed_home(tmp_path_factory):
+  """A home where a real pipeline run on a small sample pushed version 1 (~60 s, once)."""
+  from pipeline import config, local_runner  # pylint: disable=g-import-not-at-top
+  root = tmp_path_factory.mktemp('pushed')
+  data = sample_spans(str(root / 'data'), [(3, 2500)])
+  home = local_runner.Home(str(root / 'home'))
+  settings = config.replace_settings(config.PipelineSettings(), window_spans=1, epochs=3,
+                                     min_auc=0.5)
+  result = local_runner.LocalRun(home, data, CURATED_SCHEMA, settings).run()
+  assert result.status == 'completed'
+  base = os.path.join(home.serving_base, settings.model_name)
+  assert os.path.isdir(os.path.join(base, '1')), 'the sample run pushed nothing'
+  return home, base, data

@@ -12,7 +12,10 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
+from model_server import versions
 from pipeline import publishing
+
+ROLLBACK_PROPERTY = 'rollback_in_effect'
 
 
 class AtomicPusherExecutor(tfx_pusher_executor.Executor):
@@ -39,5 +42,11 @@ class AtomicPusherExecutor(tfx_pusher_executor.Executor):
       return
     serving_path = publishing.publish(model_path, base)
     io_utils.copy_dir(model_path, model_push.uri)  # archived copy, as TFX's Pusher does
-    self._MarkPushed(model_push, pushed_destination=serving_path,
-                     pushed_version=serving_path.rstrip('/').rsplit('/', 1)[-1])
+    version = serving_path.rstrip('/').rsplit('/', 1)[-1]
+    self._MarkPushed(model_push, pushed_destination=serving_path, pushed_version=version)
+    pinned = versions.read_policy(base).get('pinned')
+    if pinned is not None:
+      # A push never silently undoes a rollback: say that the pin still holds.
+      model_push.set_string_custom_property(
+          ROLLBACK_PROPERTY, f'version {pinned} stays served (pinned by `ctpipe rollback`); '
+          f'`ctpipe rollback --clear` serves version {version}')
