@@ -6,6 +6,7 @@ the real TF Serving work unchanged. Limits are enforced before anything is decod
 """
 import dataclasses
 import json
+import logging
 import re
 import time
 import zlib
@@ -161,7 +162,12 @@ def create_app(manager: VersionManager, limits: Limits = Limits(),
     payload, content_type = observer.prometheus_payload()
     return Response(payload, media_type=content_type)
 
-  return Starlette(routes=[
+  async def internal_error(request: Request, error: Exception) -> Response:
+    logging.exception('unexpected error answering %s %s', request.method, request.url.path,
+                      exc_info=error)
+    return _error(500, f'internal error: {type(error).__name__}')
+
+  return Starlette(exception_handlers={Exception: internal_error}, routes=[
       Route('/v1/models/{rest:path}', get_model, methods=['GET']),
       Route('/v1/models/{rest:path}', post_model, methods=['POST']),
       Route('/monitoring/prometheus/metrics', metrics, methods=['GET']),

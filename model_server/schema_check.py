@@ -11,7 +11,7 @@ from typing import Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
-from google.protobuf import text_format
+from google.protobuf import message, text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
 from model_server.served_model import RequestError
@@ -109,7 +109,13 @@ class SchemaCheck:
   def check_examples(self, serialized: Sequence[bytes]) -> None:
     problems = []
     for row, data in enumerate(serialized):
-      example = tf.train.Example.FromString(data)
+      try:
+        if not isinstance(data, bytes):
+          raise TypeError(type(data).__name__)
+        example = tf.train.Example.FromString(data)
+      except (TypeError, message.DecodeError) as e:
+        problems.append(f'example {row}: not a serialized tf.Example ({e})')
+        continue
       present = set()
       for name, feature in sorted(example.features.feature.items()):
         kind = feature.WhichOneof('kind')

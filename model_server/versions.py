@@ -103,15 +103,10 @@ class VersionManager:
       return dataclasses.replace(self._status[version])
 
   def labels(self) -> Dict[str, int]:
-    """`stable`: the serving version; `canary`: a newer version held back by a pin."""
+    """`stable`: the serving version (one version serves at a time, as a pin does in TF
+    Serving's models.config)."""
     served = self.serving()
-    labels = {}
-    if served is not None:
-      labels['stable'] = served.version
-      newest = list_versions(self.base_path)
-      if newest and newest[-1] > served.version:
-        labels['canary'] = newest[-1]
-    return labels
+    return {'stable': served.version} if served is not None else {}
 
   def resolve(self, version: Optional[int] = None, label: Optional[str] = None) -> ServedModel:
     """The model answering a request for a version, a label or (neither) the default."""

@@ -304,3 +304,30 @@ def rollback(home, to_version, clear, reason) -> None:
     console.print(f'Serving version {result.to_version} instead of {result.from_version}; '
                   f'recorded as execution {result.execution_id}. A running server switches '
                   'within its poll interval.')
+
+
+@main.command()
+@click.option('--input', 'input_path', required=True, type=click.Path(exists=True),
+              help='A CSV file or a folder of CSV files (the raw columns, no label needed).')
+@click.option('--output', 'output_dir', required=True, type=click.Path(file_okay=False),
+              help='Folder for the prediction shards (input columns + probability, big_tipper).')
+@click.option('--home', type=click.Path(file_okay=False), default=DEFAULT_HOME, show_default=True)
+@click.option('--version', 'version', type=click.IntRange(min=1), default=None,
+              help='Model version (default: the one being served).')
+def predict(input_path, output_dir, home, version) -> None:
+  """Batch prediction with a pushed model on Beam."""
+  from model_server import batch_predict, versions  # pylint: disable=g-import-not-at-top
+  from pipeline import config  # pylint: disable=g-import-not-at-top
+  base = os.path.join(os.path.abspath(home), 'serving', config.PipelineSettings().model_name)
+  chosen = version or versions.target_version(base)
+  model_dir = os.path.join(base, str(chosen)) if chosen else None
+  if model_dir is None or not os.path.isdir(model_dir):
+    console.print(f'[red]error:[/red] no model version {version or ""} under {base}; '
+                  'run the pipeline first')
+    sys.exit(EXIT_FAILURE)
+  try:
+    pattern = batch_predict.run(input_path, output_dir, model_dir)
+  except (FileNotFoundError, ValueError) as e:
+    console.print(f'[red]error:[/red] {e}')
+    sys.exit(EXIT_FAILURE)
+  console.print(f'Scored with version {chosen}: {pattern}')

@@ -13,7 +13,7 @@ from typing import Optional
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-from model_server import versions
+from model_server import tf_serving_config, versions
 
 EXECUTION_TYPE = 'ctpipe.Rollback'
 
@@ -64,6 +64,7 @@ def rollback(model_base: str, config: metadata_store_pb2.ConnectionConfig, pipel
     policy.pop('pinned', None)
     policy.update(cleared_at=time.strftime('%Y-%m-%dT%H:%M:%S'), reason=reason)
     versions.write_policy(model_base, policy)
+    tf_serving_config.write_for(model_base)
     return RollbackResult(current, None, _record(config, pipeline_name, current, None, reason))
   if to_version is None:
     older = [v for v in available if current is not None and v < current]
@@ -76,5 +77,6 @@ def rollback(model_base: str, config: metadata_store_pb2.ConnectionConfig, pipel
   policy.update(pinned=to_version, pinned_at=time.strftime('%Y-%m-%dT%H:%M:%S'),
                 previous=current, reason=reason)
   versions.write_policy(model_base, policy)
+  tf_serving_config.write_for(model_base)
   return RollbackResult(current, to_version,
                         _record(config, pipeline_name, current, to_version, reason))

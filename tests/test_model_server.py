@@ -255,7 +255,9 @@ def test_rollback_pins_a_version_and_is_recorded(served):
   while server.manager.serving().version != 1 and time.time() < deadline:
     time.sleep(0.1)
   assert server.manager.serving().version == 1
-  assert server.manager.labels() == {'stable': 1, 'canary': 2}
+  assert server.manager.labels() == {'stable': 1}
+  tf_config = open(os.path.join(os.path.dirname(base), 'models.config')).read()
+  assert 'specific' in tf_config and 'versions: 1' in tf_config and 'versions: 2' not in tf_config
   reader = metadata.MetadataReader.open_sqlite(home.metadata_path, 'ctpipe-taxi')
   [execution] = reader.store.get_executions_by_id([result.execution_id])
   assert execution.properties['to_version'].int_value == 1
@@ -268,6 +270,7 @@ def test_rollback_pins_a_version_and_is_recorded(served):
   while server.manager.serving().version != 2 and time.time() < deadline:
     time.sleep(0.1)
   assert server.manager.serving().version == 2
+  assert 'latest' in open(os.path.join(os.path.dirname(base), 'models.config')).read()
 
 
 def test_warmup_file_is_in_the_pushed_model(pushed_home):

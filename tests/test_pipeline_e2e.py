@@ -61,6 +61,7 @@ def test_first_run_executes_every_component_and_pushes(env):
   assert summary.baseline == {}  # first run: no baseline, value thresholds only
   assert summary.candidate['auc'] >= 0.8
   assert summary.pushed_version == '1'
+  assert summary.serving_check_passed is True and summary.serving_check.startswith('passed')
   assert publishing.versions(_model_base(env)) == [1]
   for name in ('saved_model.pb', 'variables', 'assets'):
     assert os.path.exists(os.path.join(_model_base(env), '1', name))
@@ -99,10 +100,12 @@ def test_pushed_model_answers_through_both_signatures(env):
 def test_rerun_executes_only_what_must_rerun(env):
   _, summary, _ = _run(env)
   executed = set(summary.executed())
-  # Resolvers always resolve; the Evaluator re-runs because a baseline now exists;
-  # the Pusher re-runs and publishes nothing (the same model is already serving).
+  # Resolvers always resolve; the Evaluator re-runs because a baseline now exists, so
+  # does the serving check on its new blessing; the Pusher re-runs and publishes
+  # nothing (the same model is already serving).
   assert executed <= {definition.TRAINING_WINDOW, definition.BASELINE_RESOLVER,
-                      definition.EVALUATOR, definition.PUSHER}, executed
+                      definition.EVALUATOR, definition.SERVING_CHECK,
+                      definition.PUSHER}, executed
   for node in (definition.EXAMPLE_GEN, definition.STATISTICS_GEN, definition.TRANSFORM,
                definition.TRAINER):
     assert node in summary.cached(), node

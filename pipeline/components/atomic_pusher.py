@@ -12,7 +12,7 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
-from model_server import versions
+from model_server import tf_serving_config, versions
 from pipeline import publishing
 
 ROLLBACK_PROPERTY = 'rollback_in_effect'
@@ -44,6 +44,7 @@ class AtomicPusherExecutor(tfx_pusher_executor.Executor):
     io_utils.copy_dir(model_path, model_push.uri)  # archived copy, as TFX's Pusher does
     version = serving_path.rstrip('/').rsplit('/', 1)[-1]
     self._MarkPushed(model_push, pushed_destination=serving_path, pushed_version=version)
+    tf_serving_config.write_for(base)
     pinned = versions.read_policy(base).get('pinned')
     if pinned is not None:
       # A push never silently undoes a rollback: say that the pin still holds.
