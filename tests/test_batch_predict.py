@@ -13,7 +13,7 @@ from tests.conftest import read_span, write_span
 
 
 def test_scores_every_row_like_the_serving_signature(pushed_home, tmp_path):
-  _, base, _ = pushed_home
+  _, base, _, _ = pushed_home
   header, rows = read_span(4)
   keep = [i for i, name in enumerate(header) if name != 'tips']  # unlabelled input
   unlabelled_header = [header[i] for i in keep]
@@ -41,7 +41,7 @@ def test_scores_every_row_like_the_serving_signature(pushed_home, tmp_path):
 
 
 def test_missing_model_inputs_are_named(pushed_home, tmp_path):
-  _, base, _ = pushed_home
+  _, base, _, _ = pushed_home
   write_span(str(tmp_path / 'in'), 1, ['fare', 'tips'], [['1.0', '0.0']])
   with pytest.raises(ValueError, match='payment_type'):
     batch_predict.run(str(tmp_path / 'in'), str(tmp_path / 'out'), os.path.join(base, '1'))

@@ -40,7 +40,7 @@ def _publish_copy(base: str, source_version: int, version: int) -> None:
 
 @pytest.fixture(scope='module')
 def served(pushed_home, tmp_path_factory):
-  home, pushed_base, _ = pushed_home
+  home, pushed_base, _, _ = pushed_home
   base = str(tmp_path_factory.mktemp('serving') / MODEL)
   shutil.copytree(pushed_base, base)
   with LocalServer(MODEL, base, poll_seconds=0.2, limits=LIMITS,
@@ -274,7 +274,7 @@ def test_rollback_pins_a_version_and_is_recorded(served):
 
 
 def test_warmup_file_is_in_the_pushed_model(pushed_home):
-  _, base, _ = pushed_home
+  _, base, _, _ = pushed_home
   logs = list(warmup.read(os.path.join(base, '1')))
   kinds = sorted(log.WhichOneof('log_type') for log in logs)
   # classify, regress, and predict on serving_default, serving_raw and transform_features.

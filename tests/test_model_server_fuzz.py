@@ -51,7 +51,7 @@ paths = st.sampled_from([f'{MODEL}:predict', f'{MODEL}:classify', f'{MODEL}:regr
 
 @pytest.fixture(scope='module')
 def server(pushed_home, tmp_path_factory):
-  _, pushed_base, _ = pushed_home
+  _, pushed_base, _, _ = pushed_home
   base = str(tmp_path_factory.mktemp('fuzz') / MODEL)
   shutil.copytree(pushed_base, base)
   with LocalServer(MODEL, base, limits=Limits(max_body_bytes=64 * 1024, max_instances=50)) as s:

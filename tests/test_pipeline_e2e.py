@@ -17,21 +17,15 @@ import tensorflow as tf
 
 from models import features, raw_examples, signatures
 from pipeline import anomalies as anomalies_lib, config, definition, local_runner, metadata, publishing, run_summary
-from tests.conftest import CURATED_SCHEMA, read_span, sample_spans, write_span
+from tests.conftest import CURATED_SCHEMA, SAMPLE_SETTINGS, read_span, write_span
 
-SETTINGS = config.PipelineSettings(
-    window_spans=2,
-    hparams=dataclasses.replace(config.PipelineSettings().hparams, epochs=2),
-    # The sample is small; the real quality bar is measured by bench/, not here.
-    thresholds=config.Thresholds(min_auc=0.80))
+SETTINGS = SAMPLE_SETTINGS()
 
 
 @pytest.fixture(scope='module')
-def env(tmp_path_factory):
-  root = tmp_path_factory.mktemp('e2e')
-  data = sample_spans(str(root / 'data'), [(2, 2500), (3, 1500)])
-  home = local_runner.Home(str(root / 'home'))
-  return {'root': root, 'data': data, 'home': home, 'after': {}}
+def env(pushed_home):
+  home, _, data, first = pushed_home  # the session's first run on the sample
+  return {'data': data, 'home': home, 'first': first}
 
 
 def _run(env, settings=SETTINGS):
@@ -46,7 +40,10 @@ def _model_base(env):
 
 
 def test_first_run_executes_every_component_and_pushes(env):
-  result, summary, _ = _run(env)
+  result = env['first']
+  reader = metadata.MetadataReader.open_sqlite(env['home'].metadata_path,
+                                               SETTINGS.pipeline_name)
+  summary = run_summary.summarize(reader, result.first_execution_id)
   assert result.status == 'completed'
   assert result.plan.backfill == [1] and result.plan.window == [1, 2]
   states = {}
