@@ -122,16 +122,19 @@ def _print_summary(summary, result, log_path: str) -> None:
 @click.option('--verbose', is_flag=True, help='Show TensorFlow and Beam logs in the terminal.')
 def run(data_root, home, schema_file, window, epochs, min_auc, beam_mode, verbose) -> None:
   """Run the pipeline once on the newest span (backfilling the window on a new home)."""
-  from pipeline import config, console_logs, local_runner  # pylint: disable=g-import-not-at-top
-  from pipeline import metadata, run_summary, spans  # pylint: disable=g-import-not-at-top
-  settings = config.replace_settings(config.PipelineSettings(), window_spans=window,
-                                     epochs=epochs, min_auc=min_auc)
-  runner_home = local_runner.Home(os.path.abspath(home))
-  observer = local_runner.RunObserver(_print_phase, _print_start, _print_end)
-  runner = local_runner.LocalRun(runner_home, data_root, schema_file, settings,
-                                 local_runner.BeamMode(beam_mode), observer)
-  console.print(f'ctpipe run: data {os.path.abspath(data_root)} → home {runner_home.root}')
-  with console_logs.to_file(runner_home.log_dir, enabled=not verbose) as log_path:
+  from pipeline import console_logs  # pylint: disable=g-import-not-at-top
+  console.print(f'ctpipe run: data {os.path.abspath(data_root)} → home {os.path.abspath(home)}')
+  log_dir = os.path.join(os.path.abspath(home), 'logs')
+  with console_logs.to_file(log_dir, enabled=not verbose) as log_path:
+    # TensorFlow, TFX and Google's client libraries print while importing: inside the redirect.
+    from pipeline import config, local_runner  # pylint: disable=g-import-not-at-top
+    from pipeline import metadata, run_summary, spans  # pylint: disable=g-import-not-at-top
+    settings = config.replace_settings(config.PipelineSettings(), window_spans=window,
+                                       epochs=epochs, min_auc=min_auc)
+    runner_home = local_runner.Home(os.path.abspath(home))
+    observer = local_runner.RunObserver(_print_phase, _print_start, _print_end)
+    runner = local_runner.LocalRun(runner_home, data_root, schema_file, settings,
+                                   local_runner.BeamMode(beam_mode), observer)
     try:
       result = runner.run()
     except local_runner.HomeBusyError as e:
@@ -314,20 +317,27 @@ def rollback(home, to_version, clear, reason) -> None:
 @click.option('--home', type=click.Path(file_okay=False), default=DEFAULT_HOME, show_default=True)
 @click.option('--version', 'version', type=click.IntRange(min=1), default=None,
               help='Model version (default: the one being served).')
-def predict(input_path, output_dir, home, version) -> None:
+@click.option('--verbose', is_flag=True, help='Show TensorFlow and Beam logs in the terminal.')
+def predict(input_path, output_dir, home, version, verbose) -> None:
   """Batch prediction with a pushed model on Beam."""
-  from model_server import batch_predict, versions  # pylint: disable=g-import-not-at-top
-  from pipeline import config  # pylint: disable=g-import-not-at-top
-  base = os.path.join(os.path.abspath(home), 'serving', config.PipelineSettings().model_name)
-  chosen = version or versions.target_version(base)
-  model_dir = os.path.join(base, str(chosen)) if chosen else None
-  if model_dir is None or not os.path.isdir(model_dir):
-    console.print(f'[red]error:[/red] no model version {version or ""} under {base}; '
-                  'run the pipeline first')
-    sys.exit(EXIT_FAILURE)
-  try:
-    pattern = batch_predict.run(input_path, output_dir, model_dir)
-  except (FileNotFoundError, ValueError) as e:
-    console.print(f'[red]error:[/red] {e}')
+  from pipeline import console_logs  # pylint: disable=g-import-not-at-top
+  error = None
+  with console_logs.to_file(os.path.join(os.path.abspath(home), 'logs'), enabled=not verbose):
+    # TensorFlow and Beam print while importing: inside the redirect.
+    from model_server import batch_predict, versions  # pylint: disable=g-import-not-at-top
+    from pipeline import config  # pylint: disable=g-import-not-at-top
+    base = os.path.join(os.path.abspath(home), 'serving', config.PipelineSettings().model_name)
+    chosen = version or versions.target_version(base)
+    model_dir = os.path.join(base, str(chosen)) if chosen else None
+    if model_dir is None or not os.path.isdir(model_dir):
+      which = f'version {version}' if version else 'pushed model'
+      error = f'no {which} under {base}; run the pipeline first (`ctpipe run`)'
+    else:
+      try:
+        pattern = batch_predict.run(input_path, output_dir, model_dir)
+      except (FileNotFoundError, ValueError) as e:
+        error = str(e)
+  if error:
+    console.print(f'[red]error:[/red] {error}')
     sys.exit(EXIT_FAILURE)
   console.print(f'Scored with version {chosen}: {pattern}')
