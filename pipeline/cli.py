@@ -234,13 +234,10 @@ class _quiet:
     os.close(self._null)
 
 
-if __name__ == '__main__':
-  main()
-
-
 @main.command()
 @click.option('--home', type=click.Path(file_okay=False), default=None,
-              help='Serve the models this home pushed (default when no base path is given).')
+              help='Home for logs and the request log; its pushed models are served unless '
+                   '--model-base-path is given (default: .ctpipe).')
 @click.option('--model-base-path', type=click.Path(file_okay=False), default=None,
               help='A TF Serving model base path (<dir>/<version>/saved_model.pb).')
 @click.option('--model-name', default=None, help='Model name in the API (default: taxi).')
@@ -251,14 +248,17 @@ if __name__ == '__main__':
 def serve(home, model_base_path, model_name, rest_port, grpc_port, host, poll_seconds) -> None:
   """Serve every pushed version through TF Serving's REST and gRPC APIs."""
   import logging  # pylint: disable=g-import-not-at-top
-  from model_server import server as server_lib  # pylint: disable=g-import-not-at-top
-  from pipeline import config  # pylint: disable=g-import-not-at-top
-  if home and model_base_path:
-    raise click.UsageError('give --home or --model-base-path, not both')
-  name = model_name or config.PipelineSettings().model_name
+  from pipeline import console_logs  # pylint: disable=g-import-not-at-top
   home_dir = os.path.abspath(home or DEFAULT_HOME)
+  with console_logs.to_file(os.path.join(home_dir, 'logs')):
+    # TensorFlow prints while importing: into the log file. The server's own log
+    # (versions loaded, retired, failed) goes to the terminal below.
+    from model_server import server as server_lib  # pylint: disable=g-import-not-at-top
+    from pipeline import config  # pylint: disable=g-import-not-at-top
+  name = model_name or config.PipelineSettings().model_name
   base = os.path.abspath(model_base_path or os.path.join(home_dir, 'serving', name))
-  logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s')
+  logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s',
+                      stream=sys.stdout, force=True)
   try:
     server = server_lib.ModelServer(server_lib.ServerConfig(
         model_name=name, model_base_path=base, rest_port=rest_port, grpc_port=grpc_port,
@@ -270,7 +270,11 @@ def serve(home, model_base_path, model_name, rest_port, grpc_port, host, poll_se
   console.print(f'serving [bold]{name}[/bold] from {base}\n'
                 f'  REST http://{host}:{rest_port}/v1/models/{name}\n'
                 f'  gRPC {host}:{grpc_port}')
-  server.run()
+  try:
+    server.run()
+  except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after its graceful shutdown
+    pass
+  console.print('server stopped')
 
 
 @main.command()
@@ -341,3 +345,7 @@ def predict(input_path, output_dir, home, version, verbose) -> None:
     console.print(f'[red]error:[/red] {error}')
     sys.exit(EXIT_FAILURE)
   console.print(f'Scored with version {chosen}: {pattern}')
+
+
+if __name__ == '__main__':
+  main()

@@ -292,3 +292,40 @@ def test_request_log_has_one_line_per_served_request(served):
   assert len(lines) == before + 1
   record = json.loads(lines[-1])
   assert record['api'] == 'predict' and 'predictions' in record['response']
+
+
+def _free_port() -> int:
+  import socket  # pylint: disable=g-import-not-at-top
+  with socket.socket() as s:
+    s.bind(('127.0.0.1', 0))
+    return s.getsockname()[1]
+
+
+def test_ctpipe_serve_command_serves_and_stops_on_interrupt(served, tmp_path):
+  import signal  # pylint: disable=g-import-not-at-top
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  rest_port, grpc_port = _free_port(), _free_port()
+  proc = subprocess.Popen(
+      [sys.executable, '-m', 'pipeline.cli', 'serve', '--model-base-path', served['base'],
+       '--home', str(tmp_path), '--rest-port', str(rest_port), '--grpc-port', str(grpc_port)],
+      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+  try:
+    deadline = time.time() + 120
+    status = None
+    while time.time() < deadline and proc.poll() is None:
+      try:
+        status = requests.get(f'http://127.0.0.1:{rest_port}/v1/models/{MODEL}', timeout=2)
+        break
+      except requests.ConnectionError:
+        time.sleep(0.5)
+    assert status is not None and status.status_code == 200, proc.poll()
+    body = {'instances': [{'b64': base64.b64encode(e).decode()} for e in _examples(2)]}
+    answer = requests.post(f'http://127.0.0.1:{rest_port}/v1/models/{MODEL}:predict',
+                           data=json.dumps(body), timeout=30)
+    assert answer.status_code == 200 and len(answer.json()['predictions']) == 2
+  finally:
+    proc.send_signal(signal.SIGINT)
+    output, _ = proc.communicate(timeout=60)
+  assert proc.returncode == 0, output
+  assert 'serving taxi' in output and 'cuda' not in output.lower()  # TF chatter in the log file
