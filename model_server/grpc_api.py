@@ -64,23 +64,25 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     def call():
       served = _resolve(self._calls.manager, request.model_spec)
       name = served.signature(request.model_spec.signature_name or None)
-      inputs = {k: protos._tensor_to_array(k, v) for k, v in request.inputs.items()}  # pylint: disable=protected-access
+      inputs = protos.decode_inputs(request)
       self._calls.observer.check_inputs(served, name, inputs)
-      return protos.predict(served, request)
+      return protos.predict(served, request, inputs)
     return self._calls.run('predict', context, call)
 
   def Classify(self, request, context):
     def call():
       served = _resolve(self._calls.manager, request.model_spec)
-      self._calls.observer.check_examples(served, protos.serialized_examples(request.input))
-      return protos.classify(served, request)
+      examples = protos.serialized_examples(request.input)
+      self._calls.observer.check_examples(served, examples)
+      return protos.classify(served, request, examples)
     return self._calls.run('classify', context, call)
 
   def Regress(self, request, context):
     def call():
       served = _resolve(self._calls.manager, request.model_spec)
-      self._calls.observer.check_examples(served, protos.serialized_examples(request.input))
-      return protos.regress(served, request)
+      examples = protos.serialized_examples(request.input)
+      self._calls.observer.check_examples(served, examples)
+      return protos.regress(served, request, examples)
     return self._calls.run('regress', context, call)
 
   def GetModelMetadata(self, request, context):

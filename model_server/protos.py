@@ -3,7 +3,7 @@
 Shared by the gRPC service and by warmup replay, so warmup exercises exactly the
 code path real requests take.
 """
-from typing import List
+from typing import Dict, List, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -38,27 +38,38 @@ def serialized_examples(request_input: input_pb2.Input) -> List[bytes]:
   raise RequestError('Input is empty: give example_list or example_list_with_context')
 
 
-def predict(served: ServedModel, request: predict_pb2.PredictRequest
-            ) -> predict_pb2.PredictResponse:
-  inputs = {name: _tensor_to_array(name, proto) for name, proto in request.inputs.items()}
+def decode_inputs(request: predict_pb2.PredictRequest) -> Dict[str, np.ndarray]:
+  """The request's named TensorProtos as arrays; RequestError for an invalid one."""
+  return {name: _tensor_to_array(name, proto) for name, proto in request.inputs.items()}
+
+
+def _stamp(response, request, served: ServedModel) -> None:
+  response.model_spec.name = request.model_spec.name
+  response.model_spec.version.value = served.version
+
+
+def predict(served: ServedModel, request: predict_pb2.PredictRequest,
+            inputs: Optional[Dict[str, np.ndarray]] = None) -> predict_pb2.PredictResponse:
+  """`inputs`: the request's inputs already decoded by `decode_inputs`, if the caller has them."""
+  if inputs is None:
+    inputs = decode_inputs(request)
   outputs = served.predict(request.model_spec.signature_name or None, inputs,
                            list(request.output_filter))
   response = predict_pb2.PredictResponse()
-  response.model_spec.name = request.model_spec.name
-  response.model_spec.version.value = served.version
+  _stamp(response, request, served)
   response.model_spec.signature_name = served.signature(request.model_spec.signature_name or None)
   for name, value in outputs.items():
     response.outputs[name].CopyFrom(tf.make_tensor_proto(value))
   return response
 
 
-def classify(served: ServedModel, request: classification_pb2.ClassificationRequest
+def classify(served: ServedModel, request: classification_pb2.ClassificationRequest,
+             examples: Optional[List[bytes]] = None
              ) -> classification_pb2.ClassificationResponse:
   results = served.classify(request.model_spec.signature_name or None,
-                            serialized_examples(request.input))
+                            serialized_examples(request.input) if examples is None else examples)
   response = classification_pb2.ClassificationResponse()
-  response.model_spec.name = request.model_spec.name
-  response.model_spec.version.value = served.version
+  _stamp(response, request, served)
   for row in results:
     classifications = response.result.classifications.add()
     for label, score in row:
@@ -66,13 +77,12 @@ def classify(served: ServedModel, request: classification_pb2.ClassificationRequ
   return response
 
 
-def regress(served: ServedModel, request: regression_pb2.RegressionRequest
-            ) -> regression_pb2.RegressionResponse:
+def regress(served: ServedModel, request: regression_pb2.RegressionRequest,
+            examples: Optional[List[bytes]] = None) -> regression_pb2.RegressionResponse:
   values = served.regress(request.model_spec.signature_name or None,
-                          serialized_examples(request.input))
+                          serialized_examples(request.input) if examples is None else examples)
   response = regression_pb2.RegressionResponse()
-  response.model_spec.name = request.model_spec.name
-  response.model_spec.version.value = served.version
+  _stamp(response, request, served)
   for value in values:
     response.result.regressions.add(value=value)
   return response

@@ -19,6 +19,11 @@ def warmup_path(model_dir: str) -> str:
   return os.path.join(model_dir, WARMUP_FILE)
 
 
+def _add_examples(request, serialized_examples: Sequence[bytes]) -> None:
+  for example in serialized_examples:
+    request.input.example_list.examples.add().ParseFromString(example)
+
+
 def build_requests(model_name: str, serialized_examples: Sequence[bytes],
                    raw_columns: dict, signatures: Sequence[str]) -> List[
                        prediction_log_pb2.PredictionLog]:
@@ -38,14 +43,12 @@ def build_requests(model_name: str, serialized_examples: Sequence[bytes],
           predict_log=prediction_log_pb2.PredictLog(request=request)))
     elif name == 'classify':
       request = classification_pb2.ClassificationRequest(model_spec=spec(name))
-      for example in serialized_examples:
-        request.input.example_list.examples.add().ParseFromString(example)
+      _add_examples(request, serialized_examples)
       logs.append(prediction_log_pb2.PredictionLog(
           classify_log=prediction_log_pb2.ClassifyLog(request=request)))
     elif name == 'regress':
       request = regression_pb2.RegressionRequest(model_spec=spec(name))
-      for example in serialized_examples:
-        request.input.example_list.examples.add().ParseFromString(example)
+      _add_examples(request, serialized_examples)
       logs.append(prediction_log_pb2.PredictionLog(
           regress_log=prediction_log_pb2.RegressLog(request=request)))
     else:

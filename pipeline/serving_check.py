@@ -24,9 +24,8 @@ import grpc
 import numpy as np
 import requests
 import tensorflow as tf
-from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
-                                     get_model_status_pb2, model_service_pb2_grpc, predict_pb2,
-                                     prediction_service_pb2_grpc, regression_pb2)
+from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2,
+                                     model_service_pb2_grpc, prediction_service_pb2_grpc)
 
 from model_server import warmup
 from model_server.local import LocalServer
@@ -153,36 +152,25 @@ class _Checker:
       metadata.model_spec.name = self.model_name
       self.sent += 1
       predict.GetModelMetadata(metadata, timeout=REQUEST_TIMEOUT_S)
-      by_examples = predict_pb2.PredictRequest()
-      by_examples.model_spec.name = self.model_name
-      by_examples.model_spec.signature_name = 'serving_default'
-      by_examples.inputs['examples'].CopyFrom(
-          tf.make_tensor_proto(self.examples, dtype=tf.string))
-      self.sent += 1
-      out = predict.Predict(by_examples, timeout=REQUEST_TIMEOUT_S)
-      self._record('gRPC predict serving_default', tf.make_ndarray(out.outputs['probability']))
-      by_tensors = predict_pb2.PredictRequest()
-      by_tensors.model_spec.name = self.model_name
-      by_tensors.model_spec.signature_name = 'serving_raw'
-      for name, values in self.raw.items():
-        by_tensors.inputs[name].CopyFrom(tf.make_tensor_proto(values))
-      self.sent += 1
-      out = predict.Predict(by_tensors, timeout=REQUEST_TIMEOUT_S)
-      self._record('gRPC predict serving_raw', tf.make_ndarray(out.outputs['probability']))
-      classify = classification_pb2.ClassificationRequest()
-      classify.model_spec.name = self.model_name
-      classify.model_spec.signature_name = 'classify'
-      regress = regression_pb2.RegressionRequest()
-      regress.model_spec.name = self.model_name
-      regress.model_spec.signature_name = 'regress'
-      for e in self.examples:
-        classify.input.example_list.examples.add().ParseFromString(e)
-        regress.input.example_list.examples.add().ParseFromString(e)
-      self.sent += 2
-      classes = predict.Classify(classify, timeout=REQUEST_TIMEOUT_S).result.classifications
-      self._record('gRPC classify', [{c.label: c.score for c in r.classes}['1'] for r in classes])
-      values = predict.Regress(regress, timeout=REQUEST_TIMEOUT_S).result.regressions
-      self._record('gRPC regress', [r.value for r in values])
+      # The same requests the warmup file holds, one per signature.
+      for log in warmup.build_requests(self.model_name, self.examples, self.raw,
+                                       ['serving_default', 'serving_raw', 'classify', 'regress']):
+        self.sent += 1
+        kind = log.WhichOneof('log_type')
+        if kind == 'predict_log':
+          request = log.predict_log.request
+          out = predict.Predict(request, timeout=REQUEST_TIMEOUT_S)
+          self._record(f'gRPC predict {request.model_spec.signature_name}',
+                       tf.make_ndarray(out.outputs['probability']))
+        elif kind == 'classify_log':
+          classes = predict.Classify(log.classify_log.request,
+                                     timeout=REQUEST_TIMEOUT_S).result.classifications
+          self._record('gRPC classify',
+                       [{c.label: c.score for c in r.classes}['1'] for r in classes])
+        else:
+          values = predict.Regress(log.regress_log.request,
+                                   timeout=REQUEST_TIMEOUT_S).result.regressions
+          self._record('gRPC regress', [r.value for r in values])
 
   def compare(self) -> None:
     if not self.probabilities:
