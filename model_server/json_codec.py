@@ -14,34 +14,26 @@ import tensorflow as tf
 
 from model_server.served_model import InputSpec, RequestError
 
-_STRUCTURE = re.compile(rb'[\[\]{}"\\]')
+# A JSON string literal: brackets inside one do not nest anything.
+_STRING_LITERAL = re.compile(rb'"(?:[^"\\]|\\.)*"', re.S)
+_OPEN, _CLOSE = np.frombuffer(b'[{', np.uint8), np.frombuffer(b']}', np.uint8)
 
 
 def check_depth(body: bytes, max_depth: int) -> None:
-  """Rejects nesting deeper than max_depth without recursing (strings are skipped)."""
-  depth = 0
-  in_string = False
-  escaped_at = -2
-  for match in _STRUCTURE.finditer(body):
-    char = match.group()
-    position = match.start()
-    if in_string:
-      if char == b'\\':
-        if escaped_at != position - 1:
-          escaped_at = position
-        else:
-          escaped_at = -2
-      elif char == b'"' and escaped_at != position - 1:
-        in_string = False
-      continue
-    if char == b'"':
-      in_string = True
-    elif char in (b'[', b'{'):
-      depth += 1
-      if depth > max_depth:
-        raise RequestError(f'JSON nesting deeper than {max_depth} levels')
-    elif char in (b']', b'}'):
-      depth -= 1
+  """Rejects nesting deeper than max_depth before any parsing, without recursing.
+
+  String literals are blanked first; then the running depth over the whole body is one
+  cumulative sum (a 4 MiB body is checked in milliseconds).
+  """
+  if body.count(b'[') + body.count(b'{') <= max_depth:
+    return  # cannot nest deeper than it has brackets
+  stripped = np.frombuffer(_STRING_LITERAL.sub(b'""', body), np.uint8)
+  opens = np.isin(stripped, _OPEN)
+  if not opens.any():
+    return
+  steps = opens.astype(np.int32) - np.isin(stripped, _CLOSE).astype(np.int32)
+  if int(np.cumsum(steps).max()) > max_depth:
+    raise RequestError(f'JSON nesting deeper than {max_depth} levels')
 
 
 def parse_body(body: bytes, max_depth: int) -> Dict[str, Any]:
@@ -70,7 +62,23 @@ def _decode_value(value: Any, where: str) -> Any:
   return value
 
 
+def _fast_array(values: Any, spec: InputSpec) -> Any:
+  """The common case without a per-value walk: a flat list of plain strings or numbers."""
+  if not isinstance(values, list) or not values:
+    return None
+  if spec.dtype == tf.string:
+    return np.array(values, dtype=object) if all(type(v) is str for v in values) else None
+  try:
+    array = np.array(values)
+  except (ValueError, TypeError, OverflowError):
+    return None  # the walk below says what is wrong
+  return array if array.dtype.kind in 'iuf' else None
+
+
 def _array(values: Any, spec: InputSpec, where: str) -> np.ndarray:
+  fast = _fast_array(values, spec)
+  if fast is not None:
+    return fast
   decoded = _decode_value(values, where)
   try:
     if spec.dtype == tf.string:

@@ -14,6 +14,7 @@ from typing import Optional
 
 from google.protobuf import json_format
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -113,6 +114,29 @@ def create_app(manager: VersionManager, limits: Limits = Limits(),
     except NotFoundError as e:
       return _error(404, str(e))
 
+  def answer(served: ServedModel, verb: str, raw: bytes) -> dict:
+    body = json_codec.parse_body(raw, limits.max_json_depth)
+    signature = body.get('signature_name')
+    if signature is not None and not isinstance(signature, str):
+      raise RequestError('"signature_name" must be a string')
+    if verb == 'predict':
+      name = served.signature(signature)
+      inputs, row_format = json_codec.request_inputs(body, served.input_specs(name),
+                                                     limits.max_instances)
+      observer.check_inputs(served, name, inputs)
+      outputs = served.predict(name, inputs, body.get('output_filter') or ())
+      result = json_codec.predict_response(outputs, row_format)
+    else:
+      examples = json_codec.examples_from_body(body, limits.max_instances)
+      observer.check_examples(served, examples)
+      if verb == 'classify':
+        result = {'results': [[[label, score] for label, score in row]
+                              for row in served.classify(signature, examples)]}
+      else:
+        result = {'results': served.regress(signature, examples)}
+    observer.log_request(served, verb, body, result)
+    return result
+
   async def post_model(request: Request) -> Response:
     start = time.perf_counter()
     match = _PATH.match(request.path_params['rest'])
@@ -124,26 +148,10 @@ def create_app(manager: VersionManager, limits: Limits = Limits(),
     try:
       served = resolve(match)
       version = str(served.version)
-      body = json_codec.parse_body(await read_body(request, limits), limits.max_json_depth)
-      signature = body.get('signature_name')
-      if signature is not None and not isinstance(signature, str):
-        raise RequestError('"signature_name" must be a string')
-      if verb == 'predict':
-        name = served.signature(signature)
-        inputs, row_format = json_codec.request_inputs(body, served.input_specs(name),
-                                                       limits.max_instances)
-        observer.check_inputs(served, name, inputs)
-        outputs = served.predict(name, inputs, body.get('output_filter') or ())
-        result = json_codec.predict_response(outputs, row_format)
-      else:
-        examples = json_codec.examples_from_body(body, limits.max_instances)
-        observer.check_examples(served, examples)
-        if verb == 'classify':
-          result = {'results': [[[label, score] for label, score in row]
-                                for row in served.classify(signature, examples)]}
-        else:
-          result = {'results': served.regress(signature, examples)}
-      observer.log_request(served, verb, body, result)
+      raw = await read_body(request, limits)
+      # Decoding, checks and the model run off the event loop: TensorFlow releases the
+      # GIL, so concurrent requests use both cores and a long one blocks no other.
+      result = await run_in_threadpool(answer, served, verb, raw)
       return Response(json.dumps(result), media_type='application/json')
     except PayloadTooLarge as e:
       status = 413

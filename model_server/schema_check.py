@@ -98,13 +98,65 @@ class SchemaCheck:
       if name not in self.features:
         problems.append(f"feature '{name}': not in the schema")
         continue
-      flat = list(np.asarray(array, dtype=object).reshape(-1))
-      missing = [_is_missing(v) for v in flat]
-      if name in self.required and any(missing):
-        rows = [i for i, m in enumerate(missing) if m]
-        problems.append(f"feature '{name}': required, missing in rows {rows[:10]}")
-      problems.extend(self._value_problems(name, [v for v, m in zip(flat, missing) if not m]))
+      problems.extend(self._column_problems(name, np.asarray(array).reshape(-1)))
     self._raise(problems)
+
+  def _column_problems(self, name: str, flat: np.ndarray) -> List[str]:
+    """Problems of one column; numbers and strings are checked as whole arrays."""
+    feature = self.features[name]
+    if flat.dtype.kind in 'iu' or flat.dtype.kind == 'f':
+      missing = np.isnan(flat) if flat.dtype.kind == 'f' else flat == -1
+      problems = self._missing_problems(name, missing)
+      present = flat[~missing]
+      if feature.type == schema_pb2.BYTES:
+        return problems + self._value_problems(name, present.tolist())
+      return problems + self._numeric_problems(name, feature, present)
+    values = flat.tolist()
+    if all(isinstance(v, (bytes, str)) for v in values):
+      missing = np.fromiter((len(v) == 0 for v in values), bool, len(values))
+      problems = self._missing_problems(name, missing)
+      if feature.type != schema_pb2.BYTES:
+        return problems + [f"feature '{name}': expected numbers"]
+      domain = self.string_values.get(name)
+      if domain is not None:
+        found = {v.decode('utf-8', 'replace') if isinstance(v, bytes) else v
+                 for v in set(values) if len(v)}
+        bad = sorted(found - domain)
+        if bad:
+          problems.append(f"feature '{name}': {bad[:5]} not in its domain")
+      return problems
+    missing = np.fromiter((_is_missing(v) for v in values), bool, len(values))
+    return self._missing_problems(name, missing) + self._value_problems(
+        name, [v for v, m in zip(values, missing) if not m])
+
+  def _missing_problems(self, name: str, missing: np.ndarray) -> List[str]:
+    if name in self.required and missing.any():
+      return [f"feature '{name}': required, missing in rows {np.flatnonzero(missing)[:10].tolist()}"]
+    return []
+
+  @staticmethod
+  def _numeric_problems(name: str, feature: schema_pb2.Feature, present: np.ndarray
+                        ) -> List[str]:
+    if feature.type == schema_pb2.INT:
+      if present.dtype.kind == 'f' and not np.all(np.isfinite(present) & (present % 1 == 0)):
+        return [f"feature '{name}': expected integers"]
+      d = feature.int_domain
+    elif feature.type == schema_pb2.FLOAT:
+      d = feature.float_domain
+    else:
+      return []
+    if not feature.HasField('int_domain' if feature.type == schema_pb2.INT else 'float_domain'):
+      return []
+    outside = np.zeros(present.shape, bool)
+    if d.HasField('min'):
+      outside |= present < d.min
+    if d.HasField('max'):
+      outside |= present > d.max
+    if outside.any():
+      bad = present[outside][:5]
+      bad = [int(v) for v in bad] if feature.type == schema_pb2.INT else [float(v) for v in bad]
+      return [f"feature '{name}': {bad} outside [{d.min}, {d.max}]"]
+    return []
 
   def check_examples(self, serialized: Sequence[bytes]) -> None:
     problems = []

@@ -141,8 +141,25 @@ class ServedModel:
     return [float(v) for v in np.reshape(outputs['outputs'], [-1])]
 
 
+def _fast_tensor(value: np.ndarray, spec: InputSpec) -> Optional[tf.Tensor]:
+  """The common, valid case without the checks below: a flat array of the right kind."""
+  if value.ndim != 1 or spec.shape.rank != 1:
+    return None
+  kind = value.dtype.kind
+  if spec.dtype.is_floating and kind == 'f':
+    return tf.constant(value.astype(spec.dtype.as_numpy_dtype, copy=False))
+  if spec.dtype == tf.int64 and kind == 'i':
+    return tf.constant(value.astype(np.int64, copy=False))
+  if spec.dtype == tf.string and kind == 'O' and all(type(v) in (str, bytes) for v in value):
+    return tf.constant(value)
+  return None
+
+
 def _to_tensor(name: str, value: np.ndarray, spec: InputSpec) -> tf.Tensor:
   value = np.asarray(value)
+  fast = _fast_tensor(value, spec)
+  if fast is not None:
+    return fast
   if spec.dtype == tf.string:
     if value.dtype.kind not in ('O', 'S', 'U') and value.size:
       raise RequestError(f'input "{name}" must be strings (DT_STRING), got {value.dtype}')

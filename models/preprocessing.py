@@ -42,12 +42,16 @@ def _present(x: Tensor) -> tf.Tensor:
 
 def _numeric_block(inputs: Dict[str, Tensor]) -> Dict[str, tf.Tensor]:
   """z-scores, quantile buckets and missing indicators of every numeric feature."""
-  columns, present = [], []
+  columns, bucket_columns, present = [], [], []
   for name in features.NUMERIC_FEATURES:
     x = inputs[name]
     value = tf.cast(_dense(x, tf.zeros([], x.dtype)), tf.float32)
     if name in features.AMOUNT_FEATURES:
-      value = tf.math.log1p(tf.maximum(value, 0.0))
+      value = tf.maximum(value, 0.0)
+      bucket_columns.append(value)
+      value = tf.math.log1p(value)
+    else:
+      bucket_columns.append(value)
     columns.append(value)
     present.append(_present(x))
   values = tf.stack(columns, axis=1)  # [batch, k]; a missing value is 0 here
@@ -66,7 +70,11 @@ def _numeric_block(inputs: Dict[str, Tensor]) -> Dict[str, tf.Tensor]:
   filled = tf.where(mask > 0, values, mean)
   scaled = (filled - mean) / std
   # Missing values sit at 0, below every observed value: they get a bucket of their own.
-  buckets = tft.bucketize(values, features.NUM_QUANTILE_BUCKETS, elementwise=True)
+  # Quantiles of the amounts themselves, not of their logs (same buckets: log1p is
+  # monotonic): boundaries are observed values, and a log computed one ulp apart on
+  # another runtime (TFLite on the edge) would move a value sitting on one.
+  buckets = tft.bucketize(tf.stack(bucket_columns, axis=1), features.NUM_QUANTILE_BUCKETS,
+                          elementwise=True)
   outputs = {}
   for i, name in enumerate(features.NUMERIC_FEATURES):
     outputs[features.scaled(name)] = scaled[:, i]

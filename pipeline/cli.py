@@ -97,6 +97,9 @@ def _print_summary(summary, result, log_path: str) -> None:
     console.print(f'Pushed version {summary.pushed_version} to {summary.pushed_path}')
     if summary.rollback_in_effect:
       console.print(f'[yellow]Rollback in effect:[/yellow] {summary.rollback_in_effect}')
+    if summary.edge_export:
+      color = 'green' if summary.edge_exported else 'yellow'
+      console.print(f'Edge model: [{color}]{summary.edge_export}[/{color}]')
   elif summary.pushed_version:
     console.print(f'Nothing new to push: serving version {summary.pushed_version} is unchanged')
   else:
@@ -173,6 +176,7 @@ def _write_run_record(home, result, summary, log_path: str) -> None:
       'window': result.plan.window, 'backfill': result.plan.backfill,
       'blessed': summary.blessed,
       'serving_check': summary.serving_check,
+      'edge_export': summary.edge_export,
       'pushed_version': None if 'Pusher' in summary.cached() else summary.pushed_version,
       'candidate': summary.candidate, 'baseline': summary.baseline,
       'failures': [f.sentence() for f in summary.failures],

@@ -53,6 +53,8 @@ class PipelineSettings:
   eval_buckets: int = 1
   hparams: HParams = HParams()
   thresholds: Thresholds = Thresholds()
+  # Every pushed version also as TensorFlow Lite (see pipeline/edge_export.py).
+  edge_export: bool = True
 
   def __post_init__(self):
     if self.window_spans < 1:
@@ -73,6 +75,10 @@ class PipelinePaths:
 
   def model_base(self, model_name: str) -> str:
     return f'{self.serving_base.rstrip("/")}/{model_name}'
+
+  def edge_base(self, model_name: str) -> str:
+    """Where TFLite versions go; '.' cannot occur in a model name, so no model is called so."""
+    return f'{self.serving_base.rstrip("/")}/{model_name}.edge'
 
 
 def replace_settings(settings: PipelineSettings, window_spans: Optional[int] = None,

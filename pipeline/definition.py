@@ -15,6 +15,7 @@ from pipeline import evaluation, spans
 from pipeline.components.atomic_pusher import AtomicPusherExecutor
 from pipeline.components.merge_window import MergeWindow
 from pipeline.components.data_gate import VALIDATED_EXAMPLES_KEY, DataGate
+from pipeline.components.edge_export import EdgeExport
 from pipeline.components.schema_review import SchemaReview
 from pipeline.components.serving_check import ServingCheck
 from pipeline.components.span_window import SpanWindowStrategy
@@ -39,6 +40,7 @@ BASELINE_RESOLVER = 'BaselineModel'
 EVALUATOR = 'Evaluator'
 SERVING_CHECK = 'ServingCheck'
 PUSHER = 'Pusher'
+EDGE_EXPORT = 'EdgeExport'
 
 INGEST_NODES = (EXAMPLE_GEN, STATISTICS_GEN, SCHEMA_IMPORTER, EXAMPLE_VALIDATOR, DATA_GATE)
 
@@ -160,8 +162,13 @@ def create_pipeline(
       custom_executor_spec=executor_spec.ExecutorClassSpec(AtomicPusherExecutor),
   ).with_id(PUSHER)
   components += [schema_gen, schema_review, training_window, merge_window, transform, trainer,
-                 baseline,
-                 evaluator, serving_check, pusher]
+                 baseline, evaluator, serving_check, pusher]
+  if settings.edge_export:
+    # What was pushed, also as TFLite for devices, published only if its answers match.
+    components.append(EdgeExport(
+        pushed_model=pusher.outputs['pushed_model'],
+        examples=merge_window.outputs['merged_examples'],
+        edge_base=paths.edge_base(settings.model_name)).with_id(EDGE_EXPORT))
   return _pipeline(settings, paths, components, beam_pipeline_args, metadata_connection_config,
                    enable_cache)
 

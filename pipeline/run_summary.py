@@ -38,6 +38,8 @@ class RunSummary:
   serving_check_passed: Optional[bool] = None
   serving_check: Optional[str] = None  # its reason, in words
   rollback_in_effect: Optional[str] = None
+  edge_exported: Optional[bool] = None
+  edge_export: Optional[str] = None  # what happened, in words
 
   def executed(self) -> List[str]:
     return [e.node_id for e in self.executions if e.state == 'COMPLETE']
@@ -109,6 +111,12 @@ def summarize(reader: metadata.MetadataReader, after_execution_id: int) -> RunSu
       summary.pushed_version = str(pushed[0].custom_properties.get('pushed_version'))
       summary.pushed_path = str(pushed[0].custom_properties.get('pushed_destination'))
       summary.rollback_in_effect = pushed[0].custom_properties.get('rollback_in_effect')
+  edge = last.get(definition.EDGE_EXPORT)
+  if edge and edge.state == 'COMPLETE':
+    models = reader.execution_outputs(edge.id).get('edge_model', [])
+    if models:
+      summary.edge_exported = bool(models[0].custom_properties.get('exported', 0))
+      summary.edge_export = str(models[0].custom_properties.get('edge_export', ''))
   review = last.get(definition.SCHEMA_REVIEW)
   if review and review.state in ('COMPLETE', 'CACHED'):
     for artifact in reader.execution_outputs(review.id).get('review', []):

@@ -59,6 +59,7 @@ def test_first_run_executes_every_component_and_pushes(env):
   assert summary.candidate['auc'] >= 0.8
   assert summary.pushed_version == '1'
   assert summary.serving_check_passed is True and summary.serving_check.startswith('passed')
+  assert summary.edge_exported is True, summary.edge_export  # see tests/test_edge_export.py
   assert publishing.versions(_model_base(env)) == [1]
   for name in ('saved_model.pb', 'variables', 'assets'):
     assert os.path.exists(os.path.join(_model_base(env), '1', name))
@@ -102,7 +103,7 @@ def test_rerun_executes_only_what_must_rerun(env):
   # nothing (the same model is already serving).
   assert executed <= {definition.TRAINING_WINDOW, definition.BASELINE_RESOLVER,
                       definition.EVALUATOR, definition.SERVING_CHECK,
-                      definition.PUSHER}, executed
+                      definition.PUSHER, definition.EDGE_EXPORT}, executed
   for node in (definition.EXAMPLE_GEN, definition.STATISTICS_GEN, definition.TRANSFORM,
                definition.TRAINER):
     assert node in summary.cached(), node
