@@ -155,7 +155,8 @@ def run(data_root, home, schema_file, window, epochs, min_auc, beam_mode, verbos
     reader = metadata.MetadataReader.open_sqlite(runner_home.metadata_path,
                                                  settings.pipeline_name)
     summary = run_summary.summarize(reader, result.first_execution_id)
-  _write_run_record(runner_home, result, summary, log_path)
+    report_path = _write_report(runner_home.root, runner_home.metadata_path)
+  _write_run_record(runner_home, result, summary, log_path, report_path)
   if result.status == 'data_gate':
     gate = result.gate_error
     console.print(f'[red]Data gate: the run stopped before Transform.[/red] '
@@ -164,12 +165,31 @@ def run(data_root, home, schema_file, window, epochs, min_auc, beam_mode, verbos
       console.print(f'  - {anomaly.sentence()}')
     console.print('Nothing was trained or pushed. Fix the data, or declare the change in '
                   f'{schema_file} (see `ctpipe schema`). Log: {log_path}')
+    if report_path:
+      console.print(f'Report: {report_path}', soft_wrap=True)
     sys.exit(EXIT_DATA_GATE)
   _print_summary(summary, result, log_path)
+  if report_path:
+    console.print(f'Report: {report_path}', soft_wrap=True)
   sys.exit(EXIT_OK)
 
 
-def _write_run_record(home, result, summary, log_path: str) -> None:
+def _write_report(home: str, metadata_path: str) -> Optional[str]:
+  """The HTML report of this invocation's (newest) run; a failure only warns."""
+  from mlmd_inspect import records, report, runs, store  # pylint: disable=g-import-not-at-top
+  try:
+    reader = records.Records(store.open_store(db=metadata_path))
+    newest = runs.list_runs(reader, limit=1)
+    if not newest:
+      return None
+    return report.write(reader, newest[0].run, report.default_path(home, newest[0].run))
+  except Exception:  # pylint: disable=broad-except
+    traceback.print_exc()  # into the log file; the run itself succeeded
+    console.print('[yellow]warning:[/yellow] the run report could not be written (see the log)')
+    return None
+
+
+def _write_run_record(home, result, summary, log_path: str, report_path: Optional[str]) -> None:
   """`<home>/last_run.json`: the run's outcome for scripts (benchmarks, schedulers)."""
   record = {
       'status': result.status, 'pipeline_seconds': round(result.seconds, 2),
@@ -184,6 +204,7 @@ def _write_run_record(home, result, summary, log_path: str) -> None:
       'executions': [{'node': e.node_id, 'state': e.state, 'seconds': round(e.seconds, 2)}
                      for e in summary.executions],
       'log': log_path,
+      'report': report_path,
   }
   path = os.path.join(home.root, 'last_run.json')
   with open(path + '.tmp', 'w', encoding='utf-8') as f:
@@ -200,9 +221,9 @@ def _write_run_record(home, result, summary, log_path: str) -> None:
 @click.option('--check', is_flag=True, help='Only show the diff; exit 1 if there is one.')
 def schema(data_root, schema_file, yes, check) -> None:
   """Bootstrap or refresh the curated schema from the data, shown as a diff first."""
-  from pipeline import schema_review, schema_tool, spans  # pylint: disable=g-import-not-at-top
+  from pipeline import console_logs, schema_review, schema_tool, spans  # pylint: disable=g-import-not-at-top
   try:
-    with _quiet():
+    with console_logs.quiet_stderr():
       current, proposed = schema_tool.plan(schema_file, data_root)
   except spans.SpanLayoutError as e:
     console.print(f'[red]error:[/red] {e}')
@@ -220,22 +241,6 @@ def schema(data_root, schema_file, yes, check) -> None:
     return
   schema_tool.write(schema_file, proposed)
   console.print(f'Wrote {schema_file}. Review and commit it: it is the data contract.')
-
-
-class _quiet:
-  """Silences fd 2 (TFDV/Beam chatter) for a short command."""
-
-  def __enter__(self):
-    sys.stderr.flush()
-    self._saved = os.dup(2)
-    self._null = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(self._null, 2)
-
-  def __exit__(self, *exc):
-    sys.stderr.flush()
-    os.dup2(self._saved, 2)
-    os.close(self._saved)
-    os.close(self._null)
 
 
 @main.command()
@@ -350,6 +355,14 @@ def predict(input_path, output_dir, home, version, verbose) -> None:
     sys.exit(EXIT_FAILURE)
   console.print(f'Scored with version {chosen}: {pattern}')
 
+
+def _register_inspect() -> None:
+  from mlmd_inspect.cli import make_group, make_report_command  # pylint: disable=g-import-not-at-top
+  main.add_command(make_group(DEFAULT_HOME))
+  main.add_command(make_report_command(DEFAULT_HOME))
+
+
+_register_inspect()
 
 if __name__ == '__main__':
   main()

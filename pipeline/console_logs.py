@@ -50,3 +50,19 @@ def to_file(log_dir: str, enabled: bool = True) -> Iterator[str]:
       handler.close()
       for other in others:
         root.addHandler(other)
+
+
+@contextlib.contextmanager
+def quiet_stderr() -> Iterator[None]:
+  """Silences fd 2 (TensorFlow, TFDV and Beam chatter) for a short command."""
+  sys.stderr.flush()
+  saved = os.dup(2)
+  null = os.open(os.devnull, os.O_WRONLY)
+  os.dup2(null, 2)
+  try:
+    yield
+  finally:
+    sys.stderr.flush()
+    os.dup2(saved, 2)
+    os.close(saved)
+    os.close(null)

@@ -23,6 +23,7 @@ HIGHER = tfma.MetricDirection.HIGHER_IS_BETTER
 # threshold here, and 100 buckets are finer than the plot can show.
 AUC_THRESHOLDS = 1000
 CALIBRATION_BUCKETS = 100
+ROC_THRESHOLDS = 100
 
 # Payment types large enough in this data for a per-slice accuracy guard.
 GUARDED_PAYMENT_TYPES = ('Cash', 'Credit Card')
@@ -86,6 +87,9 @@ def eval_config(thresholds: Thresholds) -> tfma.EvalConfig:
           tfma.MetricConfig(class_name='Calibration'),
           tfma.MetricConfig(class_name='CalibrationPlot',
                             config=json.dumps({'num_buckets': CALIBRATION_BUCKETS})),
+          # The ROC curve of the report (`ctpipe report`).
+          tfma.MetricConfig(class_name='ConfusionMatrixPlot',
+                            config=json.dumps({'num_thresholds': ROC_THRESHOLDS})),
           tfma.MetricConfig(class_name='MeanLabel'),
           tfma.MetricConfig(class_name='MeanPrediction'),
       ])])

@@ -12,7 +12,7 @@ import os
 import time
 from typing import Callable, Iterator, List, Optional, Sequence
 
-from pipeline import definition, interrupted, metadata, progress, spans
+from pipeline import definition, interrupted, metadata, progress, run_reason, spans
 from pipeline.components.data_gate import DataGateError
 from pipeline.config import PipelinePaths, PipelineSettings
 
@@ -157,8 +157,10 @@ class LocalRun:
   """One `ctpipe run`: backfill of the window, then the full pipeline for the newest span."""
 
   def __init__(self, home: Home, data_root: str, schema_file: str, settings: PipelineSettings,
-               beam_mode: BeamMode = BeamMode.IN_MEMORY, observer: Optional[RunObserver] = None):
+               beam_mode: BeamMode = BeamMode.IN_MEMORY, observer: Optional[RunObserver] = None,
+               reason: str = 'manual'):
     self.home = home
+    self.reason = reason  # why this run happened; recorded on its runs in MLMD
     self.data_root = os.path.abspath(data_root)
     self.schema_file = os.path.abspath(schema_file)
     self.settings = settings
@@ -181,13 +183,17 @@ class LocalRun:
                                                           read_only=False),
         span=span, ingest_only=ingest_only, user_code_version=self._code_version)
 
-  def _run_dag(self, pipeline) -> None:
+  def _run_dag(self, pipeline, reason: str) -> None:
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner  # pylint: disable=g-import-not-at-top
     reader = self.reader()
     after = reader.max_execution_id() if reader else 0
-    with progress.ProgressWatcher(self.reader, after, self.observer.on_start,
-                                  self.observer.on_end):
-      LocalDagRunner().run(pipeline)
+    try:
+      with progress.ProgressWatcher(self.reader, after, self.observer.on_start,
+                                    self.observer.on_end):
+        LocalDagRunner().run(pipeline)
+    finally:
+      run_reason.record_reason(
+          metadata.sqlite_config(self.home.metadata_path, read_only=False), after, reason)
 
   def run(self) -> RunResult:
     if not os.path.isfile(self.schema_file):
@@ -213,10 +219,10 @@ class LocalRun:
       try:
         for span in plan.backfill:
           self.observer.on_phase(f'backfill: ingesting span {span} for the training window')
-          self._run_dag(self._build(span, ingest_only=True))
+          self._run_dag(self._build(span, ingest_only=True), f'backfill for {self.reason}')
         self.observer.on_phase(f'run: span {plan.newest}, window of spans '
                                f'{plan.window[0]}..{plan.window[-1]}')
-        self._run_dag(self._build(plan.newest, ingest_only=False))
+        self._run_dag(self._build(plan.newest, ingest_only=False), self.reason)
       except Exception as e:  # pylint: disable=broad-except
         gate = find_cause(e, DataGateError)
         if gate is None:

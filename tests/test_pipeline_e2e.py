@@ -134,6 +134,10 @@ def test_broken_span_stops_the_run_before_transform(env):
   proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
   assert proc.returncode == 3, proc.stdout + proc.stderr
   assert "feature 'payment_type'" in proc.stdout and 'span 3' in proc.stdout
+  report = [line for line in proc.stdout.splitlines() if line.startswith('Report: ')]
+  assert report, proc.stdout  # the stopped run has its report too, anomalies included
+  with open(report[0][len('Report: '):].strip(), encoding='utf-8') as f:
+    assert 'Bitcoin' in f.read()
   executions = reader.executions_after(before)
   by_node = metadata.executions_by_node(executions)
   assert by_node[definition.DATA_GATE].state == 'FAILED'

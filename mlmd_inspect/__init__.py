@@ -1,0 +1,1 @@
+"""Read-only inspection of TFX ML Metadata stores (`ctpipe inspect`, `ctpipe report`)."""

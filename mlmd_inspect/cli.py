@@ -1,0 +1,178 @@
+"""`ctpipe inspect ...`: read-only views of any TFX metadata store. Thin: options in, tables out.
+
+Every command takes the store as `--db FILE`, `--home DIR` (a ctpipe home) or
+`--mysql-host ... --mysql-database ... --mysql-user ... [--mysql-password-file F]`,
+and `--json` for scripts. Errors are one line on stderr and exit code 1.
+"""
+import functools
+import getpass
+import os
+import sys
+from typing import Optional
+
+import click
+from rich.console import Console
+
+from mlmd_inspect import catalog, lineage, render, runs
+from mlmd_inspect.records import Records
+from mlmd_inspect.store import InspectError, MySQLSettings, open_store
+from pipeline import console_logs
+
+errors = Console(stderr=True, highlight=False)
+# Tables piped to a file or a pager keep whole rows instead of folding to 80 columns.
+_PIPED_WIDTH = 200
+
+
+def _console() -> Console:
+  return Console(highlight=False, width=None if sys.stdout.isatty() else _PIPED_WIDTH)
+
+
+def _store_options(command):
+  options = [
+      click.option('--db', type=click.Path(dir_okay=True), default=None,
+                   help='An ML Metadata SQLite file (any TFX pipeline\'s).'),
+      click.option('--home', type=click.Path(file_okay=False), default=None,
+                   help='A ctpipe home (its metadata.db). Default: the project\'s .ctpipe.'),
+      click.option('--mysql-host', default=None, help='A MySQL-compatible MLMD server.'),
+      click.option('--mysql-port', type=int, default=3306, show_default=True),
+      click.option('--mysql-database', default='mlmd', show_default=True),
+      click.option('--mysql-user', default='root', show_default=True),
+      click.option('--mysql-password-file', type=click.Path(dir_okay=False, exists=True),
+                   default=None, help='File holding the password (else prompted if needed).'),
+      click.option('--json', 'as_json', is_flag=True, help='Machine-readable output.'),
+  ]
+  for option in reversed(options):
+    command = option(command)
+  return command
+
+
+def _records(ctx_home: str, db, home, mysql_host, mysql_port, mysql_database, mysql_user,
+             mysql_password_file) -> Records:
+  mysql = None
+  if mysql_host:
+    if db or home:
+      raise InspectError('give one store: --db, --home or --mysql-host')
+    password = ''
+    if mysql_password_file:
+      with open(mysql_password_file, encoding='utf-8') as f:
+        password = f.read().strip()
+    elif sys.stdin.isatty():
+      password = getpass.getpass(f'password for {mysql_user}@{mysql_host}: ')
+    mysql = MySQLSettings(mysql_host, mysql_database, mysql_user, mysql_port, password)
+  elif db is None and home is None:
+    home = ctx_home
+  if db is not None and home is not None:
+    raise InspectError('give one store: --db, --home or --mysql-host')
+  return Records(open_store(db=db, home=home, mysql=mysql))
+
+
+def _command(fn):
+  """Opens the store, runs `fn(records, ...)`, and turns known failures into one line."""
+  @functools.wraps(fn)
+  @click.pass_context
+  def wrapper(ctx, db, home, mysql_host, mysql_port, mysql_database, mysql_user,
+              mysql_password_file, as_json, **kwargs):
+    try:
+      records = _records(ctx.obj['default_home'], db, home, mysql_host, mysql_port,
+                         mysql_database, mysql_user, mysql_password_file)
+      result, renderable = fn(records, **kwargs)
+    except (InspectError, LookupError, ValueError) as error:
+      message = error.args[0] if error.args else str(error)
+      errors.print(f'[red]error:[/red] {message}', soft_wrap=True)
+      sys.exit(1)
+    if as_json:
+      click.echo(render.to_json(result))
+    else:
+      _console().print(renderable)
+  return _store_options(wrapper)
+
+
+def make_group(default_home: str) -> click.Group:
+  """The `inspect` command group; `default_home` is used when no store is named."""
+
+  @click.group(name='inspect')
+  @click.pass_context
+  def inspect_group(ctx) -> None:
+    """Read-only views of a TFX ML Metadata store: runs, artifacts, executions, lineage."""
+    ctx.ensure_object(dict)
+    ctx.obj['default_home'] = default_home
+
+  @inspect_group.command(name='runs')
+  @click.option('--limit', type=click.IntRange(min=1), default=20, show_default=True)
+  @click.option('--offset', type=click.IntRange(min=0), default=0, show_default=True)
+  @_command
+  def runs_command(records, limit, offset):
+    """Pipeline runs, newest first: timing, status, trigger, executed/cached, push."""
+    rows = runs.list_runs(records, limit, offset)
+    return rows, render.runs_table(rows)
+
+  @inspect_group.command(name='artifacts')
+  @click.option('--type', 'type_name', default=None, help='e.g. Model, Examples, PushedModel.')
+  @click.option('--limit', type=click.IntRange(min=1), default=50, show_default=True)
+  @click.option('--offset', type=click.IntRange(min=0), default=0, show_default=True)
+  @_command
+  def artifacts_command(records, type_name, limit, offset):
+    """Artifacts, newest first, with URIs, states and properties."""
+    rows = catalog.list_artifacts(records, type_name, limit, offset)
+    return rows, render.artifacts_table(rows)
+
+  @inspect_group.command(name='executions')
+  @click.option('--run', default=None, help='A run id from `inspect runs`.')
+  @click.option('--limit', type=click.IntRange(min=1), default=50, show_default=True)
+  @click.option('--offset', type=click.IntRange(min=0), default=0, show_default=True)
+  @_command
+  def executions_command(records, run, limit, offset):
+    """Executions (of one run, or the newest), with states, inputs and outputs."""
+    rows = catalog.list_executions(records, run, limit, offset)
+    return rows, render.executions_table(rows)
+
+  @inspect_group.command(name='lineage')
+  @click.argument('target', required=False)
+  @click.option('--span', type=click.IntRange(min=0), default=None,
+                help='Instead of a target: every model trained on this span.')
+  @_command
+  def lineage_command(records, target: Optional[str], span: Optional[int]):
+    """What produced a model or pushed version (42, v3); or --span N: where a span went."""
+    if (target is None) == (span is None):
+      raise InspectError('give a model or version (e.g. 42 or v3), or --span N')
+    if span is not None:
+      uses = lineage.span_uses(records, span)
+      return uses, render.span_table(span, uses)
+    found = lineage.upstream(records, lineage.resolve_target(records, target))
+    return found, render.lineage_tree(found)
+
+  return inspect_group
+
+
+def make_report_command(default_home: str) -> click.Command:
+  """`ctpipe report [RUN]`: one self-contained HTML file about a run (default: the newest)."""
+
+  @click.command(name='report')
+  @click.argument('run', required=False)
+  @click.option('--output', type=click.Path(dir_okay=False), default=None,
+                help='Where to write (default: <home>/reports/run-<RUN>.html).')
+  @_store_options
+  def report_command(run, output, db, home, mysql_host, mysql_port, mysql_database,
+                     mysql_user, mysql_password_file, as_json):
+    """Write an HTML report of a run: statistics, anomalies, drift, evaluation, lineage."""
+    from mlmd_inspect import report  # pylint: disable=g-import-not-at-top
+    try:
+      records = _records(default_home, db, home, mysql_host, mysql_port, mysql_database,
+                         mysql_user, mysql_password_file)
+      if run is None:
+        newest = runs.list_runs(records, limit=1)
+        if not newest:
+          raise InspectError('the store holds no runs')
+        run = newest[0].run
+      path = output or report.default_path(home or (default_home if db is None else '.'), run)
+      with console_logs.quiet_stderr():  # TensorFlow's import-time chatter
+        report.write(records, run, path)
+    except (InspectError, LookupError, ValueError) as error:
+      errors.print(f'[red]error:[/red] {error.args[0] if error.args else error}', soft_wrap=True)
+      sys.exit(1)
+    if as_json:
+      click.echo(render.to_json({'run': run, 'report': os.path.abspath(path)}))
+    else:
+      _console().print(f'report of run {run}: {os.path.abspath(path)}', soft_wrap=True)
+
+  return report_command

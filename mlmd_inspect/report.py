@@ -1,0 +1,258 @@
+"""`ctpipe report RUN`: one self-contained HTML file about one pipeline run.
+
+No scripts from anywhere, no fonts, no network: tables, inline SVG charts and a few
+lines of CSS. Sections: the run, its lineage as a graph, data statistics per split,
+anomalies (TFDV's own table), drift against the previous span, evaluation overall
+and per slice (ROC, calibration, accuracy by slice), and the champion-versus-
+challenger decision (thresholds, blessing, serving check, push).
+"""
+import datetime
+import os
+from html import escape
+from typing import Dict, List, Optional
+
+from mlmd_inspect import report_data, svg
+from mlmd_inspect.records import INPUT_EVENTS, OUTPUT_EVENTS, Artifact, Execution, Records
+from mlmd_inspect.runs import RunRow, list_runs_by_name
+
+_CSS = """
+body{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:1100px;color:#222;padding:0 16px}
+h1{font-size:22px} h2{font-size:18px;border-bottom:1px solid #ddd;padding-bottom:4px;margin-top:32px}
+table.data{border-collapse:collapse;margin:8px 0;font-size:13px}
+table.data td,table.data th{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}
+table.data th{background:#f4f4f4} .ok{color:#137333;font-weight:bold} .bad{color:#b3261e;font-weight:bold}
+.muted{color:#666} .charts{display:flex;flex-wrap:wrap;gap:16px} svg.chart{background:#fff}
+"""
+_NODE_COLOURS = {'COMPLETE': '#cdeccd', 'CACHED': '#d3e7f5', 'FAILED': '#f6c9c6',
+                 'CANCELED': '#eddcf2', 'RUNNING': '#fbeec1'}
+
+
+def _table(headers: List[str], rows: List[List[str]]) -> str:
+  head = ''.join(f'<th>{escape(h)}</th>' for h in headers)
+  body = ''.join('<tr>' + ''.join(f'<td>{c}</td>' for c in row) + '</tr>' for row in rows)
+  return f'<table class="data"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def _fmt(value: Optional[float]) -> str:
+  return '—' if value is None else f'{value:.4f}'
+
+
+def data_span(records: Records, artifact: Artifact, depth: int = 0) -> Optional[int]:
+  """The span an artifact describes: its own, else that of the data its producer read.
+
+  TFX records `span` on Examples; statistics and anomalies carry 0, so this follows
+  the producing execution's inputs back (anomalies <- statistics <- examples).
+  """
+  if artifact.type == 'Examples' or depth > 3:
+    return artifact.span
+  store = records.store
+  producers = [e.execution_id for e in store.get_events_by_artifact_ids([artifact.id])
+               if e.type in OUTPUT_EVENTS]
+  if not producers:
+    return None
+  inputs = [e.artifact_id for e in store.get_events_by_execution_ids(producers[:1])
+            if e.type in INPUT_EVENTS]
+  found = [data_span(records, a, depth + 1) for a in records.artifacts(inputs)
+           if a.type in ('Examples', 'ExampleStatistics')]
+  found = [span for span in found if span is not None]
+  return max(found) if found else None
+
+
+class _Run:
+  """A run's executions and every artifact they read or wrote."""
+
+  def __init__(self, records: Records, run: RunRow):
+    self._records = records
+    self.row = run
+    context = records.run_context(run.run)
+    protos = sorted(records.store.get_executions_by_context(context.id), key=lambda e: e.id)
+    self.executions: List[Execution] = records.executions(protos, with_events=True)
+    ids = {i for e in self.executions for v in list(e.inputs.values()) + list(e.outputs.values())
+           for i in v}
+    self.artifacts: Dict[int, Artifact] = {a.id: a for a in records.artifacts(ids)}
+
+  def span(self, artifact: Artifact) -> Optional[int]:
+    return data_span(self._records, artifact)
+
+  def outputs(self, node: str, key: str) -> List[Artifact]:
+    return [self.artifacts[i] for e in self.executions if e.node == node
+            for i in e.outputs.get(key, []) if i in self.artifacts]
+
+  def outputs_of_type(self, type_name: str) -> List[Artifact]:
+    return [self.artifacts[i] for e in self.executions for ids in e.outputs.values()
+            for i in ids if i in self.artifacts and self.artifacts[i].type == type_name]
+
+
+def _summary(run: _Run) -> str:
+  r = run.row
+  verdict = ('—' if r.blessed is None else
+             '<span class="ok">blessed</span>' if r.blessed else '<span class="bad">not blessed</span>')
+  rows = [['pipeline', escape(r.pipeline)], ['status', escape(r.status)],
+          ['trigger', escape(r.trigger)], ['started', escape(r.start)],
+          ['duration', f'{r.seconds:.1f} s'], ['verdict', verdict],
+          ['pushed version', escape(r.pushed_version or 'nothing pushed')]]
+  components = [[escape(e.node), escape(e.state.lower()), f'{e.seconds:.1f}']
+                for e in run.executions]
+  return (_table(['', ''], rows) + '<h3>Components</h3>'
+          + _table(['component', 'outcome', 'seconds'], components))
+
+
+def _lineage_graph(run: _Run) -> str:
+  producer = {}
+  for e in run.executions:
+    for ids in e.outputs.values():
+      for i in ids:
+        producer[i] = e.node
+  edges = set()
+  for e in run.executions:
+    for ids in e.inputs.values():
+      for i in ids:
+        if i in producer and producer[i] != e.node:
+          edges.add((producer[i], e.node))
+  nodes = [(e.node, e.node, _NODE_COLOURS.get(e.state, '#eee')) for e in run.executions]
+  legend = ', '.join(f'<span style="background:{c};padding:0 6px">{s.lower()}</span>'
+                     for s, c in _NODE_COLOURS.items())
+  graph = svg.dag('Lineage of this run (artifacts flow left to right)', nodes, sorted(edges))
+  return f'<div style="overflow-x:auto">{graph}</div><p class="muted">{legend}</p>'
+
+
+def _statistics(run: _Run) -> str:
+  parts = []
+  for artifact in run.outputs_of_type('ExampleStatistics'):
+    for split in report_data.splits(artifact.uri):
+      rows = [[escape(f.name), f.kind, str(f.count), f'{f.missing_fraction:.1%}', escape(f.summary)]
+              for f in report_data.feature_stats(report_data.load_statistics(artifact.uri, split))]
+      parts.append(f'<h3>Span {run.span(artifact)}, split {escape(split)}</h3>'
+                   + _table(['feature', 'kind', 'present', 'missing', 'summary'], rows))
+  return ''.join(parts) or '<p class="muted">No statistics in this run.</p>'
+
+
+def _anomalies(run: _Run) -> str:
+  parts = []
+  for artifact in run.outputs_of_type('ExampleAnomalies'):
+    for split in report_data.splits(artifact.uri):
+      html = report_data.anomalies_table_html(artifact.uri, split)
+      parts.append(f'<h3>Span {run.span(artifact)}, split {escape(split)}</h3>' + (
+          html or '<p class="ok">No anomalies: the data matches the schema.</p>'))
+  return ''.join(parts) or '<p class="muted">No validation in this run.</p>'
+
+
+def _drift(records: Records, run: _Run) -> str:
+  current = [(run.span(a), a) for a in run.outputs_of_type('ExampleStatistics')]
+  current = [(span, a) for span, a in current if span is not None]
+  if not current:
+    return '<p class="muted">No statistics in this run.</p>'
+  span, newest = max(current, key=lambda pair: (pair[0], pair[1].id))
+  earlier = []
+  for proto in records.store.get_artifacts_by_type('ExampleStatistics'):
+    artifact = records.artifact(proto)
+    if artifact.id < newest.id:
+      earlier_span = data_span(records, artifact)
+      if earlier_span is not None and earlier_span < span:
+        earlier.append((earlier_span, artifact))
+  if not earlier:
+    return f'<p class="muted">Span {span} is the first span: nothing to compare.</p>'
+  before_span, before = max(earlier, key=lambda pair: (pair[0], pair[1].id))
+  names = report_data.splits(newest.uri)
+  split = 'train' if 'train' in names else names[0]
+  found = report_data.drift(report_data.load_statistics(newest.uri, split),
+                            report_data.load_statistics(before.uri, split))
+  rows = [[escape(d.feature), d.measure, f'{d.value:.4f}'] for d in found]
+  return (f'<p>Span {span} against span {before_span} ({escape(split)} split), '
+          'measured by TFDV: L-infinity distance for strings, Jensen–Shannon divergence for '
+          'numbers; largest first.</p>' + _table(['feature', 'measure', 'distance'], rows))
+
+
+def _evaluation(run: _Run) -> str:
+  evaluations = run.outputs_of_type('ModelEvaluation')
+  if not evaluations:
+    return '<p class="muted">No evaluation in this run.</p>'
+  result = report_data.evaluation(evaluations[-1].uri)
+  if result is None:
+    return '<p class="muted">The evaluation holds no metrics.</p>'
+  names = sorted(result.overall.candidate)
+  rows = [[escape(n), _fmt(result.overall.candidate.get(n)), _fmt(result.overall.baseline.get(n))]
+          for n in names if not n.endswith('_diff')]
+  overall = _table(['metric', 'candidate', 'baseline (in production)'], rows)
+  charts = [svg.line_chart('ROC', result.roc, 'false positive rate', 'true positive rate',
+                           diagonal=True),
+            svg.line_chart('Calibration', result.calibration, 'mean prediction', 'mean label',
+                           diagonal=True)]
+  accuracy = [(s.slice_name, s.candidate.get('binary_accuracy', 0.0),
+               s.baseline.get('binary_accuracy')) for s in result.slices
+              if 'binary_accuracy' in s.candidate]
+  if accuracy:
+    charts.append(svg.bar_chart('Accuracy by slice', accuracy, 'binary accuracy'))
+  slice_rows = [[escape(s.slice_name), f"{s.candidate.get('example_count', 0):.0f}",
+                 _fmt(s.candidate.get('auc')), _fmt(s.candidate.get('binary_accuracy')),
+                 _fmt(s.baseline.get('binary_accuracy'))] for s in result.slices]
+  return (overall + f'<div class="charts">{"".join(charts)}</div><h3>Per slice</h3>'
+          + _table(['slice', 'examples', 'AUC', 'accuracy', 'baseline accuracy'], slice_rows)
+          + _decision(run, result))
+
+
+def _decision(run: _Run, result: report_data.Evaluation) -> str:
+  lines = []
+  if result.validation_ok:
+    lines.append('<p class="ok">Every threshold passed (value thresholds, and the change '
+                 'thresholds against the production model where there is one).</p>')
+  else:
+    lines.append('<p class="bad">Thresholds failed:</p><ul>'
+                 + ''.join(f'<li>{escape(f)}</li>' for f in result.failures) + '</ul>')
+  for blessing in run.outputs_of_type('InfraBlessing'):
+    reason = blessing.properties.get('serving_check', '')
+    lines.append(f'<p>Serving check: {escape(str(reason))}</p>')
+  for pushed in run.outputs_of_type('PushedModel'):
+    if pushed.properties.get('pushed'):
+      lines.append(f"<p class=\"ok\">Pushed as version "
+                   f"{escape(str(pushed.properties.get('pushed_version')))} to "
+                   f"{escape(str(pushed.properties.get('pushed_destination', pushed.uri)))}</p>")
+    else:
+      reason = pushed.properties.get('not_pushed_reason', 'not blessed')
+      lines.append(f'<p>Not pushed: {escape(str(reason))}</p>')
+  return '<h3>Champion versus challenger</h3>' + ''.join(lines)
+
+
+def _safe(make) -> str:
+  """A section, or why it cannot be shown (e.g. artifact files deleted): the rest still renders."""
+  try:
+    return make()
+  except Exception as error:  # pylint: disable=broad-except
+    first = str(error).strip().splitlines()[0] if str(error).strip() else ''
+    return (f'<p class="bad">Not available: {escape(type(error).__name__)}: '
+            f'{escape(first[:300])}</p>')
+
+
+def build(records: Records, run_name: str) -> str:
+  rows = list_runs_by_name(records, [run_name])
+  run = _Run(records, rows[0])
+  sections = [
+      ('Run', lambda: _summary(run)),
+      ('Lineage', lambda: _lineage_graph(run)),
+      ('Data statistics', lambda: _statistics(run)),
+      ('Anomalies', lambda: _anomalies(run)),
+      ('Drift against the previous span', lambda: _drift(records, run)),
+      ('Evaluation', lambda: _evaluation(run)),
+  ]
+  body = ''.join(f'<h2 id="{escape(t.lower().replace(" ", "-"))}">{escape(t)}</h2>{_safe(make)}'
+                 for t, make in sections)
+  made = datetime.datetime.now().strftime('%Y-%m-%d %H:%M:%S')
+  return ('<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+          f'<title>Run {escape(run_name)}</title><style>{_CSS}</style></head><body>'
+          f'<h1>Pipeline run {escape(run_name)}</h1>'
+          f'<p class="muted">Written by ctpipe report on {made}.</p>{body}</body></html>')
+
+
+def write(records: Records, run_name: str, path: str) -> str:
+  html = build(records, run_name)
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  with open(path + '.tmp', 'w', encoding='utf-8') as f:
+    f.write(html)
+  os.replace(path + '.tmp', path)
+  return path
+
+
+def default_path(home: str, run_name: str) -> str:
+  safe = ''.join(c if c.isalnum() or c in '-_.' else '_' for c in run_name)
+  return os.path.join(home, 'reports', f'run-{safe}.html')
+

@@ -1,0 +1,122 @@
+"""Small inline SVG charts for the HTML report: lines, bars and a layered DAG. No scripts.
+
+Each function returns one `<svg>` element as text, sized in CSS pixels, with a
+`<title>` so screen readers and tests can tell the charts apart.
+"""
+from html import escape
+from typing import Dict, List, Optional, Sequence, Tuple
+
+Point = Tuple[float, float]
+_PALETTE = ('#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd')
+
+
+def _frame(title: str, width: int, height: int, body: str) -> str:
+  return (f'<svg class="chart" role="img" xmlns="http://www.w3.org/2000/svg" width="{width}" '
+          f'height="{height}" viewBox="0 0 {width} {height}"><title>{escape(title)}</title>'
+          f'{body}</svg>')
+
+
+def line_chart(title: str, series: Dict[str, Sequence[Point]], x_label: str, y_label: str,
+               diagonal: bool = False, width: int = 360, height: int = 300) -> str:
+  """Lines over [0, 1] x [0, 1] (ROC, calibration); `diagonal` draws y = x for reference."""
+  left, bottom, top, right = 48, 40, 24, 12
+  plot_w, plot_h = width - left - right, height - top - bottom
+
+  def xy(p: Point) -> str:
+    x = left + max(0.0, min(1.0, p[0])) * plot_w
+    y = top + (1 - max(0.0, min(1.0, p[1]))) * plot_h
+    return f'{x:.1f},{y:.1f}'
+
+  parts = [f'<text x="{width / 2}" y="16" text-anchor="middle" font-size="13" '
+           f'font-weight="bold">{escape(title)}</text>',
+           f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" '
+           f'stroke="#999"/>']
+  for tick in (0, 0.25, 0.5, 0.75, 1):
+    x, y = left + tick * plot_w, top + (1 - tick) * plot_h
+    parts.append(f'<text x="{x:.1f}" y="{top + plot_h + 14}" font-size="10" '
+                 f'text-anchor="middle">{tick:g}</text>')
+    parts.append(f'<text x="{left - 6}" y="{y + 3:.1f}" font-size="10" '
+                 f'text-anchor="end">{tick:g}</text>')
+  parts.append(f'<text x="{left + plot_w / 2}" y="{height - 6}" font-size="11" '
+               f'text-anchor="middle">{escape(x_label)}</text>')
+  parts.append(f'<text x="12" y="{top + plot_h / 2}" font-size="11" text-anchor="middle" '
+               f'transform="rotate(-90 12 {top + plot_h / 2})">{escape(y_label)}</text>')
+  if diagonal:
+    parts.append(f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top}" '
+                 f'stroke="#bbb" stroke-dasharray="4 3"/>')
+  for i, (name, points) in enumerate(series.items()):
+    colour = _PALETTE[i % len(_PALETTE)]
+    if points:
+      parts.append(f'<polyline class="series" fill="none" stroke="{colour}" stroke-width="2" '
+                   f'points="{" ".join(xy(p) for p in points)}"/>')
+    parts.append(f'<text x="{left + 8}" y="{top + 14 + 14 * i}" font-size="11" '
+                 f'fill="{colour}">{escape(name)}</text>')
+  return _frame(title, width, height, ''.join(parts))
+
+
+def bar_chart(title: str, bars: Sequence[Tuple[str, float, Optional[float]]],
+              value_label: str, width: int = 560) -> str:
+  """Horizontal bars (candidate) with a tick for the baseline where there is one."""
+  row, left, top = 18, 170, 26
+  height = top + row * max(1, len(bars)) + 24
+  plot_w = width - left - 60
+  high = max([1e-9] + [v for _, v, _ in bars] + [b for _, _, b in bars if b is not None])
+  parts = [f'<text x="{width / 2}" y="16" text-anchor="middle" font-size="13" '
+           f'font-weight="bold">{escape(title)}</text>']
+  for i, (label, value, baseline) in enumerate(bars):
+    y = top + i * row
+    parts.append(f'<text x="{left - 6}" y="{y + 12}" font-size="11" '
+                 f'text-anchor="end">{escape(label)}</text>')
+    parts.append(f'<rect class="bar" x="{left}" y="{y + 2}" height="{row - 5}" '
+                 f'width="{plot_w * value / high:.1f}" fill="{_PALETTE[0]}"/>')
+    parts.append(f'<text x="{left + plot_w * value / high + 4:.1f}" y="{y + 12}" '
+                 f'font-size="10">{value:.3f}</text>')
+    if baseline is not None:
+      x = left + plot_w * baseline / high
+      parts.append(f'<line x1="{x:.1f}" y1="{y}" x2="{x:.1f}" y2="{y + row - 2}" '
+                   f'stroke="{_PALETTE[1]}" stroke-width="2"/>')
+  parts.append(f'<text x="{left}" y="{height - 6}" font-size="11">{escape(value_label)} '
+               f'(bar: candidate; <tspan fill="{_PALETTE[1]}">tick: baseline</tspan>)</text>')
+  return _frame(title, width, height, ''.join(parts))
+
+
+def dag(title: str, nodes: Sequence[Tuple[str, str, str]], edges: Sequence[Tuple[str, str]],
+        width: int = 900) -> str:
+  """Components as boxes in layers by dependency depth; `nodes` are (id, label, colour)."""
+  depth: Dict[str, int] = {n: 0 for n, _, _ in nodes}
+  for _ in range(len(nodes)):  # longest-path layering; edges go left to right
+    changed = False
+    for a, b in edges:
+      if a in depth and b in depth and depth[b] < depth[a] + 1:
+        depth[b] = depth[a] + 1
+        changed = True
+    if not changed:
+      break
+  layers: Dict[int, List[str]] = {}
+  for node_id, _, _ in nodes:
+    layers.setdefault(depth[node_id], []).append(node_id)
+  columns = max(layers) + 1 if layers else 1
+  box_w, box_h, gap_y = 118, 26, 14
+  col_w = max(box_w + 16, (width - 20) / columns)
+  height = 40 + max((len(v) for v in layers.values()), default=1) * (box_h + gap_y)
+  width = int(20 + col_w * columns)
+  where: Dict[str, Point] = {}
+  for layer, ids in layers.items():
+    for i, node_id in enumerate(ids):
+      where[node_id] = (10 + layer * col_w, 30 + i * (box_h + gap_y))
+  parts = [f'<text x="10" y="16" font-size="13" font-weight="bold">{escape(title)}</text>',
+           '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="6" '
+           'markerHeight="6" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#888"/></marker>'
+           '</defs>']
+  for a, b in edges:
+    if a in where and b in where:
+      (x1, y1), (x2, y2) = where[a], where[b]
+      parts.append(f'<line x1="{x1 + box_w:.1f}" y1="{y1 + box_h / 2:.1f}" x2="{x2:.1f}" '
+                   f'y2="{y2 + box_h / 2:.1f}" stroke="#888" marker-end="url(#arrow)"/>')
+  for node_id, label, colour in nodes:
+    x, y = where[node_id]
+    parts.append(f'<g class="node"><rect x="{x:.1f}" y="{y:.1f}" width="{box_w}" '
+                 f'height="{box_h}" rx="4" fill="{colour}" stroke="#555"/>'
+                 f'<text x="{x + box_w / 2:.1f}" y="{y + 17:.1f}" font-size="10.5" '
+                 f'text-anchor="middle">{escape(label[:20])}</text></g>')
+  return _frame(title, width, int(height), ''.join(parts))
