@@ -9,7 +9,7 @@ $(STAMP): requirements.lock requirements-dev.lock setup.py
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; TFX 1.16 needs Python 3.10 or 3.11 (set PYTHON=...)"; exit 1; }
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check --ignore-requires-python -r requirements.lock -r requirements-dev.lock
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps --ignore-requires-python -e .
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation --use-pep517 --ignore-requires-python -e .
 	touch $(STAMP)
 
 run: $(STAMP)

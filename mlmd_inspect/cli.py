@@ -13,10 +13,10 @@ from typing import Optional
 import click
 from rich.console import Console
 
-from mlmd_inspect import catalog, lineage, render, runs
-from mlmd_inspect.records import Records
-from mlmd_inspect.store import InspectError, MySQLSettings, open_store
-from pipeline import console_logs
+from mlmd_inspect.errors import InspectError
+
+# The query modules import ml_metadata (and gRPC): loaded by the commands that use them,
+# so `ctpipe run` and `ctpipe --help` do not pay for it at start-up.
 
 errors = Console(stderr=True, highlight=False)
 # Tables piped to a file or a pager keep whole rows instead of folding to 80 columns.
@@ -47,7 +47,9 @@ def _store_options(command):
 
 
 def _records(ctx_home: str, db, home, mysql_host, mysql_port, mysql_database, mysql_user,
-             mysql_password_file) -> Records:
+             mysql_password_file):
+  from mlmd_inspect.records import open_records  # pylint: disable=g-import-not-at-top
+  from mlmd_inspect.store import MySQLSettings  # pylint: disable=g-import-not-at-top
   mysql = None
   if mysql_host:
     if db or home:
@@ -63,7 +65,7 @@ def _records(ctx_home: str, db, home, mysql_host, mysql_port, mysql_database, my
     home = ctx_home
   if db is not None and home is not None:
     raise InspectError('give one store: --db, --home or --mysql-host')
-  return Records(open_store(db=db, home=home, mysql=mysql))
+  return open_records(db=db, home=home, mysql=mysql)
 
 
 def _command(fn):
@@ -80,6 +82,7 @@ def _command(fn):
       message = error.args[0] if error.args else str(error)
       errors.print(f'[red]error:[/red] {message}', soft_wrap=True)
       sys.exit(1)
+    from mlmd_inspect import render  # pylint: disable=g-import-not-at-top
     if as_json:
       click.echo(render.to_json(result))
     else:
@@ -103,6 +106,7 @@ def make_group(default_home: str) -> click.Group:
   @_command
   def runs_command(records, limit, offset):
     """Pipeline runs, newest first: timing, status, trigger, executed/cached, push."""
+    from mlmd_inspect import render, runs  # pylint: disable=g-import-not-at-top
     rows = runs.list_runs(records, limit, offset)
     return rows, render.runs_table(rows)
 
@@ -113,6 +117,7 @@ def make_group(default_home: str) -> click.Group:
   @_command
   def artifacts_command(records, type_name, limit, offset):
     """Artifacts, newest first, with URIs, states and properties."""
+    from mlmd_inspect import catalog, render  # pylint: disable=g-import-not-at-top
     rows = catalog.list_artifacts(records, type_name, limit, offset)
     return rows, render.artifacts_table(rows)
 
@@ -123,6 +128,7 @@ def make_group(default_home: str) -> click.Group:
   @_command
   def executions_command(records, run, limit, offset):
     """Executions (of one run, or the newest), with states, inputs and outputs."""
+    from mlmd_inspect import catalog, render  # pylint: disable=g-import-not-at-top
     rows = catalog.list_executions(records, run, limit, offset)
     return rows, render.executions_table(rows)
 
@@ -133,6 +139,7 @@ def make_group(default_home: str) -> click.Group:
   @_command
   def lineage_command(records, target: Optional[str], span: Optional[int]):
     """What produced a model or pushed version (42, v3); or --span N: where a span went."""
+    from mlmd_inspect import lineage, render  # pylint: disable=g-import-not-at-top
     if (target is None) == (span is None):
       raise InspectError('give a model or version (e.g. 42 or v3), or --span N')
     if span is not None:
@@ -155,7 +162,8 @@ def make_report_command(default_home: str) -> click.Command:
   def report_command(run, output, db, home, mysql_host, mysql_port, mysql_database,
                      mysql_user, mysql_password_file, as_json):
     """Write an HTML report of a run: statistics, anomalies, drift, evaluation, lineage."""
-    from mlmd_inspect import report  # pylint: disable=g-import-not-at-top
+    from mlmd_inspect import render, report, runs  # pylint: disable=g-import-not-at-top
+    from pipeline import console_logs  # pylint: disable=g-import-not-at-top
     try:
       records = _records(default_home, db, home, mysql_host, mysql_port, mysql_database,
                          mysql_user, mysql_password_file)

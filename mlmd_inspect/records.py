@@ -6,10 +6,13 @@ nothing here depends on ctpipe's own components.
 """
 import dataclasses
 import datetime
+import sqlite3
 from typing import Dict, Iterable, List, Optional
 
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
+
+from mlmd_inspect import store as store_lib
 
 RUN_CONTEXT = 'pipeline_run'
 NODE_CONTEXT = 'node'
@@ -78,11 +81,15 @@ class Execution:
 class Records:
   """Cached type names and node names over one store."""
 
-  def __init__(self, store: metadata_store.MetadataStore):
+  def __init__(self, store: metadata_store.MetadataStore, sqlite_path: Optional[str] = None):
+    """`sqlite_path`: the store's file, when it is SQLite, for the few direct reads."""
     self.store = store
+    self.sqlite_path = sqlite_path
     self._artifact_types: Dict[int, str] = {}
     self._execution_types: Dict[int, str] = {}
-    self._contexts_cache: Dict[int, List[metadata_store_pb2.Context]] = {}
+    self._node_contexts: Optional[List[metadata_store_pb2.Context]] = None
+    self._node_of: Dict[int, str] = {}
+    self._pipeline_of: Dict[int, str] = {}
 
   def artifact_type(self, type_id: int) -> str:
     if type_id not in self._artifact_types:
@@ -108,27 +115,67 @@ class Records:
     ids = sorted(set(ids))
     return [self.artifact(a) for a in self.store.get_artifacts_by_id(ids)] if ids else []
 
-  def _contexts(self, execution_id: int) -> List[metadata_store_pb2.Context]:
-    if execution_id not in self._contexts_cache:
-      self._contexts_cache[execution_id] = self.store.get_contexts_by_execution(execution_id)
-    return self._contexts_cache[execution_id]
+  def label(self, execution_ids: List[int]) -> None:
+    """Node and pipeline names of executions, in one query per node/pipeline context.
+
+    MLMD answers `get_contexts_by_execution` slowly (~4 ms each); a pipeline has a few
+    dozen node contexts, each asked once for the executions of the page (`id IN`).
+    """
+    wanted = sorted(set(execution_ids) - set(self._node_of))
+    if not wanted:
+      return
+    if self.sqlite_path:
+      self._label_from_sqlite(wanted)
+      return
+    if self._node_contexts is None:
+      self._node_contexts = (self.store.get_contexts_by_type(NODE_CONTEXT)
+                             + self.store.get_contexts_by_type(PIPELINE_CONTEXT))
+    for start in range(0, len(wanted), 500):
+      chunk = wanted[start:start + 500]
+      options = metadata_store.ListOptions(filter_query=f'id IN ({",".join(map(str, chunk))})')
+      for context in self._node_contexts:
+        for execution in self.store.get_executions_by_context(context.id, list_options=options):
+          if context.type == NODE_CONTEXT:
+            self._node_of[execution.id] = context.name.split('.', 1)[-1]
+          else:
+            self._pipeline_of[execution.id] = context.name
+    for execution_id in wanted:
+      self._node_of.setdefault(execution_id, '?')
+
+  def _label_from_sqlite(self, wanted: List[int]) -> None:
+    """The same answer from MLMD's SQLite tables in one read-only query (schema checked)."""
+    connection = sqlite3.connect(f'file:{self.sqlite_path}?mode=ro', uri=True)
+    try:
+      for start in range(0, len(wanted), 900):
+        chunk = wanted[start:start + 900]
+        rows = connection.execute(
+            'SELECT a.execution_id, c.name, t.name FROM Association a '
+            'JOIN Context c ON c.id = a.context_id JOIN Type t ON t.id = c.type_id '
+            f'WHERE t.name IN (?, ?) AND a.execution_id IN ({",".join("?" * len(chunk))})',
+            [NODE_CONTEXT, PIPELINE_CONTEXT, *chunk])
+        for execution_id, context_name, type_name in rows:
+          if type_name == NODE_CONTEXT:
+            self._node_of[execution_id] = context_name.split('.', 1)[-1]
+          else:
+            self._pipeline_of[execution_id] = context_name
+    finally:
+      connection.close()
+    for execution_id in wanted:
+      self._node_of.setdefault(execution_id, '?')
 
   def node_name(self, execution_id: int) -> str:
     """The component id from the execution's node context (`<pipeline>.<node>`)."""
-    for context in self._contexts(execution_id):
-      if context.type == NODE_CONTEXT:
-        return context.name.split('.', 1)[-1]
-    return '?'
+    self.label([execution_id])
+    return self._node_of[execution_id]
 
   def pipeline_of(self, execution_id: int) -> str:
-    for context in self._contexts(execution_id):
-      if context.type == PIPELINE_CONTEXT:
-        return context.name
-    return ''
+    self.label([execution_id])
+    return self._pipeline_of.get(execution_id, '')
 
   def executions(self, protos: Iterable[metadata_store_pb2.Execution],
                  with_events: bool = False) -> List[Execution]:
     protos = list(protos)
+    self.label([e.id for e in protos])
     result = []
     for e in protos:
       properties = {k: value_of(v) for k, v in e.properties.items()}
@@ -152,3 +199,11 @@ class Records:
     if context is None:
       raise LookupError(f'no run {run!r} in this store (see `ctpipe inspect runs`)')
     return context
+
+
+def open_records(db: Optional[str] = None, home: Optional[str] = None,
+                 mysql: Optional[store_lib.MySQLSettings] = None) -> Records:
+  """Records over the store named by exactly one of `db`, `home` or `mysql`."""
+  store = store_lib.open_store(db=db, home=home, mysql=mysql)
+  path = None if mysql is not None else store_lib.sqlite_path(db=db, home=home)
+  return Records(store, sqlite_path=path)

@@ -44,17 +44,22 @@ def list_runs(records: Records, limit: int = 20, offset: int = 0) -> List[RunRow
   contexts = records.store.get_contexts(list_options=metadata_store.ListOptions(
       filter_query=f"type = '{RUN_CONTEXT}'", limit=limit + offset,
       order_by=metadata_store.OrderByField.CREATE_TIME, is_asc=False))[offset:offset + limit]
-  return [_row(records, context) for context in contexts]
+  return _rows(records, contexts)
 
 
 def list_runs_by_name(records: Records, names: List[str]) -> List[RunRow]:
-  return [_row(records, records.run_context(name)) for name in names]
+  return _rows(records, [records.run_context(name) for name in names])
 
 
-def _row(records: Records, context) -> RunRow:
+def _rows(records: Records, contexts) -> List[RunRow]:
+  by_run = {c.id: sorted(records.store.get_executions_by_context(c.id), key=lambda e: e.id)
+            for c in contexts}
+  records.label([e.id for protos in by_run.values() for e in protos])  # one pass for the page
+  return [_row(records, c, records.executions(by_run[c.id])) for c in contexts]
+
+
+def _row(records: Records, context, executions) -> RunRow:
   store = records.store
-  executions = records.executions(
-      sorted(store.get_executions_by_context(context.id), key=lambda e: e.id))
   outputs: Dict[int, str] = {}
   if executions:
     for event in store.get_events_by_execution_ids([e.id for e in executions]):

@@ -13,13 +13,11 @@ from typing import Optional
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+from mlmd_inspect.errors import InspectError
+
 # The schema version ml-metadata 1.16 (TFX 1.16) reads and writes.
 SUPPORTED_SCHEMA_VERSION = 10
 HOME_DB = 'metadata.db'
-
-
-class InspectError(Exception):
-  """A problem the user can fix, said in one line."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,6 +74,10 @@ def mysql_config(settings: MySQLSettings) -> metadata_store_pb2.ConnectionConfig
   return config
 
 
+def sqlite_path(db: Optional[str] = None, home: Optional[str] = None) -> str:
+  return os.path.abspath(db if db is not None else os.path.join(home, HOME_DB))
+
+
 def open_store(db: Optional[str] = None, home: Optional[str] = None,
                mysql: Optional[MySQLSettings] = None) -> metadata_store.MetadataStore:
   """The store named by exactly one of `db`, `home` or `mysql`, opened read-only."""
@@ -85,7 +87,7 @@ def open_store(db: Optional[str] = None, home: Optional[str] = None,
     config = mysql_config(mysql)
     where = f'mysql://{mysql.user}@{mysql.host}:{mysql.port}/{mysql.database}'
   else:
-    path = os.path.abspath(db if db is not None else os.path.join(home, HOME_DB))
+    path = sqlite_path(db=db, home=home)
     _check_sqlite(path)
     config, where = sqlite_config(path), path
   try:

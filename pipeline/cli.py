@@ -176,9 +176,9 @@ def run(data_root, home, schema_file, window, epochs, min_auc, beam_mode, verbos
 
 def _write_report(home: str, metadata_path: str) -> Optional[str]:
   """The HTML report of this invocation's (newest) run; a failure only warns."""
-  from mlmd_inspect import records, report, runs, store  # pylint: disable=g-import-not-at-top
+  from mlmd_inspect import records, report, runs  # pylint: disable=g-import-not-at-top
   try:
-    reader = records.Records(store.open_store(db=metadata_path))
+    reader = records.open_records(db=metadata_path)
     newest = runs.list_runs(reader, limit=1)
     if not newest:
       return None
