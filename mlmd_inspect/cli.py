@@ -96,7 +96,7 @@ def make_group(default_home: str) -> click.Group:
   @click.group(name='inspect')
   @click.pass_context
   def inspect_group(ctx) -> None:
-    """Read-only views of a TFX ML Metadata store: runs, artifacts, executions, lineage."""
+    """Read-only views of a TFX ML Metadata store: runs, artifacts, executions, lineage, diff."""
     ctx.ensure_object(dict)
     ctx.obj['default_home'] = default_home
 
@@ -147,6 +147,18 @@ def make_group(default_home: str) -> click.Group:
       return uses, render.span_table(span, uses)
     found = lineage.upstream(records, lineage.resolve_target(records, target))
     return found, render.lineage_tree(found)
+
+  @inspect_group.command(name='diff')
+  @click.argument('a')
+  @click.argument('b')
+  @_command
+  def diff_command(records, a: str, b: str):
+    """What changed from A to B: two runs, models (ids) or pushed versions (v2 v3)."""
+    from mlmd_inspect import diff, render  # pylint: disable=g-import-not-at-top
+    from pipeline import console_logs  # pylint: disable=g-import-not-at-top
+    with console_logs.quiet_stderr():  # TFMA/TFDV import chatter
+      difference = diff.compare(records, a, b)
+    return difference, render.diff_view(difference)
 
   return inspect_group
 

@@ -3,7 +3,7 @@ import dataclasses
 import json
 from typing import Iterable, List
 
-from rich.console import Console
+from rich.console import Group
 from rich.table import Table
 from rich.tree import Tree
 
@@ -121,3 +121,67 @@ def span_table(span: int, uses: Iterable[SpanUse]) -> Table:
   return table
 
 
+
+
+def diff_view(difference) -> Group:
+  """`inspect diff`: metrics, schema, drift, inputs and parameters, A -> B."""
+  parts = [f'[bold]A[/bold] {difference.a}  →  [bold]B[/bold] {difference.b}']
+  overall = [m for m in difference.metrics if m.slice_name == 'all data']
+  if overall:
+    table = Table(title='Metrics, all data', header_style='bold', show_edge=False)
+    for name in ('metric', 'A', 'B', 'B − A'):
+      table.add_column(name, justify='left' if name == 'metric' else 'right')
+    for m in overall:
+      table.add_row(m.metric, _number(m.a), _number(m.b), _delta(m.delta))
+    parts.append(table)
+    moved = sorted((m for m in difference.metrics if m.slice_name != 'all data'
+                    and m.metric != 'example_count' and m.delta is not None
+                    and abs(m.delta) >= 0.005), key=lambda m: -abs(m.delta))
+    if moved:
+      table = Table(title='Slices that moved by 0.005 or more', header_style='bold',
+                    show_edge=False)
+      for name in ('slice', 'metric', 'A', 'B', 'B − A'):
+        table.add_column(name, justify='left' if name in ('slice', 'metric') else 'right')
+      for m in moved[:20]:
+        table.add_row(m.slice_name, m.metric, _number(m.a), _number(m.b), _delta(m.delta))
+      parts.append(table)
+  else:
+    parts.append('[dim]No evaluation on one side: no metrics to compare.[/dim]')
+  if difference.schema_diff:
+    parts.append('[bold]Schema changes[/bold]\n' + '\n'.join(difference.schema_diff))
+  else:
+    parts.append('Schema: the same.')
+  if difference.drift:
+    span_a, span_b = difference.drift_between
+    table = Table(title=f'Data drift, span {span_a} → span {span_b} (TFDV)',
+                  header_style='bold', show_edge=False)
+    for name in ('feature', 'measure', 'distance'):
+      table.add_column(name, justify='right' if name == 'distance' else 'left')
+    for d in difference.drift[:15]:
+      table.add_row(d.feature, d.measure, f'{d.value:.4f}')
+    parts.append(table)
+  else:
+    parts.append('Data: the same statistics on both sides (no drift to measure).')
+  tree = Tree('[bold]Inputs and parameters that differ[/bold]')
+  for node in sorted(set(difference.changed_inputs) | set(difference.changed_parameters)):
+    branch = tree.add(node)
+    for line in difference.changed_inputs.get(node, []):
+      branch.add(f'[cyan]input[/cyan] {line}')
+    for line in difference.changed_parameters.get(node, []):
+      branch.add(f'[magenta]parameter[/magenta] {line}')
+  if difference.only_in_a or difference.only_in_b:
+    tree.add(f'only in A: {", ".join(difference.only_in_a) or "-"}; '
+             f'only in B: {", ".join(difference.only_in_b) or "-"}')
+  parts.append(tree)
+  return Group(*parts)
+
+
+def _number(value) -> str:
+  return '-' if value is None else f'{value:.4f}'
+
+
+def _delta(value) -> str:
+  if value is None:
+    return '-'
+  colour = 'green' if value > 0 else 'red' if value < 0 else 'dim'
+  return f'[{colour}]{value:+.4f}[/{colour}]'

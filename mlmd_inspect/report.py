@@ -9,11 +9,12 @@ challenger decision (thresholds, blessing, serving check, push).
 import datetime
 import os
 from html import escape
-from typing import Dict, List, Optional
+from typing import List, Optional
 
 from mlmd_inspect import report_data, svg
-from mlmd_inspect.records import INPUT_EVENTS, OUTPUT_EVENTS, Artifact, Execution, Records
-from mlmd_inspect.runs import RunRow, list_runs_by_name
+from mlmd_inspect.records import Records
+from mlmd_inspect.run_view import RunView, data_span
+from mlmd_inspect.runs import list_runs_by_name
 
 _CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:1100px;color:#222;padding:0 16px}
@@ -37,53 +38,7 @@ def _fmt(value: Optional[float]) -> str:
   return '—' if value is None else f'{value:.4f}'
 
 
-def data_span(records: Records, artifact: Artifact, depth: int = 0) -> Optional[int]:
-  """The span an artifact describes: its own, else that of the data its producer read.
-
-  TFX records `span` on Examples; statistics and anomalies carry 0, so this follows
-  the producing execution's inputs back (anomalies <- statistics <- examples).
-  """
-  if artifact.type == 'Examples' or depth > 3:
-    return artifact.span
-  store = records.store
-  producers = [e.execution_id for e in store.get_events_by_artifact_ids([artifact.id])
-               if e.type in OUTPUT_EVENTS]
-  if not producers:
-    return None
-  inputs = [e.artifact_id for e in store.get_events_by_execution_ids(producers[:1])
-            if e.type in INPUT_EVENTS]
-  found = [data_span(records, a, depth + 1) for a in records.artifacts(inputs)
-           if a.type in ('Examples', 'ExampleStatistics')]
-  found = [span for span in found if span is not None]
-  return max(found) if found else None
-
-
-class _Run:
-  """A run's executions and every artifact they read or wrote."""
-
-  def __init__(self, records: Records, run: RunRow):
-    self._records = records
-    self.row = run
-    context = records.run_context(run.run)
-    protos = sorted(records.store.get_executions_by_context(context.id), key=lambda e: e.id)
-    self.executions: List[Execution] = records.executions(protos, with_events=True)
-    ids = {i for e in self.executions for v in list(e.inputs.values()) + list(e.outputs.values())
-           for i in v}
-    self.artifacts: Dict[int, Artifact] = {a.id: a for a in records.artifacts(ids)}
-
-  def span(self, artifact: Artifact) -> Optional[int]:
-    return data_span(self._records, artifact)
-
-  def outputs(self, node: str, key: str) -> List[Artifact]:
-    return [self.artifacts[i] for e in self.executions if e.node == node
-            for i in e.outputs.get(key, []) if i in self.artifacts]
-
-  def outputs_of_type(self, type_name: str) -> List[Artifact]:
-    return [self.artifacts[i] for e in self.executions for ids in e.outputs.values()
-            for i in ids if i in self.artifacts and self.artifacts[i].type == type_name]
-
-
-def _summary(run: _Run) -> str:
+def _summary(run: RunView) -> str:
   r = run.row
   verdict = ('—' if r.blessed is None else
              '<span class="ok">blessed</span>' if r.blessed else '<span class="bad">not blessed</span>')
@@ -97,7 +52,7 @@ def _summary(run: _Run) -> str:
           + _table(['component', 'outcome', 'seconds'], components))
 
 
-def _lineage_graph(run: _Run) -> str:
+def _lineage_graph(run: RunView) -> str:
   producer = {}
   for e in run.executions:
     for ids in e.outputs.values():
@@ -116,7 +71,7 @@ def _lineage_graph(run: _Run) -> str:
   return f'<div style="overflow-x:auto">{graph}</div><p class="muted">{legend}</p>'
 
 
-def _statistics(run: _Run) -> str:
+def _statistics(run: RunView) -> str:
   parts = []
   for artifact in run.outputs_of_type('ExampleStatistics'):
     for split in report_data.splits(artifact.uri):
@@ -127,7 +82,7 @@ def _statistics(run: _Run) -> str:
   return ''.join(parts) or '<p class="muted">No statistics in this run.</p>'
 
 
-def _anomalies(run: _Run) -> str:
+def _anomalies(run: RunView) -> str:
   parts = []
   for artifact in run.outputs_of_type('ExampleAnomalies'):
     for split in report_data.splits(artifact.uri):
@@ -137,7 +92,7 @@ def _anomalies(run: _Run) -> str:
   return ''.join(parts) or '<p class="muted">No validation in this run.</p>'
 
 
-def _drift(records: Records, run: _Run) -> str:
+def _drift(records: Records, run: RunView) -> str:
   current = [(run.span(a), a) for a in run.outputs_of_type('ExampleStatistics')]
   current = [(span, a) for span, a in current if span is not None]
   if not current:
@@ -163,7 +118,7 @@ def _drift(records: Records, run: _Run) -> str:
           'numbers; largest first.</p>' + _table(['feature', 'measure', 'distance'], rows))
 
 
-def _evaluation(run: _Run) -> str:
+def _evaluation(run: RunView) -> str:
   evaluations = run.outputs_of_type('ModelEvaluation')
   if not evaluations:
     return '<p class="muted">No evaluation in this run.</p>'
@@ -191,7 +146,7 @@ def _evaluation(run: _Run) -> str:
           + _decision(run, result))
 
 
-def _decision(run: _Run, result: report_data.Evaluation) -> str:
+def _decision(run: RunView, result: report_data.Evaluation) -> str:
   lines = []
   if result.validation_ok:
     lines.append('<p class="ok">Every threshold passed (value thresholds, and the change '
@@ -225,7 +180,7 @@ def _safe(make) -> str:
 
 def build(records: Records, run_name: str) -> str:
   rows = list_runs_by_name(records, [run_name])
-  run = _Run(records, rows[0])
+  run = RunView(records, rows[0])
   sections = [
       ('Run', lambda: _summary(run)),
       ('Lineage', lambda: _lineage_graph(run)),

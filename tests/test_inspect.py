@@ -129,3 +129,30 @@ def test_inspect_never_writes(tmp_path):
   _inspect('lineage', '--db', str(store), '--span', '0')
   assert store.read_bytes() == before
   assert sorted(os.listdir(tmp_path)) == ['store.db']  # no journal or lock left behind
+
+
+def test_diff_of_the_backfill_and_the_training_run(pushed_home):
+  home = pushed_home[0].root
+  runs = _json('runs', '--home', home, '--limit', '100')
+  backfill = [r for r in runs if r['trigger'] == 'backfill for manual'][-1]['run']
+  training = [r for r in runs if r['pushed_version'] == '1'][0]['run']
+  found = _json('diff', '--home', home, backfill, training)
+  assert found['a'] == backfill and found['b'] == training
+  assert found['metrics'] == []  # the backfill run evaluated nothing
+  assert found['drift_between'] == [1, 2]  # the data each side ingested: span 1, span 2
+  assert {d['feature'] for d in found['drift']} >= {'fare', 'payment_type', 'company'}
+  assert any(line.startswith('span: 1 -> 2') for line in
+             found['changed_parameters'].get('CsvExampleGen', [])), found['changed_parameters']
+  assert 'Trainer' in found['only_in_b'] and found['only_in_a'] == []
+  same = _json('diff', '--home', home, 'v1', training)  # a version resolves to its run
+  assert same['changed_inputs'] == {} and same['changed_parameters'] == {}
+  assert all(m['a'] == m['b'] for m in same['metrics']) and same['metrics']
+  text = _inspect('diff', '--home', home, backfill, training).output
+  assert 'Data drift, span 1 → span 2' in text
+
+
+def test_diff_on_tfx_own_example_store():
+  [run] = _json('runs', '--db', TFX_EXAMPLE_STORE)
+  found = _json('diff', '--db', TFX_EXAMPLE_STORE, run['run'], f"v{run['pushed_version']}")
+  assert found['a'] == found['b'] == run['run'] and found['schema_diff'] == []
+  assert found['changed_inputs'] == {} and found['only_in_a'] == found['only_in_b'] == []
