@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench clean chromium
+.PHONY: run test bench clean system-packages
 
 $(STAMP): requirements.lock requirements-dev.lock setup.py
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; TFX 1.16 needs Python 3.10 or 3.11 (set PYTHON=...)"; exit 1; }
@@ -15,15 +15,21 @@ $(STAMP): requirements.lock requirements-dev.lock setup.py
 run: $(STAMP)
 	$(VENV)/bin/ctpipe run $(ARGS)
 
-# The report test opens the HTML report in a real headless browser: Debian's chromium.
-chromium:
-	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    { DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null || \
-	      { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null; }; }; \
-	  else echo "error: the tests need chromium (sudo apt-get install chromium)"; exit 1; fi; }
+# Debian packages the tests use: chromium (the report test opens the HTML report in a
+# real headless browser) and mariadb-server (inspect on a MySQL-compatible store).
 
-test: $(STAMP) chromium
+system-packages:
+	@missing=""; command -v chromium >/dev/null || missing="chromium"; \
+	command -v mariadbd >/dev/null || test -x /usr/sbin/mariadbd || missing="$$missing mariadb-server"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian packages:$$missing"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing >/dev/null || \
+	      { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing >/dev/null; }; \
+	  else echo "error: the tests need Debian packages:$$missing (sudo apt-get install$$missing)"; exit 1; fi; \
+	fi
+
+test: $(STAMP) system-packages
 	$(VENV)/bin/python -m pytest $(ARGS)
 
 bench: $(STAMP)

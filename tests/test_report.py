@@ -1,4 +1,5 @@
 """`ctpipe report`: one self-contained HTML file, checked in a real headless browser."""
+import json
 import os
 import re
 import shutil
@@ -27,8 +28,10 @@ def _browser(*args, timeout=120) -> subprocess.CompletedProcess:
 
 def test_report_opens_in_a_browser_with_its_charts_and_no_errors(pushed_home, tmp_path):
   home = pushed_home[0].root
+  runs = CliRunner().invoke(main, ['inspect', 'runs', '--home', home, '--limit', '100', '--json'])
+  [run] = [r['run'] for r in json.loads(runs.output) if r['pushed_version'] == '1']
   path = str(tmp_path / 'report.html')
-  result = CliRunner().invoke(main, ['report', '--home', home, '--output', path])
+  result = CliRunner().invoke(main, ['report', run, '--home', home, '--output', path])
   assert result.exit_code == 0, result.output + repr(result.exception)
   with open(path, encoding='utf-8') as f:
     html = f.read()

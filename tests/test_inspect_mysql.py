@@ -1,0 +1,53 @@
+"""`ctpipe inspect` on a MySQL-compatible store: a real MariaDB on loopback."""
+import json
+import os
+
+import pytest
+from click.testing import CliRunner
+from ml_metadata.metadata_store import metadata_store
+
+from mlmd_inspect import store as store_lib
+from pipeline import metadata_copy
+from pipeline.cli import main
+from tests import mariadb
+
+TFX_EXAMPLE_STORE = os.path.join(os.path.dirname(__file__), 'data',
+                                 'tfx_taxi_example.mlmd.sqlite')
+
+
+@pytest.fixture(scope='module')
+def server(tmp_path_factory):
+  reason = mariadb.binaries()
+  if reason:
+    pytest.skip(reason)  # only where the server cannot be installed (make test installs it)
+  with mariadb.MariaDB(str(tmp_path_factory.mktemp('mariadb'))) as db:
+    yield db
+
+
+def test_inspect_reads_a_mysql_store(server, tmp_path):
+  settings = store_lib.MySQLSettings('127.0.0.1', server.database, server.user, server.port,
+                                     server.password)
+  target = metadata_store.MetadataStore(store_lib.mysql_config(settings))
+  source = metadata_store.MetadataStore(store_lib.sqlite_config(TFX_EXAMPLE_STORE))
+  counts = metadata_copy.copy_store(source, target)
+  assert counts.executions == len(source.get_executions()) > 5
+  password_file = tmp_path / 'password'
+  password_file.write_text(server.password + '\n')
+  store_args = ['--mysql-host', '127.0.0.1', '--mysql-port', str(server.port),
+                '--mysql-database', server.database, '--mysql-user', server.user,
+                '--mysql-password-file', str(password_file)]
+
+  def run(*args, code=0):
+    result = CliRunner().invoke(main, ['inspect', *args, *store_args])
+    assert result.exit_code == code, result.output + repr(result.exception)
+    return result.output
+
+  [row] = json.loads(run('runs', '--json'))
+  assert row['pipeline'] == 'peer_taxi' and row['status'] == 'complete' and row['blessed']
+  lineage = json.loads(run('lineage', f"v{row['pushed_version']}", '--json'))
+  assert [e['node'] for e in lineage['executions']][:1] == ['CsvExampleGen']
+  assert 'Trainer' in [e['node'] for e in lineage['executions']]
+  password_file.write_text('wrong\n')
+  output = run('runs', code=1)
+  assert output.startswith('error: cannot open the metadata store at mysql://') and (
+      output.count('\n') == 1)
