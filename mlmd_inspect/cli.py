@@ -136,8 +136,10 @@ def make_group(default_home: str) -> click.Group:
   @click.argument('target', required=False)
   @click.option('--span', type=click.IntRange(min=0), default=None,
                 help='Instead of a target: every model trained on this span.')
+  @click.option('--metrics', is_flag=True,
+                help='Also read each evaluation\'s metrics (loads TFMA: about 10 s more).')
   @_command
-  def lineage_command(records, target: Optional[str], span: Optional[int]):
+  def lineage_command(records, target: Optional[str], span: Optional[int], metrics: bool):
     """What produced a model or pushed version (42, v3); or --span N: where a span went."""
     from mlmd_inspect import lineage, render  # pylint: disable=g-import-not-at-top
     if (target is None) == (span is None):
@@ -145,7 +147,7 @@ def make_group(default_home: str) -> click.Group:
     if span is not None:
       uses = lineage.span_uses(records, span)
       return uses, render.span_table(span, uses)
-    found = lineage.upstream(records, lineage.resolve_target(records, target))
+    found = lineage.upstream(records, lineage.resolve_target(records, target), metrics)
     return found, render.lineage_tree(found)
 
   @inspect_group.command(name='diff')

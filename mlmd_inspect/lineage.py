@@ -24,6 +24,9 @@ class Lineage:
   target: Artifact
   artifacts: Dict[int, Artifact]
   executions: List[Execution]  # oldest first: the order things happened
+  # Overall metrics of each evaluation in the lineage, by ModelEvaluation artifact id
+  # (candidate and, where there was one, the baseline it was compared with).
+  metrics: Dict[int, Dict[str, Dict[str, float]]] = dataclasses.field(default_factory=dict)
 
   def produced_by(self, artifact_id: int) -> Optional[Execution]:
     for execution in self.executions:
@@ -73,7 +76,7 @@ def _executions_by_id(records: Records, ids: Set[int]) -> List[Execution]:
   return records.executions(records.store.get_executions_by_id(sorted(ids)), with_events=True)
 
 
-def upstream(records: Records, target: Artifact) -> Lineage:
+def upstream(records: Records, target: Artifact, with_metrics: bool = False) -> Lineage:
   store = records.store
   seen_artifacts = {target.id}
   seen_executions: Set[int] = set()
@@ -101,7 +104,28 @@ def upstream(records: Records, target: Artifact) -> Lineage:
     for ids in list(execution.inputs.values()) + list(execution.outputs.values()):
       seen_artifacts.update(ids)
   artifacts = {a.id: a for a in records.artifacts(seen_artifacts)}
-  return Lineage(target, artifacts, sorted(executions, key=lambda e: e.id))
+  return Lineage(target, artifacts, sorted(executions, key=lambda e: e.id),
+                 _evaluation_metrics(artifacts.values()) if with_metrics else {})
+
+
+def _evaluation_metrics(artifacts) -> Dict[int, Dict[str, Dict[str, float]]]:
+  """Overall metrics of the evaluations among `artifacts` (TFMA is loaded only if any)."""
+  evaluations = [a for a in artifacts if a.type == 'ModelEvaluation']
+  if not evaluations:
+    return {}
+  from mlmd_inspect import report_data  # pylint: disable=g-import-not-at-top
+  from pipeline import console_logs  # pylint: disable=g-import-not-at-top
+  found = {}
+  for artifact in evaluations:
+    try:
+      with console_logs.quiet_stderr():  # TFMA's import chatter
+        result = report_data.evaluation(artifact.uri)
+    except Exception:  # pylint: disable=broad-except
+      continue  # files gone (e.g. a copied store): the lineage stands without them
+    if result is not None:
+      found[artifact.id] = {'candidate': result.overall.candidate,
+                            'baseline': result.overall.baseline}
+  return found
 
 
 def _run_of(records: Records, execution_id: int) -> Optional[int]:

@@ -15,8 +15,10 @@ _STATE_COLOURS = {'COMPLETE': 'green', 'CACHED': 'cyan', 'FAILED': 'red', 'RUNNI
                   'CANCELED': 'magenta', 'complete': 'green', 'failed': 'red',
                   'running': 'yellow', 'interrupted': 'magenta'}
 # Execution properties that say how a component was configured, shown in lineage.
-_SHOWN_EXECUTION_PROPERTIES = ('custom_config', 'train_args', 'eval_args', 'hparams',
-                               'num_examples', 'model_name')
+_SHOWN_EXECUTION_PROPERTIES = ('input_base', 'input_fingerprint', 'span', 'custom_config',
+                               'train_args', 'eval_args', 'hparams', 'num_examples',
+                               'model_name')
+_LINEAGE_METRICS = ('auc', 'binary_accuracy', 'accuracy', 'example_count')
 
 
 def to_json(value) -> str:
@@ -105,7 +107,12 @@ def lineage_tree(lineage: Lineage) -> Tree:
           artifact = lineage.artifacts.get(artifact_id)
           if artifact is None:
             continue
-          branch.add(f'{label} [cyan]{key}[/cyan]: {artifact.brief()}  [dim]{artifact.uri}[/dim]')
+          leaf = branch.add(f'{label} [cyan]{key}[/cyan]: {artifact.brief()}  '
+                            f'[dim]{artifact.uri}[/dim]')
+          for model, values in lineage.metrics.get(artifact_id, {}).items():
+            shown = [f'{n} {values[n]:.4f}' for n in _LINEAGE_METRICS if n in values]
+            if shown:
+              leaf.add(f'{model}: ' + ', '.join(shown))
   return tree
 
 

@@ -61,8 +61,9 @@ def test_lineage_of_a_pushed_version_reaches_the_data(pushed_home):
               for i in e['outputs']['model']][0]
   by_model = _json('lineage', '--home', home, str(model_id))
   assert 'Pusher' in [e['node'] for e in by_model['executions']]  # what happened to it
-  tree = _inspect('lineage', '--home', home, 'v1').output
+  tree = _inspect('lineage', '--home', home, 'v1', '--metrics').output
   assert 'Trainer' in tree and 'span=1' in tree
+  assert 'candidate: auc 0.' in tree  # the evaluation's metrics, read from its artifact
 
 
 def test_lineage_of_a_span_lists_the_models_trained_on_it(pushed_home):
