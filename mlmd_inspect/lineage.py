@@ -178,9 +178,11 @@ def span_uses(records: Records, span: int) -> List[SpanUse]:
   uses = []
   for model in sorted(models.values(), key=lambda m: m.id):
     lineage = upstream(records, model)
-    blessings = [a for a in lineage.artifacts.values() if a.type == 'ModelBlessing'
-                 and lineage.produced_by(a.id) is not None
-                 and model.id in sum(lineage.produced_by(a.id).inputs.values(), [])]
+    # Blessings whose producing execution (the Evaluator) read this model.
+    blessings = [a for e in lineage.executions
+                 if any(model.id in ids for ids in e.inputs.values())
+                 for ids in e.outputs.values() for i in ids
+                 for a in [lineage.artifacts.get(i)] if a is not None and a.type == 'ModelBlessing']
     pushed = [a for a in lineage.artifacts.values()
               if a.type == 'PushedModel' and a.properties.get('pushed')]
     producer = lineage.produced_by(model.id)

@@ -13,10 +13,8 @@ from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from mlmd_inspect import store as store_lib
+from pipeline.metadata import NODE_CONTEXT, PIPELINE_CONTEXT, RUN_CONTEXT  # TFX's names
 
-RUN_CONTEXT = 'pipeline_run'
-NODE_CONTEXT = 'node'
-PIPELINE_CONTEXT = 'pipeline'
 EXECUTION_STATES = {v: k for k, v in metadata_store_pb2.Execution.State.items()}
 ARTIFACT_STATES = {v: k for k, v in metadata_store_pb2.Artifact.State.items()}
 INPUT_EVENTS = (metadata_store_pb2.Event.INPUT, metadata_store_pb2.Event.DECLARED_INPUT)

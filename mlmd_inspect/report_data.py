@@ -87,13 +87,11 @@ def feature_stats(statistics) -> List[FeatureStats]:
 
 def anomalies_table_html(uri: str, split: str) -> str:
   """TFDV's own table of a split's anomalies (its pandas rendering), or '' when clean."""
-  import tensorflow_data_validation as tfdv  # pylint: disable=g-import-not-at-top
   from tensorflow_data_validation.utils import anomalies_util, display_util  # pylint: disable=g-import-not-at-top
   path = os.path.join(uri, SPLIT_PREFIX + split, 'SchemaDiff.pb')
   if not os.path.exists(path):
     return ''
   anomalies = anomalies_util.load_anomalies_binary(path)
-  del tfdv
   if not anomalies.anomaly_info and not anomalies.HasField('dataset_anomaly_info'):
     return ''
   return display_util.get_anomalies_dataframe(anomalies).to_html(classes='data', border=0)

@@ -42,10 +42,6 @@ class RunView:
   def span(self, artifact: Artifact) -> Optional[int]:
     return data_span(self._records, artifact)
 
-  def outputs(self, node: str, key: str) -> List[Artifact]:
-    return [self.artifacts[i] for e in self.executions if e.node == node
-            for i in e.outputs.get(key, []) if i in self.artifacts]
-
   def outputs_of_type(self, type_name: str) -> List[Artifact]:
     return [self.artifacts[i] for e in self.executions for ids in e.outputs.values()
             for i in ids if i in self.artifacts and self.artifacts[i].type == type_name]

@@ -14,6 +14,7 @@ from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from mlmd_inspect.errors import InspectError
+from pipeline.metadata import sqlite_config  # read-only by default
 
 # The schema version ml-metadata 1.16 (TFX 1.16) reads and writes.
 SUPPORTED_SCHEMA_VERSION = 10
@@ -55,13 +56,6 @@ def _check_sqlite(path: str) -> None:
     raise InspectError(f'{path}: ML Metadata schema version {version[0]} is older than '
                        f'{SUPPORTED_SCHEMA_VERSION}; inspect is read-only and does not migrate '
                        'it (any TFX 1.16 run against the store upgrades it)')
-
-
-def sqlite_config(path: str) -> metadata_store_pb2.ConnectionConfig:
-  config = metadata_store_pb2.ConnectionConfig()
-  config.sqlite.filename_uri = path
-  config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-  return config
 
 
 def mysql_config(settings: MySQLSettings) -> metadata_store_pb2.ConnectionConfig:

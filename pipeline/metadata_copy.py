@@ -28,6 +28,25 @@ def _copy_types(getter, putter) -> Dict[int, int]:
   return mapping
 
 
+def _fresh(record, type_ids: Dict[int, int]):
+  """A copy of a context, artifact or execution for the target: no id or times, its type's id."""
+  copy = type(record)()
+  copy.CopyFrom(record)
+  for field in ('id', 'create_time_since_epoch', 'last_update_time_since_epoch'):
+    copy.ClearField(field)
+  copy.type_id = type_ids[record.type_id]
+  return copy
+
+
+def _put_all(records, type_ids: Dict[int, int], putter) -> Dict[int, object]:
+  """Puts fresh copies of `records` in one call, in id order; source id -> stored copy."""
+  ordered = sorted(records, key=lambda r: r.id)
+  copies = [_fresh(r, type_ids) for r in ordered]
+  for copy, new_id in zip(copies, putter(copies) if copies else []):
+    copy.id = new_id
+  return {r.id: copy for r, copy in zip(ordered, copies)}
+
+
 def copy_store(source: metadata_store.MetadataStore,
                target: metadata_store.MetadataStore) -> CopyCounts:
   if target.get_contexts() or target.get_executions():
@@ -37,34 +56,12 @@ def copy_store(source: metadata_store.MetadataStore,
   context_types = _copy_types(source.get_context_types, target.put_context_type)
   counts = CopyCounts()
 
-  contexts: Dict[int, metadata_store_pb2.Context] = {}
-  for context in sorted(source.get_contexts(), key=lambda c: c.id):
-    copy = metadata_store_pb2.Context()
-    copy.CopyFrom(context)
-    for field in ('id', 'create_time_since_epoch', 'last_update_time_since_epoch'):
-      copy.ClearField(field)
-    copy.type_id = context_types[context.type_id]
-    [copy.id] = target.put_contexts([copy])
-    contexts[context.id] = copy
-    counts.contexts += 1
-
-  artifacts: Dict[int, metadata_store_pb2.Artifact] = {}
-  for artifact in sorted(source.get_artifacts(), key=lambda a: a.id):
-    copy = metadata_store_pb2.Artifact()
-    copy.CopyFrom(artifact)
-    for field in ('id', 'create_time_since_epoch', 'last_update_time_since_epoch'):
-      copy.ClearField(field)
-    copy.type_id = artifact_types[artifact.type_id]
-    [copy.id] = target.put_artifacts([copy])
-    artifacts[artifact.id] = copy
-    counts.artifacts += 1
+  contexts = _put_all(source.get_contexts(), context_types, target.put_contexts)
+  artifacts = _put_all(source.get_artifacts(), artifact_types, target.put_artifacts)
+  counts.contexts, counts.artifacts = len(contexts), len(artifacts)
 
   for execution in sorted(source.get_executions(), key=lambda e: e.id):
-    copy = metadata_store_pb2.Execution()
-    copy.CopyFrom(execution)
-    for field in ('id', 'create_time_since_epoch', 'last_update_time_since_epoch'):
-      copy.ClearField(field)
-    copy.type_id = execution_types[execution.type_id]
+    copy = _fresh(execution, execution_types)
     pairs = []
     for event in sorted(source.get_events_by_execution_ids([execution.id]),
                         key=lambda e: (e.milliseconds_since_epoch, e.artifact_id)):

@@ -6,8 +6,9 @@ context; this tags it afterwards (under the home lock, so no other writer races 
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+from pipeline.metadata import RUN_CONTEXT
+
 REASON_PROPERTY = 'reason'
-RUN_CONTEXT = 'pipeline_run'
 
 
 def record_reason(config: metadata_store_pb2.ConnectionConfig, after_execution_id: int,
