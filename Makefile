@@ -2,14 +2,19 @@
 PYTHON ?= python3.11
 VENV := .venv
 STAMP := $(VENV)/.installed
+UV_VERSION := 0.13.9
+UV := VIRTUAL_ENV=$(VENV) $(VENV)/bin/uv
 
 .PHONY: run test bench clean system-packages
 
 $(STAMP): requirements.lock requirements-dev.lock setup.py
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; TFX 1.16 needs Python 3.10 or 3.11 (set PYTHON=...)"; exit 1; }
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check --ignore-requires-python -r requirements.lock -r requirements-dev.lock
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation --use-pep517 --ignore-requires-python -e .
+	@# uv installs the fully pinned lock in under a minute (pip: about five). --no-deps: the lock
+	@# is complete, and TFX 1.16's metadata says Python <3.11 although its wheels run on 3.11.
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(UV) pip install --quiet --no-deps -r requirements.lock -r requirements-dev.lock
+	$(UV) pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 run: $(STAMP)
