@@ -362,7 +362,15 @@ def _register_inspect() -> None:
   main.add_command(make_report_command(DEFAULT_HOME))
 
 
+def _register_continuous() -> None:
+  from continuous.cli import make_commands  # pylint: disable=g-import-not-at-top
+  for command in make_commands(DEFAULT_HOME, DEFAULT_DATA_ROOT, DEFAULT_SCHEMA, console,
+                               _print_phase, _write_report):
+    main.add_command(command)
+
+
 _register_inspect()
+_register_continuous()
 
 if __name__ == '__main__':
   main()

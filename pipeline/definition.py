@@ -14,7 +14,9 @@ from models import preprocessing
 from pipeline import evaluation, spans
 from pipeline.components.atomic_pusher import AtomicPusherExecutor
 from pipeline.components.merge_window import MergeWindow
+from pipeline.components.newest_artifact import NewestArtifactStrategy
 from pipeline.components.data_gate import VALIDATED_EXAMPLES_KEY, DataGate
+from pipeline.components.drift_check import DriftCheck
 from pipeline.components.edge_export import EdgeExport
 from pipeline.components.schema_review import SchemaReview
 from pipeline.components.serving_check import ServingCheck
@@ -32,6 +34,9 @@ SCHEMA_GEN = 'SchemaGen'
 SCHEMA_REVIEW = 'SchemaReview'
 EXAMPLE_VALIDATOR = 'ExampleValidator'
 DATA_GATE = 'DataGate'
+DRIFT_REFERENCE = 'DriftReference'
+DRIFT_CHECK = 'DriftCheck'
+TRAINING_STATISTICS = 'TrainingStatistics'
 TRAINING_WINDOW = 'TrainingWindow'
 MERGE_WINDOW = 'MergeWindow'
 TRANSFORM = 'Transform'
@@ -42,7 +47,8 @@ SERVING_CHECK = 'ServingCheck'
 PUSHER = 'Pusher'
 EDGE_EXPORT = 'EdgeExport'
 
-INGEST_NODES = (EXAMPLE_GEN, STATISTICS_GEN, SCHEMA_IMPORTER, EXAMPLE_VALIDATOR, DATA_GATE)
+INGEST_NODES = (EXAMPLE_GEN, STATISTICS_GEN, SCHEMA_IMPORTER, EXAMPLE_VALIDATOR, DATA_GATE,
+                DRIFT_REFERENCE, DRIFT_CHECK)
 
 
 def create_pipeline(
@@ -88,7 +94,20 @@ def create_pipeline(
   data_gate = DataGate(
       examples=example_gen.outputs['examples'],
       anomalies=example_validator.outputs['anomalies']).with_id(DATA_GATE)
-  components: List = [example_gen, statistics_gen, curated_schema, example_validator, data_gate]
+  # What the newest trained model learned from (a previous run's TrainingStatistics):
+  # the new span's drift is measured against it with the schema's drift comparators.
+  drift_reference = tfx.dsl.Resolver(
+      strategy_class=NewestArtifactStrategy,
+      statistics=tfx.dsl.Channel(
+          type=tfx.types.standard_artifacts.ExampleStatistics,
+          producer_component_id=TRAINING_STATISTICS, output_key='statistics'),
+  ).with_id(DRIFT_REFERENCE)
+  drift_check = DriftCheck(
+      statistics=statistics_gen.outputs['statistics'],
+      reference_statistics=drift_reference.outputs['statistics'],
+      schema=curated_schema.outputs['schema']).with_id(DRIFT_CHECK)
+  components: List = [example_gen, statistics_gen, curated_schema, example_validator, data_gate,
+                      drift_reference, drift_check]
   if ingest_only:
     return _pipeline(settings, paths, components, beam_pipeline_args,
                      metadata_connection_config, enable_cache)
@@ -112,6 +131,11 @@ def create_pipeline(
   training_window.add_upstream_node(data_gate)
   merge_window = MergeWindow(examples=training_window.outputs['examples']).with_id(MERGE_WINDOW)
   window = merge_window.outputs['merged_examples']
+  # Statistics of what this run trains on: the reference for the next span's drift and
+  # for training-serving skew. After DriftCheck, so that it reads the previous window's.
+  training_statistics = tfx.components.StatisticsGen(
+      examples=window, exclude_splits=['eval']).with_id(TRAINING_STATISTICS)
+  training_statistics.add_upstream_node(drift_check)
   transform = tfx.components.Transform(
       examples=window,
       schema=curated_schema.outputs['schema'],
@@ -161,8 +185,8 @@ def create_pipeline(
               base_directory=paths.model_base(settings.model_name))),
       custom_executor_spec=executor_spec.ExecutorClassSpec(AtomicPusherExecutor),
   ).with_id(PUSHER)
-  components += [schema_gen, schema_review, training_window, merge_window, transform, trainer,
-                 baseline, evaluator, serving_check, pusher]
+  components += [schema_gen, schema_review, training_window, merge_window, training_statistics,
+                 transform, trainer, baseline, evaluator, serving_check, pusher]
   if settings.edge_export:
     # What was pushed, also as TFLite for devices, published only if its answers match.
     components.append(EdgeExport(

@@ -10,9 +10,11 @@ import fcntl
 import hashlib
 import os
 import time
-from typing import Callable, Iterator, List, Optional, Sequence
+from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 
 from pipeline import definition, interrupted, metadata, progress, run_reason, spans
+from pipeline import drift as drift_lib
+from pipeline.components import drift_check
 from pipeline.components.data_gate import DataGateError
 from pipeline.config import PipelinePaths, PipelineSettings
 
@@ -135,11 +137,18 @@ class RunObserver:
 
 @dataclasses.dataclass
 class RunResult:
-  status: str  # 'completed' | 'data_gate'
+  status: str  # 'completed' | 'data_gate' | 'ingested'
   plan: SpanPlan
   first_execution_id: int  # executions of this invocation have larger ids
   seconds: float
   gate_error: Optional[DataGateError] = None
+  # The newest span's drift against the training window (empty: none, or nothing to compare).
+  drift: List[drift_lib.Measurement] = dataclasses.field(default_factory=list)
+  reason: str = ''  # as recorded in ML Metadata
+
+  @property
+  def drifted(self) -> List[drift_lib.Measurement]:
+    return drift_lib.beyond(self.drift)
 
 
 def find_cause(error: BaseException, kind: type) -> Optional[BaseException]:
@@ -183,23 +192,53 @@ class LocalRun:
                                                           read_only=False),
         span=span, ingest_only=ingest_only, user_code_version=self._code_version)
 
-  def _run_dag(self, pipeline, reason: str) -> None:
+  def _run_dag(self, pipeline, reason: str) -> Tuple[List[drift_lib.Measurement], str]:
+    """Runs one pipeline; returns its span's drift and the reason recorded for it."""
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner  # pylint: disable=g-import-not-at-top
     reader = self.reader()
     after = reader.max_execution_id() if reader else 0
+    measured: List[drift_lib.Measurement] = []
     try:
       with progress.ProgressWatcher(self.reader, after, self.observer.on_start,
                                     self.observer.on_end):
         LocalDagRunner().run(pipeline)
     finally:
+      measured = self._drift_after(after)
+      over = drift_lib.beyond(measured)
+      if over:  # the reason says that the span drifted, whatever started the run
+        reason = f'{reason}; {drift_lib.summary(over, drift_lib.DRIFT)}'
       run_reason.record_reason(
           metadata.sqlite_config(self.home.metadata_path, read_only=False), after, reason)
+    return measured, reason
 
-  def run(self) -> RunResult:
+  def _drift_after(self, execution_id: int) -> List[drift_lib.Measurement]:
+    reader = self.reader()
+    if reader is None:
+      return []
+    for execution in reversed(reader.executions_after(execution_id)):
+      if execution.node_id == definition.DRIFT_CHECK:
+        for report in reader.execution_outputs(execution.id).get(drift_check.REPORT_KEY, []):
+          return drift_check.read_report(report.uri)
+    return []
+
+  def run(self, newest: Optional[int] = None, available: Optional[Sequence[int]] = None,
+          ingest_only: bool = False) -> RunResult:
+    """Runs the pipeline for span `newest` (default: the newest available span).
+
+    `available` limits the spans a run may read (default: every span under the data
+    root); `ingest_only` stops after validation and the drift check (no training).
+    """
     if not os.path.isfile(self.schema_file):
       raise FileNotFoundError(f'curated schema {self.schema_file} not found; '
                               'create it with `ctpipe schema`')
-    available = [s.number for s in spans.list_spans(self.data_root)]
+    if available is None:
+      available = [s.number for s in spans.list_spans(self.data_root)]
+    if newest is not None:
+      if newest not in available:
+        raise ValueError(f'span {newest} is not among the available spans {sorted(available)}')
+      available = [s for s in available if s <= newest]
+    if not available:
+      raise spans.SpanLayoutError(f'no span to run in {self.data_root}')
     with locked(self.home):
       start = time.time()
       reader = self.reader()
@@ -216,16 +255,25 @@ class LocalRun:
       if plan.excluded:
         self.observer.on_phase(f'spans {plan.excluded} failed the data gate in an earlier run; '
                                'the window goes on without them')
+      measured: List[drift_lib.Measurement] = []
+      reason = self.reason
       try:
         for span in plan.backfill:
           self.observer.on_phase(f'backfill: ingesting span {span} for the training window')
           self._run_dag(self._build(span, ingest_only=True), f'backfill for {self.reason}')
-        self.observer.on_phase(f'run: span {plan.newest}, window of spans '
-                               f'{plan.window[0]}..{plan.window[-1]}')
-        self._run_dag(self._build(plan.newest, ingest_only=False), self.reason)
+        if ingest_only:
+          self.observer.on_phase(f'ingest: span {plan.newest} (validation and drift, no training)')
+        else:
+          self.observer.on_phase(f'run: span {plan.newest}, window of spans '
+                                 f'{plan.window[0]}..{plan.window[-1]}')
+        measured, reason = self._run_dag(self._build(plan.newest, ingest_only=ingest_only),
+                                         self.reason)
       except Exception as e:  # pylint: disable=broad-except
         gate = find_cause(e, DataGateError)
         if gate is None:
           raise
-        return RunResult('data_gate', plan, first_id, time.time() - start, gate_error=gate)
-      return RunResult('completed', plan, first_id, time.time() - start)
+        return RunResult('data_gate', plan, first_id, time.time() - start, gate_error=gate,
+                         drift=self._drift_after(first_id), reason=self.reason)
+      status = 'ingested' if ingest_only else 'completed'
+      return RunResult(status, plan, first_id, time.time() - start, drift=measured,
+                       reason=reason)

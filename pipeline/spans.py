@@ -15,6 +15,8 @@ from typing import Dict, Iterable, List, Sequence
 SPAN_DIR_PREFIX = 'span-'
 SPAN_PATTERN = SPAN_DIR_PREFIX + '{SPAN}/*.csv'
 INDEX_FILE = 'spans.json'
+# A span's completion marker, written after its last file (see continuous/readiness.py).
+READY_MARKER = '_SUCCESS'
 TIMESTAMP_COLUMN = 'trip_start_timestamp'
 _SPAN_DIR = re.compile(r'^' + re.escape(SPAN_DIR_PREFIX) + r'(\d+)$')
 
@@ -30,8 +32,8 @@ class Span:
   files: tuple
 
 
-def list_spans(data_root: str) -> List[Span]:
-  """Spans under `data_root`, oldest first; raises SpanLayoutError when there are none."""
+def span_dirs(data_root: str) -> List[Span]:
+  """Every `span-<N>` folder under `data_root`, oldest first, unchecked (may be empty)."""
   if not os.path.isdir(data_root):
     raise SpanLayoutError(f'data folder {data_root} does not exist; pass --data-root DIR '
                           f'holding {SPAN_DIR_PREFIX}<N>/ folders of CSV files')
@@ -43,13 +45,27 @@ def list_spans(data_root: str) -> List[Span]:
       continue
     files = tuple(sorted(f for f in os.listdir(path) if f.endswith('.csv')))
     spans.append(Span(int(match.group(1)), path, files))
+  return sorted(spans, key=lambda s: s.number)
+
+
+def list_spans(data_root: str) -> List[Span]:
+  """Spans under `data_root`, oldest first; raises SpanLayoutError when there are none."""
+  spans = span_dirs(data_root)
   if not spans:
     raise SpanLayoutError(f'no {SPAN_DIR_PREFIX}<N>/ folders in {data_root}; '
                           f'lay out CSV files as {os.path.join(data_root, SPAN_PATTERN)}')
-  spans.sort(key=lambda s: s.number)
   for span in spans:
     check_span_readable(span)
   return spans
+
+
+def count_rows(span: Span) -> int:
+  """Data rows (header excluded) in a span's CSV files; quoted newlines counted correctly."""
+  total = 0
+  for name in span.files:
+    with open(os.path.join(span.path, name), newline='', encoding='utf-8') as f:
+      total += max(0, sum(1 for _ in csv.reader(f)) - 1)
+  return total
 
 
 def check_span_readable(span: Span) -> None:
@@ -102,6 +118,9 @@ def split_rows_into_spans(header: Sequence[str], rows: Iterable[Sequence[str]], 
       writer = csv.writer(f, lineterminator='\n')
       writer.writerow(header)
       writer.writerows(by_period[label])
+    # Written last: the span is complete (watchers read a span only once it exists).
+    with open(os.path.join(span_dir, READY_MARKER), 'w', encoding='utf-8'):
+      pass
     index[number] = {'period': label, 'rows': len(by_period[label])}
   with open(os.path.join(out_root, INDEX_FILE), 'w', encoding='utf-8') as f:
     json.dump({str(k): v for k, v in index.items()}, f, indent=2)
