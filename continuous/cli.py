@@ -1,4 +1,5 @@
 """`ctpipe watch` and `ctpipe replay`: the continuous-training commands (thin: parse, run, print)."""
+import json
 import os
 import sys
 import time
@@ -11,6 +12,10 @@ POLICIES = ['every-span', 'on-trigger']
 
 
 def _training_options(fn):
+  fn = click.option('--warm-start', is_flag=True,
+                    help='Start training from the latest blessed model.')(fn)
+  fn = click.option('--no-edge-export', 'no_edge_export', is_flag=True,
+                    help='Skip the TFLite export of pushed versions.')(fn)
   fn = click.option('--verbose', is_flag=True,
                     help='Show TensorFlow and Beam logs in the terminal.')(fn)
   fn = click.option('--min-auc', type=click.FloatRange(0, 1), default=None,
@@ -32,13 +37,15 @@ def make_commands(default_home: str, default_data_root: str, default_schema: str
                   write_report: Callable[[str, str], Optional[str]]):
   """The `watch` and `replay` commands, wired to the main CLI's console and report writer."""
 
-  def build(home, data_root, schema_file, window, epochs, min_auc, retrain, ledger_dir=None,
-            periods=None, extra_triggers=None, cron=None, interval=60.0):
+  def build(home, data_root, schema_file, window, epochs, min_auc, retrain, no_edge_export,
+            warm_start, ledger_dir=None, periods=None, extra_triggers=None, cron=None, interval=60.0):
     from continuous.span_runs import RetrainPolicy, SpanRunner  # pylint: disable=g-import-not-at-top
     from continuous.watch import Watcher, WatchOptions  # pylint: disable=g-import-not-at-top
     from pipeline import config, local_runner  # pylint: disable=g-import-not-at-top
     settings = config.replace_settings(config.PipelineSettings(), window_spans=window,
-                                       epochs=epochs, min_auc=min_auc)
+                                       epochs=epochs, min_auc=min_auc,
+                                       edge_export=False if no_edge_export else None,
+                                       warm_start=warm_start or None)
     runner_home = local_runner.Home(os.path.abspath(home))
     observer = local_runner.RunObserver(on_phase=lambda text: print_phase('  ' + text))
 
@@ -62,6 +69,15 @@ def make_commands(default_home: str, default_data_root: str, default_schema: str
                    on_outcome=on_outcome, extra_triggers=extra_triggers,
                    ledger_dir=ledger_dir, periods=periods)
 
+  def feedback_trigger(home, schema_file, labels):
+    from continuous import feedback as feedback_lib  # pylint: disable=g-import-not-at-top
+    from pipeline import config, schema_tool  # pylint: disable=g-import-not-at-top
+    settings = config.PipelineSettings()
+    return feedback_lib.FeedbackTrigger(
+        os.path.abspath(home), settings.pipeline_name, settings.model_name,
+        schema_tool.load(schema_file), labels,
+        on_report=lambda report: _print_feedback(console, report, brief=True))
+
   @click.command(name='watch')
   @click.option('--home', type=click.Path(file_okay=False), default=default_home,
                 show_default=True)
@@ -74,9 +90,14 @@ def make_commands(default_home: str, default_data_root: str, default_schema: str
   @click.option('--once', is_flag=True, help='Check once, run what is new, exit.')
   @click.option('--cron', default=None,
                 help='Also train on a schedule (UTC), e.g. "0 3 * * *".')
+  @click.option('--feedback', is_flag=True,
+                help='Each poll, check served requests for skew (and live metrics with '
+                     '--labels); a finding starts a run.')
+  @click.option('--labels', type=click.Path(exists=True, dir_okay=False), default=None,
+                help='CSV of request_id,label[,row] for served requests.')
   @_training_options
-  def watch(home, data_root, schema_file, interval, once, cron, retrain, window, epochs,
-            min_auc, verbose):
+  def watch(home, data_root, schema_file, interval, once, cron, feedback, labels, retrain,
+            window, epochs, min_auc, verbose, no_edge_export, warm_start):
     """Run the pipeline when a span arrives (span-<N>/_SUCCESS written) or a trigger fires."""
     from pipeline import console_logs  # pylint: disable=g-import-not-at-top
     if once and cron:
@@ -84,9 +105,13 @@ def make_commands(default_home: str, default_data_root: str, default_schema: str
     data_root = os.path.abspath(data_root)
     with console_logs.to_file(os.path.join(os.path.abspath(home), 'logs'),
                               enabled=not verbose) as log_path:
+      if labels and not feedback:
+        raise click.UsageError('--labels needs --feedback')
       try:
+        extra = [feedback_trigger(home, schema_file, labels)] if feedback else []
         watcher = build(home, data_root, os.path.abspath(schema_file), window, epochs, min_auc,
-                        retrain, cron=cron, interval=interval)
+                        retrain, no_edge_export, warm_start, cron=cron, interval=interval,
+                        extra_triggers=extra)
       except ValueError as e:
         console.print(f'[red]error:[/red] {e}')
         sys.exit(1)
@@ -113,7 +138,7 @@ def make_commands(default_home: str, default_data_root: str, default_schema: str
                      'inserted (written under <home>/demo-data).')
   @_training_options
   def replay(home, data_root, schema_file, from_span, to_span, demo, retrain, window, epochs,
-             min_auc, verbose):
+             min_auc, verbose, no_edge_export, warm_start):
     """Replay the history in time order as if each span had just arrived; print a timeline."""
     from pipeline import console_logs  # pylint: disable=g-import-not-at-top
     home = os.path.abspath(home)
@@ -129,15 +154,20 @@ def make_commands(default_home: str, default_data_root: str, default_schema: str
       periods = replay_lib.periods(source)
       if demo:
         demo_root = os.path.join(home, 'demo-data')
-        if not os.path.exists(demo_root):
-          described = demo_data.write_demo(source, demo_root)
-          console.print('demo data: ' + ', '.join(f'span {k}: {v}' for k, v in described.items()))
-        source, periods = demo_root, {}
+        labels_path = os.path.join(demo_root, 'demo.json')
+        if not os.path.exists(labels_path):
+          described = demo_data.write_demo(source, demo_root, periods)
+          with open(labels_path, 'w', encoding='utf-8') as f:
+            json.dump(described, f)
+        with open(labels_path, encoding='utf-8') as f:
+          periods = {int(k): v for k, v in json.load(f).items()}
+        console.print('demo data: ' + ', '.join(f'span {k}: {v}' for k, v in periods.items()))
+        source = demo_root
       staging = os.path.join(home, 'arrivals')
       os.makedirs(staging, exist_ok=True)
       try:
         watcher = build(home, staging, os.path.abspath(schema_file), window, epochs, min_auc,
-                        retrain, ledger_dir=ledger_dir, periods=periods)
+                        retrain, no_edge_export, warm_start, ledger_dir=ledger_dir, periods=periods)
       except ValueError as e:
         console.print(f'[red]error:[/red] {e}')
         sys.exit(1)
@@ -149,7 +179,34 @@ def make_commands(default_home: str, default_data_root: str, default_schema: str
     _print_timeline(console, rows)
     console.print(f'Timeline: {paths["markdown"]} and {paths["json"]}', soft_wrap=True)
 
-  return [watch, replay]
+  @click.command(name='feedback')
+  @click.option('--home', type=click.Path(file_okay=False), default=default_home,
+                show_default=True)
+  @click.option('--schema', 'schema_file', type=click.Path(dir_okay=False),
+                default=default_schema, show_default=True)
+  @click.option('--labels', type=click.Path(exists=True, dir_okay=False), default=None,
+                help='CSV of request_id,label[,row] for served requests.')
+  @click.option('--json', 'as_json', is_flag=True)
+  def feedback(home, schema_file, labels, as_json):
+    """Skew of served requests against the training data, and live metrics from labels."""
+    import json  # pylint: disable=g-import-not-at-top
+    from pipeline import console_logs  # pylint: disable=g-import-not-at-top
+    with console_logs.to_file(os.path.join(os.path.abspath(home), 'logs')) as log_path:
+      from continuous import feedback as feedback_lib  # pylint: disable=g-import-not-at-top
+      from pipeline import config, schema_tool  # pylint: disable=g-import-not-at-top
+      settings = config.PipelineSettings()
+      if not os.path.exists(os.path.join(os.path.abspath(home), 'metadata.db')):
+        console.print(f'[red]error:[/red] no metadata store in {home}; run the pipeline first')
+        sys.exit(1)
+      report = _guarded(console, log_path, lambda: feedback_lib.check(
+          os.path.abspath(home), settings.pipeline_name, settings.model_name,
+          schema_tool.load(schema_file), labels))
+    if as_json:
+      click.echo(json.dumps(report.to_dict(), indent=2, sort_keys=True))
+    else:
+      _print_feedback(console, report, brief=False)
+
+  return [watch, replay, feedback]
 
 
 def _guarded(console, log_path: str, fn):
@@ -185,17 +242,43 @@ def _print_outcome(console, outcome) -> None:
 
 
 def _print_timeline(console, rows) -> None:
+  """The timeline at a glance; the full triggers and reasons are in timeline.md/json."""
   from rich.table import Table  # pylint: disable=g-import-not-at-top
   from continuous.replay import _metric  # pylint: disable=g-import-not-at-top
-  table = Table(title='Replay timeline', header_style='bold', show_lines=False)
-  for name in ('span', 'period', 'rows', 'trigger', 'drift', 'candidate AUC/acc',
-               'production AUC/acc', 'decision', 'pushed'):
+  table = Table(title='Replay timeline', header_style='bold', show_edge=False)
+  for name in ('span', 'period', 'rows', 'trigger', 'drift', 'AUC new/prod', 'decision',
+               'pushed'):
     table.add_column(name, overflow='fold')
   for row in rows:
+    drift = ', '.join(d['feature'] for d in row.get('drift') or []) or '—'
+    decision = str(row['decision'])
     table.add_row(
         str(row['span']), str(row.get('period') or '—'), str(row.get('rows') or '—'),
-        str(row['trigger']), ', '.join(d['feature'] for d in row.get('drift') or []) or '—',
-        f"{_metric(row.get('candidate'), 'auc')}/{_metric(row.get('candidate'), 'binary_accuracy')}",
-        f"{_metric(row.get('production'), 'auc')}/{_metric(row.get('production'), 'binary_accuracy')}",
-        str(row['decision']), str(row.get('pushed_version') or '—'))
+        str(row['trigger']).split(':', 1)[0], drift,
+        f"{_metric(row.get('candidate'), 'auc')}/{_metric(row.get('production'), 'auc')}",
+        decision if len(decision) < 60 else decision[:57] + '...',
+        str(row.get('pushed_version') or '—'))
   console.print(table)
+
+
+def _print_feedback(console, report, brief: bool) -> None:
+  head = (f'feedback: version {report.version}, {report.served_rows} served rows'
+          + (f', {report.labelled_rows} labelled' if report.labelled_rows else ''))
+  found = report.triggers()
+  console.print(head + (': ' + '; '.join(found) if found else ': nothing beyond thresholds'),
+                soft_wrap=True)
+  for note in report.notes:
+    console.print(f'  note: {note}', soft_wrap=True)
+  if brief:
+    return
+  if report.skew:
+    console.print('  skew (served vs training data, schema skew_comparator):')
+    for m in report.skew:
+      mark = '[red]beyond[/red]' if m.beyond else 'ok'
+      console.print(f'    {m.feature:<24} {m.comparator:<15} {m.value:8.4f}  '
+                    f'threshold {m.threshold:g}  {mark}')
+  if report.live:
+    for name, value in sorted(report.live.items()):
+      evaluated = report.evaluation.get(name)
+      console.print(f'  live {name}: {value:.4f}' + (
+          f' (evaluation: {evaluated:.4f})' if evaluated is not None else ''))

@@ -38,7 +38,7 @@ def _write(root: str, number: int, header: Sequence[str], rows: Rows) -> str:
 
 
 def drifted(header: Sequence[str], rows: Rows, rng: random.Random) -> Rows:
-  """Same trips, shifted: fares and distances ×2.5 and most payments in cash.
+  """Same trips, shifted: fares and distances ×2.5 and 80% of payments in cash.
 
   Every value stays inside the curated schema's domains, so only the drift
   comparators notice; the label (tips > 20% of fare) moves with the fares.
@@ -50,7 +50,7 @@ def drifted(header: Sequence[str], rows: Rows, rng: random.Random) -> Rows:
     for name in ('fare', 'trip_miles'):
       if row[col[name]]:
         row[col[name]] = f'{float(row[col[name]]) * 2.5:.2f}'
-    if rng.random() < 0.6:
+    if rng.random() < 0.8:
       row[col['payment_type']] = 'Cash'
       row[col['tips']] = '0.0'
     out.append(row)
@@ -70,10 +70,12 @@ def broken(header: Sequence[str], rows: Rows) -> Tuple[List[str], Rows]:
   return [header[i] for i in keep], out
 
 
-def write_demo(source_root: str, out_root: str, seed: int = 7) -> Dict[int, str]:
-  """Writes the demo spans under `out_root`; returns {span: what it is}.
+def write_demo(source_root: str, out_root: str, periods: Dict[int, str],
+               seed: int = 7) -> Dict[int, str]:
+  """Writes the demo spans under `out_root`; returns {span: what it is}, e.g. '2014 drifted'.
 
   Embedded spans 1..N become: 1, 2, a drifted copy of 2, a broken copy of 3, then 3..N.
+  `periods` names the embedded spans (spans.json).
   """
   rng = random.Random(seed)
   source = spans_lib.list_spans(source_root)
@@ -84,11 +86,12 @@ def write_demo(source_root: str, out_root: str, seed: int = 7) -> Dict[int, str]
   plan = []
   header2, rows2 = _read(source[1])
   header3, rows3 = _read(source[2])
-  plan.append((source[0], 'embedded span 1'))
-  plan.append((source[1], 'embedded span 2'))
-  plan.append(((header2, drifted(header2, rows2, rng)), 'drifted copy of span 2'))
-  plan.append((broken(header3, rows3), 'schema-broken copy of span 3'))
-  plan.extend((s, f'embedded span {s.number}') for s in source[2:])
+  name = lambda span: periods.get(span.number) or f'span {span.number}'  # pylint: disable=unnecessary-lambda-assignment
+  plan.append((source[0], name(source[0])))
+  plan.append((source[1], name(source[1])))
+  plan.append(((header2, drifted(header2, rows2, rng)), f'{name(source[1])}, drifted copy'))
+  plan.append((broken(header3, rows3), f'{name(source[2])}, schema-broken copy'))
+  plan.extend((s, name(s)) for s in source[2:])
   described = {}
   for number, (what, label) in enumerate(plan, start=1):
     if isinstance(what, spans_lib.Span):

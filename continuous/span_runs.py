@@ -47,7 +47,7 @@ class Outcome:
   def decision(self) -> str:
     """Blessed or not, and why, in one phrase."""
     if self.status == HALTED:
-      return 'halted: ' + '; '.join(self.anomalies[:3])
+      return 'halted: ' + '; '.join(self.anomalies)
     if self.status == INGESTED:
       return 'not trained: no trigger fired'
     s = self.summary
@@ -78,6 +78,16 @@ class Outcome:
     }
 
 
+def _short_anomalies(anomalies) -> List[str]:
+  """'fare: Column dropped', once per feature and problem (the splits say the same)."""
+  seen: List[str] = []
+  for a in anomalies:
+    text = f"{a.feature or 'data set'}: {a.short}"
+    if text not in seen:
+      seen.append(text)
+  return seen
+
+
 def _summary(home: local_runner.Home, settings, first_id: int) -> run_summary.RunSummary:
   reader = metadata.MetadataReader.open_sqlite(home.metadata_path, settings.pipeline_name)
   return run_summary.summarize(reader, first_id)
@@ -99,7 +109,7 @@ class SpanRunner:
     if result.status == 'data_gate':
       return Outcome(span, result.reason, HALTED, time.time() - start, drift=result.drift,
                      summary=_summary(self.home, run.settings, result.first_execution_id),
-                     anomalies=[a.sentence() for a in result.gate_error.anomalies])
+                     anomalies=_short_anomalies(result.gate_error.anomalies))
     status = TRAINED if result.status == 'completed' else INGESTED
     summary = (_summary(self.home, run.settings, result.first_execution_id)
                if status == TRAINED else None)

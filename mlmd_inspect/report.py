@@ -93,6 +93,9 @@ def _anomalies(run: RunView) -> str:
 
 
 def _drift(records: Records, run: RunView) -> str:
+  reports = run.outputs_of_type('ctpipe.DriftReport')
+  if reports:
+    return _drift_check(reports[-1], run.span(reports[-1]))
   current = [(run.span(a), a) for a in run.outputs_of_type('ExampleStatistics')]
   current = [(span, a) for span, a in current if span is not None]
   if not current:
@@ -116,6 +119,21 @@ def _drift(records: Records, run: RunView) -> str:
   return (f'<p>Span {span} against span {before_span} ({escape(split)} split), '
           'measured by TFDV: L-infinity distance for strings, Jensen–Shannon divergence for '
           'numbers; largest first.</p>' + _table(['feature', 'measure', 'distance'], rows))
+
+
+def _drift_check(artifact, span) -> str:
+  """The run's DriftCheck: the new span against the training window, schema thresholds."""
+  from pipeline.components import drift_check  # pylint: disable=g-import-not-at-top
+  measurements = sorted(drift_check.read_report(artifact.uri), key=lambda m: -m.value)
+  summary = artifact.properties.get(drift_check.SUMMARY_PROPERTY, "")
+  if not measurements:
+    return f'<p class="muted">{escape(str(summary) or "No drift measured.")}</p>'
+  rows = [[escape(m.feature), m.comparator, f'{m.value:.4f}', f'{m.threshold:g}',
+           '<span class="bad">beyond</span>' if m.beyond else 'within'] for m in measurements]
+  return (f'<p>Span {span} '
+          'against the newest training window (its train split), by the curated schema\'s '
+          f'drift comparators: <b>{escape(str(summary))}</b>.</p>'
+          + _table(['feature', 'measure', 'distance', 'threshold', 'verdict'], rows))
 
 
 def _evaluation(run: RunView) -> str:
@@ -186,7 +204,7 @@ def build(records: Records, run_name: str) -> str:
       ('Lineage', lambda: _lineage_graph(run)),
       ('Data statistics', lambda: _statistics(run)),
       ('Anomalies', lambda: _anomalies(run)),
-      ('Drift against the previous span', lambda: _drift(records, run)),
+      ('Drift', lambda: _drift(records, run)),
       ('Evaluation', lambda: _evaluation(run)),
   ]
   body = ''.join(f'<h2 id="{escape(t.lower().replace(" ", "-"))}">{escape(t)}</h2>{_safe(make)}'

@@ -8,6 +8,7 @@
 import logging
 import logging.handlers
 import os
+import re
 import threading
 import time
 import uuid
@@ -21,6 +22,16 @@ from model_server import schema_check
 from model_server.served_model import ServedModel
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+
+
+_REQUEST_ID = re.compile(r'^[A-Za-z0-9._:-]{1,128}$')
+
+
+def request_id(supplied: Optional[str]) -> str:
+  """The client's request id when it is a plain token (≤128 characters), else a new one."""
+  if supplied and _REQUEST_ID.match(supplied):
+    return supplied
+  return uuid.uuid4().hex
 
 
 class Observer:
@@ -76,13 +87,13 @@ class Observer:
     self._latency.labels(model, api).observe(seconds)
 
   def log_request(self, served: ServedModel, api: str, request: Mapping[str, Any],
-                  response: Mapping[str, Any]) -> None:
+                  response: Mapping[str, Any], request_id: str) -> None:
     if self._log is None:
       return
     # orjson: a 1,000-row request logs in well under a millisecond (json: ~5 ms). It
     # writes a NaN (the float missing marker) as null, which is what it means.
     self._log.info(orjson.dumps({
-        'request_id': uuid.uuid4().hex, 'time': time.time(), 'version': served.version,
+        'request_id': request_id, 'time': time.time(), 'version': served.version,
         'api': api, 'request': request, 'response': response}, default=str).decode())
 
   def prometheus_payload(self) -> Tuple[bytes, str]:

@@ -114,7 +114,7 @@ def create_app(manager: VersionManager, limits: Limits = Limits(),
     except NotFoundError as e:
       return _error(404, str(e))
 
-  def answer(served: ServedModel, verb: str, raw: bytes) -> dict:
+  def answer(served: ServedModel, verb: str, raw: bytes, request_id: str) -> dict:
     body = json_codec.parse_body(raw, limits.max_json_depth)
     signature = body.get('signature_name')
     if signature is not None and not isinstance(signature, str):
@@ -134,7 +134,7 @@ def create_app(manager: VersionManager, limits: Limits = Limits(),
                               for row in served.classify(signature, examples)]}
       else:
         result = {'results': served.regress(signature, examples)}
-    observer.log_request(served, verb, body, result)
+    observer.log_request(served, verb, body, result, request_id)
     return result
 
   async def post_model(request: Request) -> Response:
@@ -151,8 +151,11 @@ def create_app(manager: VersionManager, limits: Limits = Limits(),
       raw = await read_body(request, limits)
       # Decoding, checks and the model run off the event loop: TensorFlow releases the
       # GIL, so concurrent requests use both cores and a long one blocks no other.
-      result = await run_in_threadpool(answer, served, verb, raw)
-      return Response(json.dumps(result), media_type='application/json')
+      # The client's X-Request-Id names the logged request (labels join on it later).
+      request_id = observability.request_id(request.headers.get('x-request-id'))
+      result = await run_in_threadpool(answer, served, verb, raw, request_id)
+      return Response(json.dumps(result), media_type='application/json',
+                      headers={'X-Request-Id': request_id})
     except PayloadTooLarge as e:
       status = 413
       return _error(413, str(e))

@@ -56,9 +56,31 @@ def make_dataset(file_pattern: Sequence[str], tf_transform_output: tft.TFTransfo
       prefetch_buffer_size=tf.data.AUTOTUNE)
 
 
+def warm_start(model: keras.Model, base_model_dir: str) -> List[str]:
+  """Copies every weight of a previous model (a SavedModel this module exported) whose
+  layer position and shape match; returns the copied weights' names.
+
+  Keras checkpoints number the layers that have weights (`layer_with_weights-N`); the
+  same code builds them in the same order, so N names the same layer in both models. A
+  weight whose shape changed (a vocabulary grew) keeps its fresh initialisation.
+  """
+  reader = tf.train.load_checkpoint(tf.io.gfile.join(base_model_dir, 'variables', 'variables'))
+  saved = reader.get_variable_to_shape_map()
+  copied = []
+  for index, layer in enumerate(l for l in model.layers if l.weights):
+    for weight in layer.weights:
+      attribute = weight.name.split('/')[-1].split(':')[0]
+      key = f'layer_with_weights-{index}/{attribute}/.ATTRIBUTES/VARIABLE_VALUE'
+      if key in saved and list(saved[key]) == weight.shape.as_list():
+        weight.assign(reader.get_tensor(key))
+        copied.append(weight.name)
+  return copied
+
+
 def train_and_export(train_files: Sequence[str], eval_files: Sequence[str],
                      transform_output_dir: str, serving_model_dir: str,
-                     hparams: model_lib.HParams, log_dir: Optional[str] = None) -> Dict[str, float]:
+                     hparams: model_lib.HParams, log_dir: Optional[str] = None,
+                     base_model_dir: Optional[str] = None) -> Dict[str, float]:
   """Fits the model on the training files and saves it with both serving signatures.
 
   Returns the final metrics on the evaluation files (also written to
@@ -68,6 +90,10 @@ def train_and_export(train_files: Sequence[str], eval_files: Sequence[str],
   tf_transform_output = tft.TFTransformOutput(transform_output_dir)
   layout = model_lib.default_layout(cardinalities(tf_transform_output))
   model = model_lib.build_model(layout, hparams)
+  if base_model_dir:
+    copied = warm_start(model, base_model_dir)
+    logging.info('warm start from %s: %d of %d weights copied', base_model_dir, len(copied),
+                 len(model.weights))
   # Optimizer slots created inside the first traced step make TF trace it twice (~1.3 s).
   model.optimizer.build(model.trainable_variables)
   train_ds = make_dataset(train_files, tf_transform_output, hparams.batch_size, shuffle=True,
@@ -105,4 +131,6 @@ def run_fn(fn_args) -> None:
   train_and_export(
       train_files=fn_args.train_files, eval_files=fn_args.eval_files,
       transform_output_dir=fn_args.transform_output, serving_model_dir=fn_args.serving_model_dir,
-      hparams=hparams, log_dir=fn_args.model_run_dir)
+      hparams=hparams, log_dir=fn_args.model_run_dir,
+      # The latest blessed model, when the pipeline wires one in (warm start).
+      base_model_dir=getattr(fn_args, 'base_model', None) or None)

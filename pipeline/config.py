@@ -55,6 +55,8 @@ class PipelineSettings:
   thresholds: Thresholds = Thresholds()
   # Every pushed version also as TensorFlow Lite (see pipeline/edge_export.py).
   edge_export: bool = True
+  # Start training from the latest blessed model's weights (where shapes still match).
+  warm_start: bool = False
 
   def __post_init__(self):
     if self.window_spans < 1:
@@ -82,9 +84,14 @@ class PipelinePaths:
 
 
 def replace_settings(settings: PipelineSettings, window_spans: Optional[int] = None,
-                     epochs: Optional[int] = None, min_auc: Optional[float] = None
+                     epochs: Optional[int] = None, min_auc: Optional[float] = None,
+                     edge_export: Optional[bool] = None, warm_start: Optional[bool] = None
                      ) -> PipelineSettings:
   """Applies command-line overrides; None keeps the configured value."""
+  if edge_export is not None:
+    settings = dataclasses.replace(settings, edge_export=edge_export)
+  if warm_start is not None:
+    settings = dataclasses.replace(settings, warm_start=warm_start)
   if window_spans is not None:
     settings = dataclasses.replace(settings, window_spans=window_spans)
   if epochs is not None:

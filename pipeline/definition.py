@@ -103,6 +103,7 @@ def create_pipeline(
           producer_component_id=TRAINING_STATISTICS, output_key='statistics'),
   ).with_id(DRIFT_REFERENCE)
   drift_check = DriftCheck(
+      examples=example_gen.outputs['examples'],
       statistics=statistics_gen.outputs['statistics'],
       reference_statistics=drift_reference.outputs['statistics'],
       schema=curated_schema.outputs['schema']).with_id(DRIFT_CHECK)
@@ -147,8 +148,17 @@ def create_pipeline(
       force_tf_compat_v1=preprocessing.FORCE_TF_COMPAT_V1,
       custom_config={'user_code_version': user_code_version},
   ).with_id(TRANSFORM)
+  # The model in production: the latest blessed one. Empty on the first run.
+  baseline = tfx.dsl.Resolver(
+      strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+      model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+      model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+  ).with_id(BASELINE_RESOLVER)
   trainer = tfx.components.Trainer(
       run_fn=RUN_FN,
+      # Warm start: only wired in when asked for, so a new blessed model alone does not
+      # invalidate the Trainer's cache.
+      base_model=baseline.outputs['model'] if settings.warm_start else None,
       examples=transform.outputs['transformed_examples'],
       transform_graph=transform.outputs['transform_graph'],
       schema=curated_schema.outputs['schema'],
@@ -156,12 +166,6 @@ def create_pipeline(
       eval_args=tfx.proto.EvalArgs(splits=['eval']),
       custom_config={'hparams': settings.hparams.to_dict(),
                      'user_code_version': user_code_version}).with_id(TRAINER)
-  # The model in production: the latest blessed one. Empty on the first run.
-  baseline = tfx.dsl.Resolver(
-      strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-      model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-      model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-  ).with_id(BASELINE_RESOLVER)
   # Candidate vs baseline on the window's held-out split, overall and per slice.
   evaluator = tfx.components.Evaluator(
       examples=window,

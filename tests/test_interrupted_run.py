@@ -1,9 +1,10 @@
-"""A run killed during Trainer leaves nothing half-published, and the next run completes.
+"""A watcher killed during Trainer leaves nothing half-published; restarted, it finishes the
+span without ingesting it again.
 
-The real `ctpipe run` is started in its own process group and SIGKILLed as soon as ML
-Metadata shows a running Trainer execution: no clean-up code gets a chance to run.
+The real `ctpipe watch --once` is started in its own process group and SIGKILLed as
+soon as ML Metadata shows a running Trainer execution: no clean-up code gets a chance
+to run. The restarted watcher takes the unfinished span up again from its ledger.
 """
-import dataclasses
 import os
 import signal
 import subprocess
@@ -12,8 +13,10 @@ import time
 
 import pytest
 
-from pipeline import config, definition, local_runner, metadata, publishing, run_summary
-from tests.conftest import CURATED_SCHEMA, sample_spans
+from continuous import ledger as ledger_lib
+from continuous import readiness
+from pipeline import config, definition, local_runner, metadata, publishing
+from tests.conftest import sample_spans
 
 EPOCHS_LONG_ENOUGH_TO_BE_KILLED = 500
 
@@ -34,12 +37,18 @@ def _wait_for_running_trainer(home: local_runner.Home, proc: subprocess.Popen,
   pytest.fail('Trainer never started')
 
 
-def test_killed_during_trainer_then_next_run_completes(tmp_path):
-  data = sample_spans(str(tmp_path / 'data'), [(3, 2500)])
+def _watch(home, data, epochs):
+  return [sys.executable, '-m', 'pipeline.cli', 'watch', '--once', '--home', home.root,
+          '--data-root', data, '--window', '1', '--epochs', str(epochs), '--min-auc', '0.5',
+          '--no-edge-export']
+
+
+def test_watcher_killed_during_trainer_then_restarted_finishes_the_span(tmp_path):
+  data = sample_spans(str(tmp_path / 'data'), [(3, 1500)])
+  readiness.mark_ready(os.path.join(data, 'span-1'))
   home = local_runner.Home(str(tmp_path / 'home'))
-  cmd = [sys.executable, '-m', 'pipeline.cli', 'run', '--home', home.root, '--data-root', data,
-         '--window', '1', '--epochs', str(EPOCHS_LONG_ENOUGH_TO_BE_KILLED), '--min-auc', '0.5']
-  proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+  proc = subprocess.Popen(_watch(home, data, EPOCHS_LONG_ENOUGH_TO_BE_KILLED),
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                           start_new_session=True)
   try:
     killed_trainer = _wait_for_running_trainer(home, proc)
@@ -50,23 +59,31 @@ def test_killed_during_trainer_then_next_run_completes(tmp_path):
   model_base = os.path.join(home.serving_base, config.PipelineSettings().model_name)
   assert publishing.versions(model_base) == []
   assert not os.path.exists(model_base) or os.listdir(model_base) == []
+  ledger = ledger_lib.Ledger(os.path.join(home.root, 'watch'))
+  assert ledger.unfinished_spans() == [1]
 
-  settings = config.replace_settings(config.PipelineSettings(), window_spans=1, epochs=3,
-                                     min_auc=0.5)
-  # The edge export is tested elsewhere; here it would only add its 11 s.
-  settings = dataclasses.replace(settings, edge_export=False)
-  run = local_runner.LocalRun(home, data, CURATED_SCHEMA, settings)
-  result = run.run()  # the lock died with the killed process: no HomeBusyError
-  assert result.status == 'completed'
-  reader = metadata.MetadataReader.open_sqlite(home.metadata_path, settings.pipeline_name)
-  summary = run_summary.summarize(reader, result.first_execution_id)
-  # Everything the killed run finished is reused; only what it never finished runs.
+  # The lock died with the killed process: the restart is not refused.
+  restarted = subprocess.run(_watch(home, data, 3), capture_output=True, text=True,
+                             timeout=900)
+  assert restarted.returncode == 0, restarted.stdout + restarted.stderr
+  assert 'span 1: trained' in restarted.stdout, restarted.stdout
+  assert ledger.unfinished_spans() == [] and ledger.finished_spans() == {1}
+  reader = metadata.MetadataReader.open_sqlite(home.metadata_path,
+                                               config.PipelineSettings().pipeline_name)
+  executions = reader.executions_after(killed_trainer)
+  # Everything the killed run finished is reused: the span is not read a second time.
+  states = {}
+  for execution in executions:
+    states.setdefault(execution.node_id, []).append(execution.state)
   for node in (definition.EXAMPLE_GEN, definition.STATISTICS_GEN, definition.TRANSFORM):
-    assert node in summary.cached(), node
-  assert definition.TRAINER in summary.executed()
-  assert summary.pushed_version == '1'
+    assert set(states[node]) == {'CACHED'}, (node, states[node])
+  assert 'COMPLETE' in states[definition.TRAINER]
+  ingest_runs = [e for e in reader.executions_after(0)
+                 if e.node_id == definition.EXAMPLE_GEN and e.state == 'COMPLETE']
+  assert len(ingest_runs) == 1
   # The dead run's Trainer no longer claims to be running.
   assert [e.state for e in reader.executions_after(killed_trainer - 1)
           if e.id == killed_trainer] == ['CANCELED']
   assert publishing.versions(model_base) == [1]
   assert sorted(os.listdir(model_base)) == ['1']
+  assert ledger.last_outcome(1)['pushed_version'] == '1'

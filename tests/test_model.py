@@ -51,3 +51,29 @@ def test_zero_cardinality_is_rejected():
   bad = model_lib.FeatureLayout(dense=('a',), categorical=(('b', 0),))
   with pytest.raises(ValueError, match="'b' has cardinality 0"):
     model_lib.build_model(bad, model_lib.HParams())
+
+
+def test_warm_start_copies_matching_weights_and_keeps_fresh_ones_where_shapes_changed(
+    layout, tmp_path):
+  from models import training  # pylint: disable=g-import-not-at-top
+  hparams = model_lib.HParams(hidden_units=(8,))
+  trained = model_lib.build_model(layout, hparams)
+  x, y = _batch(layout)
+  trained.fit(x, y, epochs=2, verbose=0)
+  trained.save(str(tmp_path / 'base'), save_format='tf', save_traces=False)
+
+  # Same layout: every weight comes over; the fresh model then predicts like the trained one.
+  fresh = model_lib.build_model(layout, model_lib.HParams(hidden_units=(8,), seed=7))
+  copied = training.warm_start(fresh, str(tmp_path / 'base'))
+  assert len(copied) == len(fresh.weights)
+  np.testing.assert_allclose(fresh.predict(x, verbose=0), trained.predict(x, verbose=0),
+                             rtol=1e-6)
+
+  # One vocabulary grew: its embedding starts fresh, everything else is copied.
+  grown_name = features.indexed(features.VOCABULARY_FEATURES[0])
+  grown = model_lib.FeatureLayout(layout.dense, tuple(
+      (name, size + 5 if name == grown_name else size) for name, size in layout.categorical))
+  other = model_lib.build_model(grown, hparams)
+  copied = training.warm_start(other, str(tmp_path / 'base'))
+  assert 0 < len(copied) < len(other.weights)
+  assert len(other.weights) - len(copied) in (1, 2)  # the grown embedding (and the first kernel)

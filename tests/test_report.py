@@ -38,7 +38,7 @@ def test_report_opens_in_a_browser_with_its_charts_and_no_errors(pushed_home, tm
   # Self-contained: nothing fetched from anywhere, no scripts.
   assert not re.search(r'(src|href)\s*=\s*["\'](https?:)?//', html)
   assert '<script' not in html
-  for section in ('Data statistics', 'Anomalies', 'Drift against the previous span',
+  for section in ('Data statistics', 'Anomalies', 'Drift',
                   'Evaluation', 'Champion versus challenger', 'Lineage'):
     assert section in html, section
 

@@ -16,6 +16,7 @@ from tfx.types import artifact_utils, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec
 
 from pipeline import anomalies as anomalies_lib
+from pipeline.components.span_window import span_of
 
 EXAMPLES_KEY = 'examples'
 ANOMALIES_KEY = 'anomalies'
@@ -60,12 +61,12 @@ def pass_gate(examples: types.Artifact, anomalies_artifact: types.Artifact,
               validated: types.Artifact) -> None:
   """Raises DataGateError if the span has anomalies; else publishes it as validated."""
   splits = artifact_utils.decode_split_names(anomalies_artifact.split_names)
-  span = int(examples.span)
+  span = span_of(examples)  # ExampleGen keeps it as a custom property; `.span` reads 0
   found = anomalies_lib.read_anomalies(anomalies_artifact.uri, splits, span)
   if found:
     raise DataGateError(found)
   link_tree(examples.uri, validated.uri)
-  validated.span = examples.span
+  validated.span = span
   validated.version = examples.version
   validated.split_names = examples.split_names
   # payload_format, file_format, input_fingerprint...: readers of the examples need them.

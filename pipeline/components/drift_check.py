@@ -14,7 +14,9 @@ from tfx.types import artifact, artifact_utils, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec
 
 from pipeline import drift
+from pipeline.components.span_window import span_of
 
+EXAMPLES_KEY = 'examples'
 STATISTICS_KEY = 'statistics'
 REFERENCE_KEY = 'reference_statistics'
 SCHEMA_KEY = 'schema'
@@ -32,24 +34,22 @@ class DriftReport(types.Artifact):
   PROPERTIES = {'span': artifact.Property(type=artifact.PropertyType.INT)}
 
 
-def check(statistics: types.Artifact, reference: Optional[types.Artifact], schema_uri: str,
-          report: types.Artifact) -> List[drift.Measurement]:
+def check(span: int, statistics: types.Artifact, reference: Optional[types.Artifact],
+          schema_uri: str, report: types.Artifact) -> List[drift.Measurement]:
   """Measures drift, writes `drift.json` and records the drifted features on `report`."""
   from tfx.utils import io_utils  # pylint: disable=g-import-not-at-top
   schema = io_utils.SchemaReader().read(io_utils.get_only_uri_in_dir(schema_uri))
-  span = int(statistics.span)
   measurements: List[drift.Measurement] = []
-  reference_span = None
   if reference is not None:
     current = drift.load_split_statistics(statistics.uri, SPLIT)
     previous = drift.load_split_statistics(reference.uri, SPLIT)
     if current is None or previous is None:
       raise ValueError(f'no {SPLIT!r} split statistics in {statistics.uri} or {reference.uri}')
     measurements = drift.measure(current, previous, schema, drift.DRIFT)
-    reference_span = int(reference.span)
   tf.io.gfile.makedirs(report.uri)
   with tf.io.gfile.GFile(os.path.join(report.uri, REPORT_FILE), 'w') as f:
-    f.write(drift.to_json(measurements, span=span, reference_window_newest_span=reference_span))
+    f.write(drift.to_json(measurements, span=span,
+                          reference=reference.uri if reference is not None else None))
   report.span = span
   report.set_string_custom_property(
       DRIFTED_PROPERTY, ','.join(m.feature for m in drift.beyond(measurements)))
@@ -70,7 +70,8 @@ class DriftCheckExecutor(base_executor.BaseExecutor):
   def Do(self, input_dict: Dict[str, List[types.Artifact]],
          output_dict: Dict[str, List[types.Artifact]], exec_properties: Dict[str, Any]) -> None:
     references = input_dict.get(REFERENCE_KEY) or []
-    check(artifact_utils.get_single_instance(input_dict[STATISTICS_KEY]),
+    check(span_of(artifact_utils.get_single_instance(input_dict[EXAMPLES_KEY])),
+          artifact_utils.get_single_instance(input_dict[STATISTICS_KEY]),
           max(references, key=lambda a: a.id) if references else None,
           artifact_utils.get_single_instance(input_dict[SCHEMA_KEY]).uri,
           artifact_utils.get_single_instance(output_dict[REPORT_KEY]))
@@ -79,6 +80,7 @@ class DriftCheckExecutor(base_executor.BaseExecutor):
 class DriftCheckSpec(ComponentSpec):
   PARAMETERS: Dict[str, Any] = {}
   INPUTS = {
+      EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
       STATISTICS_KEY: ChannelParameter(type=standard_artifacts.ExampleStatistics),
       REFERENCE_KEY: ChannelParameter(type=standard_artifacts.ExampleStatistics, optional=True),
       SCHEMA_KEY: ChannelParameter(type=standard_artifacts.Schema),
@@ -91,8 +93,9 @@ class DriftCheck(base_component.BaseComponent):
   SPEC_CLASS = DriftCheckSpec
   EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(DriftCheckExecutor)
 
-  def __init__(self, statistics: types.BaseChannel, schema: types.BaseChannel,
+  def __init__(self, examples: types.BaseChannel, statistics: types.BaseChannel,
+               schema: types.BaseChannel,
                reference_statistics: Optional[types.BaseChannel] = None):
     super().__init__(spec=DriftCheckSpec(
-        statistics=statistics, reference_statistics=reference_statistics, schema=schema,
+        examples=examples, statistics=statistics, reference_statistics=reference_statistics, schema=schema,
         drift_report=types.Channel(type=DriftReport)))
