@@ -5,29 +5,18 @@ MySQL-compatible server. SQLite files are checked with the standard library befo
 ML Metadata touches them: MLMD would otherwise try to create its tables in a foreign
 file and report a confusing write error.
 """
-import dataclasses
 import os
 import sqlite3
 from typing import Optional
 
 from ml_metadata.metadata_store import metadata_store
-from ml_metadata.proto import metadata_store_pb2
 
 from mlmd_inspect.errors import InspectError
-from pipeline.metadata import sqlite_config  # read-only by default
+from pipeline.metadata import MySQLSettings, mysql_config, sqlite_config  # read-only by default
 
 # The schema version ml-metadata 1.16 (TFX 1.16) reads and writes.
 SUPPORTED_SCHEMA_VERSION = 10
 HOME_DB = 'metadata.db'
-
-
-@dataclasses.dataclass(frozen=True)
-class MySQLSettings:
-  host: str
-  database: str
-  user: str
-  port: int = 3306
-  password: str = ''  # read from a file or a prompt by the caller, never stored
 
 
 def _check_sqlite(path: str) -> None:
@@ -56,16 +45,6 @@ def _check_sqlite(path: str) -> None:
     raise InspectError(f'{path}: ML Metadata schema version {version[0]} is older than '
                        f'{SUPPORTED_SCHEMA_VERSION}; inspect is read-only and does not migrate '
                        'it (any TFX 1.16 run against the store upgrades it)')
-
-
-def mysql_config(settings: MySQLSettings) -> metadata_store_pb2.ConnectionConfig:
-  config = metadata_store_pb2.ConnectionConfig()
-  config.mysql.host = settings.host
-  config.mysql.port = settings.port
-  config.mysql.database = settings.database
-  config.mysql.user = settings.user
-  config.mysql.password = settings.password
-  return config
 
 
 def sqlite_path(db: Optional[str] = None, home: Optional[str] = None) -> str:

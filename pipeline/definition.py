@@ -1,10 +1,20 @@
 """`create_pipeline`: the pure definition of the continuous-training pipeline.
 
 Typed arguments in, a `tfx` Pipeline out: no file I/O, no environment reads, no
-network. Runners (pipeline/local_runner.py; a Vertex runner later) decide paths,
+network. Runners (pipeline/local_runner.py, pipeline/vertex_runner.py) decide paths,
 metadata and Beam arguments. User code is referenced by dotted path, so the same
 definition compiles for Vertex with no module upload.
+
+Two things differ by orchestrator, because Vertex AI Pipelines resolves inputs only
+with TFX's LatestArtifact and LatestBlessedModel strategies:
+- LOCAL: each run ingests one span; the training window is assembled from the
+  validated spans in ML Metadata (SpanWindowStrategy), so no span is read twice.
+- VERTEX: ExampleGen reads the newest `window_spans` spans in one go (TFX's rolling
+  range, on Dataflow); the data gate checks the whole window, so a broken span blocks
+  runs until it is fixed or removed from the bucket.
 """
+import enum
+import json
 from typing import List, Optional, Sequence
 
 from tfx import v1 as tfx
@@ -22,6 +32,17 @@ from pipeline.components.schema_review import SchemaReview
 from pipeline.components.serving_check import ServingCheck
 from pipeline.components.span_window import SpanWindowStrategy
 from pipeline.config import PipelinePaths, PipelineSettings
+
+
+class Orchestrator(enum.Enum):
+  LOCAL = 'local'
+  VERTEX = 'vertex'
+
+
+# Vertex runtime parameters (JSON strings: TFX takes proto and dict properties as such);
+# `ctpipe submit --param epochs=8 --param window_spans=2` fills them in.
+TRAINER_CONFIG_PARAMETER = 'trainer_custom_config'
+RANGE_CONFIG_PARAMETER = 'example_gen_range_config'
 
 PREPROCESSING_FN = 'models.preprocessing.preprocessing_fn'
 RUN_FN = 'models.training.run_fn'
@@ -46,6 +67,7 @@ EVALUATOR = 'Evaluator'
 SERVING_CHECK = 'ServingCheck'
 PUSHER = 'Pusher'
 EDGE_EXPORT = 'EdgeExport'
+ENDPOINT_PUSHER = 'EndpointPusher'
 
 INGEST_NODES = (EXAMPLE_GEN, STATISTICS_GEN, SCHEMA_IMPORTER, EXAMPLE_VALIDATOR, DATA_GATE,
                 DRIFT_REFERENCE, DRIFT_CHECK)
@@ -60,8 +82,13 @@ def create_pipeline(
     ingest_only: bool = False,
     enable_cache: bool = True,
     user_code_version: str = '',
+    orchestrator: Orchestrator = Orchestrator.LOCAL,
+    cloud=None,
 ) -> tfx.dsl.Pipeline:
   """The pipeline for one span (the newest one when `span` is None).
+
+  `cloud` (VERTEX only): a `pipeline.targets.VertexTarget`, for the optional Vertex AI
+  Training and Endpoint components.
 
   With `ingest_only`, the pipeline stops after the data gate: it ingests and validates
   one span for the training window (used to backfill a window on a fresh store).
@@ -70,8 +97,14 @@ def create_pipeline(
   `models` package): TFX fingerprints a `module_file` for its cache, but not a dotted
   path, so without it a changed `preprocessing_fn` or `run_fn` would be served from cache.
   """
-  range_config = (tfx.proto.RangeConfig(static_range=tfx.proto.StaticRange(
-      start_span_number=span, end_span_number=span)) if span is not None else None)
+  vertex = orchestrator is Orchestrator.VERTEX
+  if vertex:
+    range_config = tfx.dsl.experimental.RuntimeParameter(
+        name=RANGE_CONFIG_PARAMETER, ptype=str,
+        default=rolling_range_json(settings.window_spans))
+  else:
+    range_config = (tfx.proto.RangeConfig(static_range=tfx.proto.StaticRange(
+        start_span_number=span, end_span_number=span)) if span is not None else None)
   # Ingests one span; hash-splits it so evaluation never sees a training row.
   example_gen = tfx.components.CsvExampleGen(
       input_base=paths.data_root,
@@ -97,7 +130,12 @@ def create_pipeline(
   # What the newest trained model learned from (a previous run's TrainingStatistics):
   # the new span's drift is measured against it with the schema's drift comparators.
   drift_reference = tfx.dsl.Resolver(
-      strategy_class=NewestArtifactStrategy,
+      # Locally: exactly the newest TrainingStatistics. Vertex's resolver queries by type
+      # alone, at the start of the run: the previous run's newest statistics, i.e. its
+      # training window's (or, if it stopped at the gate, its window's). TFX's
+      # LatestArtifactStrategy fails its local execution when nothing exists yet.
+      strategy_class=(tfx.dsl.experimental.LatestArtifactStrategy if vertex
+                      else NewestArtifactStrategy),
       statistics=tfx.dsl.Channel(
           type=tfx.types.standard_artifacts.ExampleStatistics,
           producer_component_id=TRAINING_STATISTICS, output_key='statistics'),
@@ -123,15 +161,22 @@ def create_pipeline(
   # The newest `window_spans` validated spans: what the model learns from and is judged on.
   # Reads every run's validated spans (not just this run's), hence a plain Channel
   # naming the gate plus an explicit edge so it resolves after the gate.
-  training_window = tfx.dsl.Resolver(
-      strategy_class=SpanWindowStrategy,
-      config={'num_spans': settings.window_spans},
-      examples=tfx.dsl.Channel(
-          type=tfx.types.standard_artifacts.Examples, producer_component_id=DATA_GATE,
-          output_key=VALIDATED_EXAMPLES_KEY)).with_id(TRAINING_WINDOW)
-  training_window.add_upstream_node(data_gate)
-  merge_window = MergeWindow(examples=training_window.outputs['examples']).with_id(MERGE_WINDOW)
-  window = merge_window.outputs['merged_examples']
+  window_nodes: List = []
+  if vertex:
+    # ExampleGen already read the whole window (rolling range), and the gate passed it.
+    window = data_gate.outputs[VALIDATED_EXAMPLES_KEY]
+  else:
+    training_window = tfx.dsl.Resolver(
+        strategy_class=SpanWindowStrategy,
+        config={'num_spans': settings.window_spans},
+        examples=tfx.dsl.Channel(
+            type=tfx.types.standard_artifacts.Examples, producer_component_id=DATA_GATE,
+            output_key=VALIDATED_EXAMPLES_KEY)).with_id(TRAINING_WINDOW)
+    training_window.add_upstream_node(data_gate)
+    merge_window = MergeWindow(
+        examples=training_window.outputs['examples']).with_id(MERGE_WINDOW)
+    window = merge_window.outputs['merged_examples']
+    window_nodes = [training_window, merge_window]
   # Statistics of what this run trains on: the reference for the next span's drift and
   # for training-serving skew. After DriftCheck, so that it reads the previous window's.
   training_statistics = tfx.components.StatisticsGen(
@@ -154,7 +199,13 @@ def create_pipeline(
       model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
       model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
   ).with_id(BASELINE_RESOLVER)
-  trainer = tfx.components.Trainer(
+  trainer_config = {'hparams': settings.hparams.to_dict(), 'user_code_version': user_code_version}
+  trainer_class = tfx.components.Trainer
+  if vertex and cloud is not None and cloud.training.enabled:
+    # On Vertex AI Training: the same run_fn in the project's image on its own machine.
+    trainer_class = tfx.extensions.google_cloud_ai_platform.Trainer
+    trainer_config.update(vertex_training_config(cloud))
+  trainer = trainer_class(
       run_fn=RUN_FN,
       # Warm start: only wired in when asked for, so a new blessed model alone does not
       # invalidate the Trainer's cache.
@@ -164,8 +215,10 @@ def create_pipeline(
       schema=curated_schema.outputs['schema'],
       train_args=tfx.proto.TrainArgs(splits=['train']),
       eval_args=tfx.proto.EvalArgs(splits=['eval']),
-      custom_config={'hparams': settings.hparams.to_dict(),
-                     'user_code_version': user_code_version}).with_id(TRAINER)
+      custom_config=(tfx.dsl.experimental.RuntimeParameter(
+          name=TRAINER_CONFIG_PARAMETER, ptype=str,
+          default=json.dumps(trainer_config, sort_keys=True))
+                     if vertex else trainer_config)).with_id(TRAINER)
   # Candidate vs baseline on the window's held-out split, overall and per slice.
   evaluator = tfx.components.Evaluator(
       examples=window,
@@ -178,7 +231,7 @@ def create_pipeline(
   serving_check = ServingCheck(
       model=trainer.outputs['model'],
       model_blessing=evaluator.outputs['blessing'],
-      examples=merge_window.outputs['merged_examples'],
+      examples=window,
       model_name=settings.model_name).with_id(SERVING_CHECK)
   # Only models blessed by both reach serving, atomically, as <base>/<model>/<n>/.
   pusher = tfx.components.Pusher(
@@ -189,13 +242,20 @@ def create_pipeline(
               base_directory=paths.model_base(settings.model_name))),
       custom_executor_spec=executor_spec.ExecutorClassSpec(AtomicPusherExecutor),
   ).with_id(PUSHER)
-  components += [schema_gen, schema_review, training_window, merge_window, training_statistics,
+  components += [schema_gen, schema_review, *window_nodes, training_statistics,
                  transform, trainer, baseline, evaluator, serving_check, pusher]
+  if vertex and cloud is not None and cloud.endpoint.enabled:
+    # Also deployed to a Vertex AI Endpoint, under the same two blessings.
+    components.append(tfx.extensions.google_cloud_ai_platform.Pusher(
+        model=trainer.outputs['model'],
+        model_blessing=evaluator.outputs['blessing'],
+        infra_blessing=serving_check.outputs['infra_blessing'],
+        custom_config=vertex_endpoint_config(cloud)).with_id(ENDPOINT_PUSHER))
   if settings.edge_export:
     # What was pushed, also as TFLite for devices, published only if its answers match.
     components.append(EdgeExport(
         pushed_model=pusher.outputs['pushed_model'],
-        examples=merge_window.outputs['merged_examples'],
+        examples=window,
         edge_base=paths.edge_base(settings.model_name)).with_id(EDGE_EXPORT))
   return _pipeline(settings, paths, components, beam_pipeline_args, metadata_connection_config,
                    enable_cache)
@@ -210,3 +270,44 @@ def _pipeline(settings, paths, components, beam_pipeline_args, metadata_connecti
       enable_cache=enable_cache,
       metadata_connection_config=metadata_connection_config,
       beam_pipeline_args=list(beam_pipeline_args))
+
+
+def rolling_range_json(window_spans: int) -> str:
+  """ExampleGen's RangeConfig reading the newest `window_spans` spans (Vertex)."""
+  from google.protobuf import json_format  # pylint: disable=g-import-not-at-top
+  return json_format.MessageToJson(
+      tfx.proto.RangeConfig(rolling_range=tfx.proto.RollingRange(num_spans=window_spans)),
+      sort_keys=True, indent=None)
+
+
+def vertex_training_config(cloud) -> dict:
+  """custom_config keys of TFX's Vertex AI Training Trainer."""
+  from tfx.extensions.google_cloud_ai_platform import constants  # pylint: disable=g-import-not-at-top
+  return {
+      constants.ENABLE_VERTEX_KEY: True,
+      constants.VERTEX_REGION_KEY: cloud.region,
+      'ai_platform_training_args': {
+          'project': cloud.project,
+          'worker_pool_specs': [{
+              'machine_spec': {'machine_type': cloud.training.machine_type},
+              'replica_count': 1,
+              'container_spec': {'image_uri': cloud.image},
+          }],
+          'service_account': cloud.service_account,
+      },
+  }
+
+
+def vertex_endpoint_config(cloud) -> dict:
+  """custom_config keys of TFX's Vertex AI Endpoint Pusher."""
+  from tfx.extensions.google_cloud_ai_platform import constants  # pylint: disable=g-import-not-at-top
+  return {
+      constants.ENABLE_VERTEX_KEY: True,
+      constants.VERTEX_REGION_KEY: cloud.region,
+      constants.VERTEX_CONTAINER_IMAGE_URI_KEY: cloud.endpoint.serving_image,
+      constants.SERVING_ARGS_KEY: {
+          'project_id': cloud.project,
+          'endpoint_name': cloud.endpoint.endpoint_name,
+          'machine_type': cloud.endpoint.machine_type,
+      },
+  }

@@ -55,6 +55,26 @@ def sqlite_config(path: str, read_only: bool = True) -> metadata_store_pb2.Conne
   return config
 
 
+@dataclasses.dataclass(frozen=True)
+class MySQLSettings:
+  """A MySQL-compatible ML Metadata store (MySQL, MariaDB, Cloud SQL)."""
+  host: str
+  database: str
+  user: str
+  port: int = 3306
+  password: str = ''  # read from a file or a prompt by the caller, never stored
+
+
+def mysql_config(settings: MySQLSettings) -> metadata_store_pb2.ConnectionConfig:
+  config = metadata_store_pb2.ConnectionConfig()
+  config.mysql.host = settings.host
+  config.mysql.port = settings.port
+  config.mysql.database = settings.database
+  config.mysql.user = settings.user
+  config.mysql.password = settings.password
+  return config
+
+
 def _value(value: metadata_store_pb2.Value):
   kind = value.WhichOneof('value')
   if kind == 'proto_value' or kind == 'struct_value':

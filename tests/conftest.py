@@ -67,3 +67,16 @@ def SAMPLE_SETTINGS():  # pylint: disable=invalid-name
   # The sample is small; the real quality bar is measured by bench/, not here.
   return config.replace_settings(config.PipelineSettings(), window_spans=2, epochs=2,
                                  min_auc=0.80)
+
+
+# Shared homes are built once per worker process: every test that uses one runs on the
+# same worker (`pytest -n 2 --dist loadgroup`, see pytest.ini), the others anywhere.
+_SHARED_HOMES = ('pushed_home', 'replayed')
+
+
+def pytest_collection_modifyitems(config, items):  # pylint: disable=unused-argument
+  for item in items:
+    for name in _SHARED_HOMES:
+      if name in item.fixturenames:
+        item.add_marker(pytest.mark.xdist_group(name))
+        break

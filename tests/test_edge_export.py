@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models import raw_examples, signatures
+from models import signatures
 from pipeline import edge_export
 from pipeline.components.edge_export import edge_dir
 from tests.conftest import SAMPLE_SETTINGS, read_span

@@ -1,12 +1,11 @@
 """End to end with LocalDagRunner and SQLite MLMD on a small sample of the embedded data.
 
 One home is shared by the tests of this module, in order: a first run that blesses
-and pushes, a re-run with an impossible threshold that executes only what must re-run
-and pushes nothing, and a broken span that the data gate stops through
-the real `ctpipe run` command with its exit code.
+and pushes, and a broken span that the data gate stops through the real `ctpipe run`
+command with its exit code. Cache reuse on a re-run is asserted by the watcher-restart
+test (tests/test_interrupted_run.py); a candidate that is not blessed and pushes nothing
+by the replay test (tests/test_continuous.py).
 """
-import csv
-import dataclasses
 import os
 import subprocess
 import sys
@@ -16,8 +15,8 @@ import pytest
 import tensorflow as tf
 
 from models import features, raw_examples, signatures
-from pipeline import anomalies as anomalies_lib, config, definition, local_runner, metadata, publishing, run_summary
-from tests.conftest import CURATED_SCHEMA, SAMPLE_SETTINGS, read_span, write_span
+from pipeline import anomalies as anomalies_lib, definition, metadata, publishing, run_summary
+from tests.conftest import SAMPLE_SETTINGS, read_span, write_span
 
 SETTINGS = SAMPLE_SETTINGS()
 
@@ -26,13 +25,6 @@ SETTINGS = SAMPLE_SETTINGS()
 def env(pushed_home):
   home, _, data, first = pushed_home  # the session's first run on the sample
   return {'data': data, 'home': home, 'first': first}
-
-
-def _run(env, settings=SETTINGS):
-  run = local_runner.LocalRun(env['home'], env['data'], CURATED_SCHEMA, settings)
-  result = run.run()
-  reader = metadata.MetadataReader.open_sqlite(env['home'].metadata_path, settings.pipeline_name)
-  return result, run_summary.summarize(reader, result.first_execution_id), reader
 
 
 def _model_base(env):
@@ -93,27 +85,6 @@ def test_pushed_model_answers_through_both_signatures(env):
   assert p1.shape == (5,) and ((p1 >= 0) & (p1 <= 1)).all()
   np.testing.assert_allclose(p1, p2, rtol=1e-5)
   np.testing.assert_array_equal(from_examples[signatures.CLASS_KEY].numpy(), (p1 > 0.5))
-
-
-def test_rerun_reuses_the_cache_and_an_impossible_threshold_pushes_nothing(env):
-  # One re-run checks both (each Evaluator run costs a minute here): with a stricter
-  # blessing threshold, only what depends on the evaluation re-runs, and nothing is pushed.
-  strict = dataclasses.replace(SETTINGS, thresholds=config.Thresholds(min_auc=1.0))
-  _, summary, _ = _run(env, strict)
-  executed = set(summary.executed())
-  # Resolvers always resolve; the Evaluator re-runs (new thresholds, and a baseline now
-  # exists), and so do the steps after it, which push nothing.
-  assert executed <= {definition.TRAINING_WINDOW, definition.BASELINE_RESOLVER,
-                      definition.EVALUATOR, definition.SERVING_CHECK,
-                      definition.PUSHER, definition.EDGE_EXPORT}, executed
-  for node in (definition.EXAMPLE_GEN, definition.STATISTICS_GEN, definition.TRANSFORM,
-               definition.TRAINER):
-    assert node in summary.cached(), node
-  assert summary.blessed is False
-  assert any(f.metric == 'auc' for f in summary.failures)
-  assert summary.serving_check_passed is False
-  assert summary.pushed_version is None
-  assert publishing.versions(_model_base(env)) == [1]
 
 
 def test_broken_span_stops_the_run_before_transform(env):

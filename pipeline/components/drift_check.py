@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Optional
 import tensorflow as tf
 from tfx import types
 from tfx.dsl.components.base import base_component, base_executor, executor_spec
-from tfx.types import artifact, artifact_utils, standard_artifacts
+from tfx.types import artifact_utils, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec
 
 from pipeline import drift
@@ -30,8 +30,7 @@ SUMMARY_PROPERTY = 'summary'
 
 class DriftReport(types.Artifact):
   """Per-feature drift measurements of one span against a training window (drift.json)."""
-  TYPE_NAME = 'ctpipe.DriftReport'
-  PROPERTIES = {'span': artifact.Property(type=artifact.PropertyType.INT)}
+  TYPE_NAME = 'ctpipe.DriftReport'  # span: a custom property (KFP v2 types take no properties)
 
 
 def check(span: int, statistics: types.Artifact, reference: Optional[types.Artifact],
@@ -50,7 +49,7 @@ def check(span: int, statistics: types.Artifact, reference: Optional[types.Artif
   with tf.io.gfile.GFile(os.path.join(report.uri, REPORT_FILE), 'w') as f:
     f.write(drift.to_json(measurements, span=span,
                           reference=reference.uri if reference is not None else None))
-  report.span = span
+  report.set_int_custom_property('span', span)
   report.set_string_custom_property(
       DRIFTED_PROPERTY, ','.join(m.feature for m in drift.beyond(measurements)))
   report.set_string_custom_property(
