@@ -23,6 +23,14 @@ class HParams:
   max_embedding_dim: int = 8
   seed: int = 42
 
+  def __post_init__(self):
+    if self.epochs < 1 or self.batch_size < 1:
+      raise ValueError(f'epochs and batch_size must be >= 1, got {self.epochs}, {self.batch_size}')
+    if not self.hidden_units or min(self.hidden_units) < 1:
+      raise ValueError(f'hidden_units must be positive, got {self.hidden_units}')
+    if not 0.0 <= self.dropout < 1.0 or self.learning_rate < 0:
+      raise ValueError('dropout must be within [0, 1) and learning_rate >= 0')
+
   @classmethod
   def from_dict(cls, values: Mapping[str, object]) -> 'HParams':
     known = {f.name for f in dataclasses.fields(cls)}

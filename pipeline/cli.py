@@ -369,8 +369,15 @@ def _register_continuous() -> None:
     main.add_command(command)
 
 
+def _register_vertex() -> None:
+  from pipeline.vertex_cli import make_commands  # pylint: disable=g-import-not-at-top
+  for command in make_commands(PROJECT_ROOT, console):
+    main.add_command(command)
+
+
 _register_inspect()
 _register_continuous()
+_register_vertex()
 
 if __name__ == '__main__':
   main()

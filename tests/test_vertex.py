@@ -1,0 +1,164 @@
+"""Vertex AI Pipelines, offline: the compiled spec, its determinism, and the requests that
+`ctpipe submit` and `ctpipe schedule` would send (captured in place of the API client)."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from google.protobuf import json_format
+from kfp.pipeline_spec import pipeline_spec_pb2
+
+from pipeline import definition, targets, vertex_jobs, vertex_runner
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIG = os.path.join(REPO, 'config', 'ctpipe.yaml')
+BEAM_STEPS = (definition.EXAMPLE_GEN, definition.STATISTICS_GEN, definition.TRANSFORM,
+              definition.EVALUATOR, definition.TRAINING_STATISTICS, definition.SCHEMA_GEN,
+              definition.EXAMPLE_VALIDATOR)
+
+
+@pytest.fixture(scope='module')
+def compiled(tmp_path_factory):
+  config = targets.load(CONFIG)
+  folder = tmp_path_factory.mktemp('vertex')
+  first, second = str(folder / 'a' / 'pipeline.json'), str(folder / 'b' / 'pipeline.json')
+  vertex_runner.compile_spec(config, first)
+  vertex_runner.compile_spec(config, second)
+  with open(first, 'rb') as f:
+    raw = f.read()
+  return {'config': config, 'path': first, 'second': second, 'raw': raw, 'job': json.loads(raw)}
+
+
+def _spec(compiled) -> pipeline_spec_pb2.PipelineSpec:
+  # Parsing fails on any field the KFP PipelineSpec proto does not know.
+  return json_format.ParseDict(compiled['job']['pipelineSpec'], pipeline_spec_pb2.PipelineSpec())
+
+
+def test_the_spec_parses_back_and_holds_every_component_in_the_projects_image(compiled):
+  spec = _spec(compiled)
+  tasks = set(spec.root.dag.tasks)
+  expected = {definition.EXAMPLE_GEN, definition.STATISTICS_GEN, definition.SCHEMA_IMPORTER,
+              definition.SCHEMA_GEN, definition.SCHEMA_REVIEW, definition.EXAMPLE_VALIDATOR,
+              definition.DATA_GATE, definition.DRIFT_REFERENCE, definition.DRIFT_CHECK,
+              definition.TRAINING_STATISTICS, definition.TRANSFORM, definition.TRAINER,
+              definition.EVALUATOR, definition.SERVING_CHECK, definition.PUSHER,
+              definition.EDGE_EXPORT}
+  assert expected <= tasks, expected - tasks
+  image = compiled['config'].vertex.image
+  deployment = compiled['job']['pipelineSpec']['deploymentSpec']['executors']
+  containers = {name: e['container'] for name, e in deployment.items() if 'container' in e}
+  assert containers and all(c['image'] == image for c in containers.values())
+  # Local-only resolvers are gone: Vertex resolves with TFX's own strategies only.
+  assert definition.TRAINING_WINDOW not in tasks and definition.MERGE_WINDOW not in tasks
+
+
+def test_beam_steps_run_on_dataflow_with_the_projects_image(compiled):
+  vertex = compiled['config'].vertex
+  deployment = compiled['job']['pipelineSpec']['deploymentSpec']['executors']
+  for step in BEAM_STEPS:
+    args = deployment[f'{step}_executor']['container']['args']
+    assert '--runner=DataflowRunner' in args, step
+    assert f'--sdk_container_image={vertex.image}' in args, step
+    assert f'--project={vertex.project}' in args and f'--region={vertex.region}' in args
+    assert f'--max_num_workers={vertex.dataflow.max_workers}' in args
+    assert f'--machine_type={vertex.dataflow.machine_type}' in args
+    assert any(a.startswith('--temp_location=gs://') for a in args)
+
+
+def test_the_gate_and_the_serving_check_guard_training_and_the_push(compiled):
+  tasks = compiled['job']['pipelineSpec']['root']['dag']['tasks']
+  assert definition.DATA_GATE in tasks[definition.TRANSFORM]['dependentTasks']
+  pusher = tasks[definition.PUSHER]
+  assert set(pusher['dependentTasks']) >= {definition.EVALUATOR, definition.SERVING_CHECK}
+  assert set(pusher['inputs']['artifacts']) == {'model_blessing', 'infra_blessing'}
+  destination = json.loads(pusher['inputs']['parameters']['push_destination']['runtimeValue']
+                           ['constantValue']['stringValue'])
+  serving = compiled['config'].vertex.serving_bucket
+  assert destination['filesystem']['base_directory'] == f'{serving}/taxi'
+
+
+def test_runtime_parameters_for_training_and_the_window(compiled):
+  parameters = compiled['job']['pipelineSpec']['root']['inputDefinitions']['parameters']
+  assert set(parameters) == {definition.TRAINER_CONFIG_PARAMETER,
+                             definition.RANGE_CONFIG_PARAMETER}
+  values = vertex_runner.parameter_values(compiled['config'].pipeline,
+                                          {'epochs': '8', 'window_spans': '2'}, 'v1')
+  assert json.loads(values[definition.TRAINER_CONFIG_PARAMETER])['hparams']['epochs'] == 8
+  assert json.loads(values[definition.RANGE_CONFIG_PARAMETER]) == {
+      'rollingRange': {'numSpans': 2}}
+  with pytest.raises(ValueError, match='unknown parameter'):
+    vertex_runner.parameter_values(compiled['config'].pipeline, {'epoch': '8'}, 'v1')
+
+
+def test_compiling_twice_gives_the_same_bytes(compiled):
+  with open(compiled['second'], 'rb') as f:
+    assert f.read() == compiled['raw']
+
+
+def test_vertex_training_and_endpoint_when_enabled(tmp_path):
+  config = targets.load(CONFIG, ['vertex.training.enabled=true', 'vertex.endpoint.enabled=true'])
+  job = vertex_runner.compile_spec(config, str(tmp_path / 'pipeline.json'))
+  tasks = job['pipelineSpec']['root']['dag']['tasks']
+  assert definition.ENDPOINT_PUSHER in tasks
+  trainer = json.dumps(job['pipelineSpec']['deploymentSpec']['executors']['Trainer_executor'])
+  assert 'google_cloud_ai_platform' in trainer  # TFX's Vertex AI Training executor
+
+
+def test_submit_dry_run_is_the_request_the_sdk_would_send(compiled):
+  config = compiled['config']
+  values = vertex_runner.parameter_values(config.pipeline, {'epochs': '6'}, 'v1')
+  request = vertex_jobs.submit(config.vertex, compiled['path'], 'ctpipe-taxi', values,
+                               enable_caching=False, labels={'trigger': 'manual'}, dry_run=True)
+  assert request['parent'] == f'projects/{config.vertex.project}/locations/{config.vertex.region}'
+  job = request['pipelineJob']
+  assert job['serviceAccount'] == config.vertex.service_account
+  assert job['labels'] == {'app': 'ctpipe', 'trigger': 'manual'}
+  assert job['runtimeConfig']['gcsOutputDirectory'] == config.vertex.pipeline_root
+  trainer = json.loads(job['runtimeConfig']['parameters'][
+      definition.TRAINER_CONFIG_PARAMETER]['stringValue'])
+  assert trainer['hparams']['epochs'] == 6
+  caching = {t['cachingOptions'].get('enableCache', False)
+             for t in job['pipelineSpec']['root']['dag']['tasks'].values()}
+  assert caching == {False}
+
+
+def test_schedule_dry_run_carries_the_cron_and_the_job(compiled):
+  config = compiled['config']
+  values = vertex_runner.parameter_values(config.pipeline, {}, 'v1')
+  request = vertex_jobs.schedule(config.vertex, compiled['path'], 'ctpipe-taxi', '0 3 * * *',
+                                 values, dry_run=True)
+  schedule = request['schedule']
+  assert schedule['cron'] == '0 3 * * *' and schedule['maxConcurrentRunCount'] == '1'
+  job = schedule['createPipelineJobRequest']['pipelineJob']
+  assert job['serviceAccount'] == config.vertex.service_account
+  assert definition.DATA_GATE in job['pipelineSpec']['root']['dag']['tasks']
+
+
+def test_config_errors_are_one_line():
+  with pytest.raises(targets.ConfigError, match=r'vertex.dataflow.max_workers: expected int'):
+    targets.load(CONFIG, ['vertex.dataflow.max_workers=two'])
+  with pytest.raises(targets.ConfigError, match=r"unknown key\(s\) \['zone'\]"):
+    targets.load(CONFIG, ['vertex.zone=a'])
+  with pytest.raises(targets.ConfigError, match='must be a gs:// URI'):
+    targets.load(CONFIG, ['vertex.serving_bucket=/srv/models'])
+  with pytest.raises(targets.ConfigError, match='pipeline: epochs and batch_size must be >= 1'):
+    targets.load(CONFIG, ['pipeline.epochs=0'])
+  with pytest.raises(targets.ConfigError, match='expected key=value'):
+    targets.load(CONFIG, ['vertex.region'])
+  assert targets.load(CONFIG, ['vertex.region=europe-west4']).vertex.region == 'europe-west4'
+
+
+def test_ctpipe_submit_dry_run_from_the_command_line(tmp_path):
+  # No --spec: submit compiles first (into --spec's default under build/).
+  proc = subprocess.run(
+      [sys.executable, '-m', 'pipeline.cli', 'submit', '--param', 'epochs=5',
+       '--label', 'trigger=manual', '--dry-run'],
+      cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 0, proc.stdout + proc.stderr
+  assert 'Dry run: nothing sent' in proc.stdout
+  body = json.loads(proc.stdout[proc.stdout.index('{'):])
+  assert body['pipelineJob']['labels']['trigger'] == 'manual'
+  assert '"epochs": 5' in body['pipelineJob']['runtimeConfig']['parameters'][
+      definition.TRAINER_CONFIG_PARAMETER]['stringValue']
+  assert os.path.exists(os.path.join(REPO, 'build', 'pipeline.json'))
