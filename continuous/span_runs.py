@@ -15,7 +15,7 @@ import time
 from typing import Callable, Dict, List, Optional, Sequence
 
 from pipeline import drift as drift_lib
-from pipeline import local_runner, metadata, publishing, run_summary
+from pipeline import local_runner, publishing, run_summary
 
 
 class RetrainPolicy(enum.Enum):
@@ -89,7 +89,7 @@ def _short_anomalies(anomalies) -> List[str]:
 
 
 def _summary(home: local_runner.Home, settings, first_id: int) -> run_summary.RunSummary:
-  reader = metadata.MetadataReader.open_sqlite(home.metadata_path, settings.pipeline_name)
+  reader = home.reader(settings.pipeline_name)
   return run_summary.summarize(reader, first_id)
 
 

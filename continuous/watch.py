@@ -16,7 +16,7 @@ from typing import Callable, Dict, List, Optional
 from continuous import ledger as ledger_lib
 from continuous import readiness
 from continuous.span_runs import Outcome, RetrainPolicy, SpanRunner
-from pipeline import definition, local_runner, metadata, spans
+from pipeline import definition, local_runner, spans
 
 
 def next_due(cron: str, after: float) -> float:
@@ -76,10 +76,8 @@ class Watcher:
     self.periods = dict(periods or {})  # span -> calendar period, for the timeline
 
   def _ingested(self) -> List[int]:
-    if not os.path.exists(self.home.metadata_path):
-      return []
-    reader = metadata.MetadataReader.open_sqlite(self.home.metadata_path, self.pipeline_name)
-    return reader.spans_of(definition.EXAMPLE_GEN)
+    reader = self.home.reader(self.pipeline_name)
+    return reader.spans_of(definition.EXAMPLE_GEN) if reader else []
 
   def pending(self) -> List[int]:
     """Spans to act on now, oldest first."""

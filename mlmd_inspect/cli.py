@@ -5,7 +5,6 @@ Every command takes the store as `--db FILE`, `--home DIR` (a ctpipe home) or
 and `--json` for scripts. Errors are one line on stderr and exit code 1.
 """
 import functools
-import getpass
 import os
 import sys
 from typing import Optional
@@ -54,12 +53,8 @@ def _records(ctx_home: str, db, home, mysql_host, mysql_port, mysql_database, my
   if mysql_host:
     if db or home:
       raise InspectError('give one store: --db, --home or --mysql-host')
-    password = ''
-    if mysql_password_file:
-      with open(mysql_password_file, encoding='utf-8') as f:
-        password = f.read().strip()
-    elif sys.stdin.isatty():
-      password = getpass.getpass(f'password for {mysql_user}@{mysql_host}: ')
+    from pipeline.metadata import mysql_password  # pylint: disable=g-import-not-at-top
+    password = mysql_password(mysql_password_file or '', mysql_user, mysql_host)
     mysql = MySQLSettings(mysql_host, mysql_database, mysql_user, mysql_port, password)
   elif db is None and home is None:
     home = ctx_home

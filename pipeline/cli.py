@@ -18,12 +18,14 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_DATA_GATE = 3
 EXIT_HOME_BUSY = 4
+EXIT_USAGE = 2
 
 # The repository (or installed tree) this package sits in: defaults live there.
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_DATA_ROOT = os.path.join(PROJECT_ROOT, 'data', 'taxi')
 DEFAULT_SCHEMA = os.path.join(PROJECT_ROOT, 'schema', 'schema.pbtxt')
 DEFAULT_HOME = os.path.join(PROJECT_ROOT, '.ctpipe')
+DEFAULT_CONFIG = os.path.join(PROJECT_ROOT, 'config', 'ctpipe.yaml')
 
 console = Console(highlight=False)
 
@@ -109,32 +111,45 @@ def _print_summary(summary, result, log_path: str) -> None:
 
 
 @main.command()
-@click.option('--data-root', type=click.Path(file_okay=False), default=DEFAULT_DATA_ROOT,
-              show_default=True, help='Folder of span-<N>/*.csv spans.')
-@click.option('--home', type=click.Path(file_okay=False), default=DEFAULT_HOME,
-              show_default=True, help='Pipeline root, metadata store and serving base.')
-@click.option('--schema', 'schema_file', type=click.Path(dir_okay=False), default=DEFAULT_SCHEMA,
-              show_default=True, help='The curated schema.')
+@click.option('--config', 'config_path', type=click.Path(dir_okay=False), default=DEFAULT_CONFIG,
+              show_default=True, help='Project config: pipeline.* and local.* (local.mysql: '
+                                      'a shared MySQL-compatible metadata store).')
+@click.option('--set', 'overrides', multiple=True, metavar='KEY=VALUE',
+              help='Override a config value, e.g. --set local.mysql.host=db.internal.')
+@click.option('--data-root', type=click.Path(file_okay=False), default=None,
+              help='Folder of span-<N>/*.csv spans (default: local.data_root, data/taxi).')
+@click.option('--home', type=click.Path(file_okay=False), default=None,
+              help='Pipeline root, metadata store and serving base (default: local.home).')
+@click.option('--schema', 'schema_file', type=click.Path(dir_okay=False), default=None,
+              help='The curated schema (default: local.schema).')
 @click.option('--window', type=click.IntRange(min=1), default=None,
               help='Number of newest spans to train on (default 4).')
 @click.option('--epochs', type=click.IntRange(min=1), default=None, help='Training epochs.')
 @click.option('--min-auc', type=click.FloatRange(0, 1), default=None,
               help='Overall AUC a candidate needs to be blessed (default 0.90).')
 @click.option('--beam-mode', type=click.Choice(['in_memory', 'multi_processing']),
-              default='in_memory', show_default=True)
+              default=None, help='Beam DirectRunner mode (default: local.beam_mode).')
 @click.option('--verbose', is_flag=True, help='Show TensorFlow and Beam logs in the terminal.')
-def run(data_root, home, schema_file, window, epochs, min_auc, beam_mode, verbose) -> None:
+def run(config_path, overrides, data_root, home, schema_file, window, epochs, min_auc, beam_mode,
+        verbose) -> None:
   """Run the pipeline once on the newest span (backfilling the window on a new home)."""
   from pipeline import console_logs  # pylint: disable=g-import-not-at-top
+  project = _local_config(config_path, overrides)
+  local = project.local
+  data_root = data_root or _in_project(local.data_root)
+  home = home or _in_project(local.home)
+  schema_file = schema_file or _in_project(local.schema)
+  beam_mode = beam_mode or local.beam_mode
   console.print(f'ctpipe run: data {os.path.abspath(data_root)} → home {os.path.abspath(home)}')
   log_dir = os.path.join(os.path.abspath(home), 'logs')
+  mysql = _mysql_settings(local.mysql)
   with console_logs.to_file(log_dir, enabled=not verbose) as log_path:
     # TensorFlow, TFX and Google's client libraries print while importing: inside the redirect.
     from pipeline import config, local_runner  # pylint: disable=g-import-not-at-top
-    from pipeline import metadata, run_summary, spans  # pylint: disable=g-import-not-at-top
-    settings = config.replace_settings(config.PipelineSettings(), window_spans=window,
-                                       epochs=epochs, min_auc=min_auc)
-    runner_home = local_runner.Home(os.path.abspath(home))
+    from pipeline import run_summary, spans  # pylint: disable=g-import-not-at-top
+    settings = config.replace_settings(project.pipeline, window_spans=window, epochs=epochs,
+                                       min_auc=min_auc)
+    runner_home = local_runner.Home(os.path.abspath(home), mysql=mysql)
     observer = local_runner.RunObserver(_print_phase, _print_start, _print_end)
     runner = local_runner.LocalRun(runner_home, data_root, schema_file, settings,
                                    local_runner.BeamMode(beam_mode), observer)
@@ -152,10 +167,9 @@ def run(data_root, home, schema_file, window, epochs, min_auc, beam_mode, verbos
       console.print(f'[red]error:[/red] the run failed: {type(e).__name__}: {last} '
                     f'(full trace in {log_path})')
       sys.exit(EXIT_FAILURE)
-    reader = metadata.MetadataReader.open_sqlite(runner_home.metadata_path,
-                                                 settings.pipeline_name)
+    reader = runner_home.reader(settings.pipeline_name)
     summary = run_summary.summarize(reader, result.first_execution_id)
-    report_path = _write_report(runner_home.root, runner_home.metadata_path)
+    report_path = _write_report(runner_home.root, runner_home.metadata_path, mysql)
   _write_run_record(runner_home, result, summary, log_path, report_path)
   if result.status == 'data_gate':
     gate = result.gate_error
@@ -174,11 +188,40 @@ def run(data_root, home, schema_file, window, epochs, min_auc, beam_mode, verbos
   sys.exit(EXIT_OK)
 
 
-def _write_report(home: str, metadata_path: str) -> Optional[str]:
+def _in_project(path: str) -> str:
+  """Config paths are relative to the project (where config/ctpipe.yaml lives)."""
+  return path if os.path.isabs(path) else os.path.join(PROJECT_ROOT, path)
+
+
+def _local_config(config_path: str, overrides):
+  """The config's pipeline and local sections (defaults when the default file is absent)."""
+  from pipeline import console_logs  # pylint: disable=g-import-not-at-top
+  with console_logs.quiet_stderr():  # the settings import TensorFlow
+    from pipeline import targets  # pylint: disable=g-import-not-at-top
+    try:
+      if not os.path.exists(config_path) and config_path == DEFAULT_CONFIG:
+        return targets.parse({}, overrides, sections=('pipeline', 'local'))
+      return targets.load(config_path, overrides, sections=('pipeline', 'local'))
+    except targets.ConfigError as e:
+      console.print(f'[red]error:[/red] {e}')
+      sys.exit(EXIT_USAGE)
+
+
+def _mysql_settings(store):
+  """MySQLSettings with the password read now (file or prompt); None for SQLite."""
+  if store is None:
+    return None
+  from pipeline import metadata  # pylint: disable=g-import-not-at-top
+  password = metadata.mysql_password(store.password_file, store.user, store.host)
+  return metadata.MySQLSettings(store.host, store.database, store.user, store.port, password)
+
+
+def _write_report(home: str, metadata_path: str, mysql=None) -> Optional[str]:
   """The HTML report of this invocation's (newest) run; a failure only warns."""
   from mlmd_inspect import records, report, runs  # pylint: disable=g-import-not-at-top
   try:
-    reader = records.open_records(db=metadata_path)
+    reader = (records.open_records(mysql=mysql) if mysql is not None
+              else records.open_records(db=metadata_path))
     newest = runs.list_runs(reader, limit=1)
     if not newest:
       return None

@@ -7,9 +7,23 @@ absl uses) writes to the same file.
 import contextlib
 import logging
 import os
+import re
 import sys
 import time
 from typing import Iterator
+
+# TFX logs the pipeline's metadata connection config, MySQL password included.
+_PASSWORD = re.compile(r'(password\s*[:=]\s*)"(?:[^"\\]|\\.)*"')
+
+
+class RedactPasswords(logging.Filter):
+  """Replaces every `password: "..."` in a log record with `password: "<redacted>"`."""
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    message = record.getMessage()
+    if 'password' in message:
+      record.msg, record.args = _PASSWORD.sub(r'\1"<redacted>"', message), ()
+    return True
 
 
 @contextlib.contextmanager
@@ -19,7 +33,11 @@ def to_file(log_dir: str, enabled: bool = True) -> Iterator[str]:
   path = os.path.join(log_dir, time.strftime('run-%Y%m%d-%H%M%S.log'))
   handler = logging.FileHandler(path, encoding='utf-8')
   handler.setFormatter(logging.Formatter('%(asctime)s %(levelname)s %(name)s: %(message)s'))
+  redact = RedactPasswords()
+  handler.addFilter(redact)
   root = logging.getLogger()
+  for existing in root.handlers:
+    existing.addFilter(redact)
   # absl's own handler would write every record to fd 2 again, i.e. twice into the file.
   others = [h for h in root.handlers if type(h).__name__ == 'ABSLHandler']
   for other in others:

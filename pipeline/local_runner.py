@@ -61,7 +61,29 @@ class HomeBusyError(RuntimeError):
 
 @dataclasses.dataclass(frozen=True)
 class Home:
+  """Where a run writes; its metadata store is SQLite in the home unless `mysql` names one."""
   root: str
+  mysql: Optional[metadata.MySQLSettings] = None
+
+  def metadata_config(self, read_only: bool = False):
+    if self.mysql is not None:
+      return metadata.mysql_config(self.mysql)
+    return metadata.sqlite_config(self.metadata_path, read_only=read_only)
+
+  def has_metadata(self) -> bool:
+    return self.mysql is not None or os.path.exists(self.metadata_path)
+
+  def reader(self, pipeline_name: str) -> Optional['metadata.MetadataReader']:
+    """A reader of the home's store (None before the first run wrote a SQLite store)."""
+    if not self.has_metadata():
+      return None
+    return metadata.MetadataReader(self.metadata_config(read_only=self.mysql is None),
+                                   pipeline_name)
+
+  def describe_store(self) -> str:
+    if self.mysql is not None:
+      return f'mysql://{self.mysql.user}@{self.mysql.host}:{self.mysql.port}/{self.mysql.database}'
+    return self.metadata_path
 
   @property
   def pipeline_root(self) -> str:
@@ -179,17 +201,15 @@ class LocalRun:
     self._code_version = user_code_version()  # hashed once, not once per span
 
   def reader(self) -> Optional[metadata.MetadataReader]:
-    if self._reader is None and os.path.exists(self.home.metadata_path):
-      self._reader = metadata.MetadataReader.open_sqlite(self.home.metadata_path,
-                                                         self.settings.pipeline_name)
+    if self._reader is None:
+      self._reader = self.home.reader(self.settings.pipeline_name)
     return self._reader
 
   def _build(self, span: int, ingest_only: bool):
     return definition.create_pipeline(
         self.settings, self.home.paths(self.data_root, self.schema_file),
         beam_pipeline_args=beam_args(self.beam_mode),
-        metadata_connection_config=metadata.sqlite_config(self.home.metadata_path,
-                                                          read_only=False),
+        metadata_connection_config=self.home.metadata_config(),
         span=span, ingest_only=ingest_only, user_code_version=self._code_version)
 
   def _run_dag(self, pipeline, reason: str) -> Tuple[List[drift_lib.Measurement], str]:
@@ -207,8 +227,7 @@ class LocalRun:
       over = drift_lib.beyond(measured)
       if over:  # the reason says that the span drifted, whatever started the run
         reason = f'{reason}; {drift_lib.summary(over, drift_lib.DRIFT)}'
-      run_reason.record_reason(
-          metadata.sqlite_config(self.home.metadata_path, read_only=False), after, reason)
+      run_reason.record_reason(self.home.metadata_config(), after, reason)
     return measured, reason
 
   def _drift_after(self, execution_id: int) -> List[drift_lib.Measurement]:
@@ -243,8 +262,7 @@ class LocalRun:
       start = time.time()
       reader = self.reader()
       if reader:
-        orphans = interrupted.cancel_orphaned_executions(
-            metadata.sqlite_config(self.home.metadata_path, read_only=False))
+        orphans = interrupted.cancel_orphaned_executions(self.home.metadata_config())
         if orphans:
           self.observer.on_phase(f'executions {orphans} were left running by a run that died; '
                                  'marked canceled, their work will be redone')

@@ -65,6 +65,18 @@ class MySQLSettings:
   password: str = ''  # read from a file or a prompt by the caller, never stored
 
 
+def mysql_password(password_file: str, user: str, host: str) -> str:
+  """The password from its file, else a prompt on a terminal, else none. Never stored."""
+  import getpass  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  if password_file:
+    with open(os.path.expanduser(password_file), encoding='utf-8') as f:
+      return f.read().strip()
+  if sys.stdin.isatty():
+    return getpass.getpass(f'MySQL password for {user}@{host}: ')
+  return ''
+
+
 def mysql_config(settings: MySQLSettings) -> metadata_store_pb2.ConnectionConfig:
   config = metadata_store_pb2.ConnectionConfig()
   config.mysql.host = settings.host

@@ -200,23 +200,31 @@ def _pipeline_settings(values: Mapping[str, Any]) -> PipelineSettings:
     raise ConfigError(f'pipeline: {e}') from e
 
 
-def parse(tree: Optional[Mapping[str, Any]], overrides: Sequence[str] = ()) -> ProjectConfig:
-  """A ProjectConfig from parsed YAML (a mapping) and `key=value` overrides."""
+ALL_SECTIONS = ('pipeline', 'local', 'vertex')
+
+
+def parse(tree: Optional[Mapping[str, Any]], overrides: Sequence[str] = (),
+          sections: Sequence[str] = ALL_SECTIONS) -> ProjectConfig:
+  """A ProjectConfig from parsed YAML (a mapping) and `key=value` overrides.
+
+  Only `sections` are checked (a local run does not need a valid vertex section).
+  """
   import copy  # pylint: disable=g-import-not-at-top
   tree = copy.deepcopy(dict(tree or {}))
   for assignment in overrides:
     _override(tree, assignment)
-  unknown = sorted(set(tree) - {'pipeline', 'local', 'vertex'})
+  unknown = sorted(set(tree) - set(ALL_SECTIONS))
   if unknown:
     raise ConfigError(f'unknown section(s) {unknown}; the file has pipeline, local, vertex')
-  vertex = tree.get('vertex')
+  vertex = tree.get('vertex') if 'vertex' in sections else None
   return ProjectConfig(
       pipeline=_pipeline_settings(tree.get('pipeline') or {}),
       local=_build(LocalTarget, tree.get('local') or {}, 'local'),
       vertex=_build(VertexTarget, vertex, 'vertex') if vertex else None)
 
 
-def load(path: str, overrides: Sequence[str] = ()) -> ProjectConfig:
+def load(path: str, overrides: Sequence[str] = (),
+         sections: Sequence[str] = ALL_SECTIONS) -> ProjectConfig:
   import yaml  # pylint: disable=g-import-not-at-top
   try:
     with open(path, encoding='utf-8') as f:
@@ -228,7 +236,7 @@ def load(path: str, overrides: Sequence[str] = ()) -> ProjectConfig:
   if tree is not None and not isinstance(tree, Mapping):
     raise ConfigError(f'{path}: the top level must be a mapping')
   try:
-    return parse(tree, overrides)
+    return parse(tree, overrides, sections)
   except ConfigError as e:
     raise ConfigError(f'{path}: {e}') from e
 

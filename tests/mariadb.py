@@ -35,6 +35,12 @@ class MariaDB:
     subprocess.run(['mariadb', '--no-defaults', '-S', self.socket, '-u', 'root', '-e', sql],
                    check=True, capture_output=True, text=True, timeout=60)
 
+  def dump(self) -> str:
+    """Everything the database holds, as SQL text (mariadb-dump)."""
+    return subprocess.run(['mariadb-dump', '--no-defaults', '-S', self.socket, '-u', 'root',
+                           self.database], check=True, capture_output=True, text=True,
+                          timeout=120).stdout
+
   def __enter__(self) -> 'MariaDB':
     data = os.path.join(self.root, 'data')
     subprocess.run(['mariadb-install-db', '--no-defaults', f'--datadir={data}',

@@ -1,0 +1,76 @@
+"""The local runner on a MySQL-compatible metadata store: a real MariaDB on loopback.
+
+`ctpipe run` reads the connection from the project config (`local.mysql`), the password
+from a file; the lineage is read back with `ctpipe inspect` over MySQL, and the password
+is nowhere in the store or the home.
+"""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from pipeline.cli import main
+from tests import mariadb
+from tests.conftest import sample_spans
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope='module')
+def server(tmp_path_factory):
+  reason = mariadb.binaries()
+  if reason:
+    pytest.skip(reason)  # only where the server cannot be installed (make test installs it)
+  with mariadb.MariaDB(str(tmp_path_factory.mktemp('mariadb'))) as db:
+    yield db
+
+
+def test_ctpipe_run_on_mariadb_and_its_lineage_read_back(server, tmp_path):
+  data = sample_spans(str(tmp_path / 'data'), [(2, 1000)])
+  password_file = tmp_path / 'password'
+  password_file.write_text(server.password + '\n')
+  config = tmp_path / 'ctpipe.yaml'
+  config.write_text(json.dumps({  # YAML is a superset of JSON
+      'pipeline': {'window_spans': 1, 'epochs': 12, 'min_auc': 0.8, 'edge_export': False},
+      'local': {'mysql': {'host': '127.0.0.1', 'port': server.port, 'database': server.database,
+                          'user': server.user, 'password_file': str(password_file)}}}))
+  home = tmp_path / 'home'
+  proc = subprocess.run(
+      [sys.executable, '-m', 'pipeline.cli', 'run', '--config', str(config), '--home', str(home),
+       '--data-root', data], cwd=REPO, capture_output=True, text=True, timeout=900)
+  assert proc.returncode == 0, proc.stdout + proc.stderr
+  assert 'Pushed version 1' in proc.stdout, proc.stdout
+  assert not (home / 'metadata.db').exists()  # the store is MariaDB, not SQLite
+
+  store_args = ['--mysql-host', '127.0.0.1', '--mysql-port', str(server.port),
+                '--mysql-database', server.database, '--mysql-user', server.user,
+                '--mysql-password-file', str(password_file)]
+  result = CliRunner().invoke(main, ['inspect', 'runs', '--json', *store_args])
+  assert result.exit_code == 0, result.output
+  [run] = json.loads(result.output)
+  assert run['trigger'] == 'manual' and run['status'] == 'complete' and run['pushed_version']
+  result = CliRunner().invoke(main, ['inspect', 'lineage', 'v1', '--json', *store_args])
+  assert result.exit_code == 0, result.output
+  nodes = [e['node'] for e in json.loads(result.output)['executions']]
+  assert nodes[0] == 'CsvExampleGen' and 'Trainer' in nodes and 'Evaluator' in nodes
+
+  # The password is read from its file for each connection and stored nowhere.
+  assert server.password not in server.dump()
+  for folder, _, files in os.walk(home):
+    for name in files:
+      with open(os.path.join(folder, name), 'rb') as f:
+        assert server.password.encode() not in f.read(), os.path.join(folder, name)
+
+
+def test_log_records_never_carry_a_password():
+  import logging  # pylint: disable=g-import-not-at-top
+  from pipeline.console_logs import RedactPasswords  # pylint: disable=g-import-not-at-top
+  config = 'mysql {\n  host: "db"\n  password: "s3cr\\"et"\n  user: "u"\n}'
+  record = logging.LogRecord('absl', logging.INFO, '', 0, 'Using connection config:\n %s',
+                             (config,), None)
+  assert RedactPasswords().filter(record)
+  assert 's3cr' not in record.getMessage() and 'password: "<redacted>"' in record.getMessage()
+  assert 'host: "db"' in record.getMessage()
