@@ -67,6 +67,7 @@ EVALUATOR = 'Evaluator'
 SERVING_CHECK = 'ServingCheck'
 PUSHER = 'Pusher'
 EDGE_EXPORT = 'EdgeExport'
+ANALYZER_CACHE = 'AnalyzerCache'
 ENDPOINT_PUSHER = 'EndpointPusher'
 
 INGEST_NODES = (EXAMPLE_GEN, STATISTICS_GEN, SCHEMA_IMPORTER, EXAMPLE_VALIDATOR, DATA_GATE,
@@ -182,8 +183,21 @@ def create_pipeline(
   training_statistics = tfx.components.StatisticsGen(
       examples=window, exclude_splits=['eval']).with_id(TRAINING_STATISTICS)
   training_statistics.add_upstream_node(drift_check)
+  transform_examples, analyzer_cache = window, None
+  if settings.analyzer_cache and not vertex:
+    # One dataset per span, so that TFT can reuse each span's analysis from the newest
+    # cache; measured slower than the merged window at this data size (see README).
+    cache = tfx.dsl.Resolver(
+        strategy_class=NewestArtifactStrategy,
+        cache=tfx.dsl.Channel(type=tfx.types.standard_artifacts.TransformCache,
+                              producer_component_id=TRANSFORM,
+                              output_key='updated_analyzer_cache')).with_id(ANALYZER_CACHE)
+    window_nodes.append(cache)
+    transform_examples = training_window.outputs['examples']
+    analyzer_cache = cache.outputs['cache']
   transform = tfx.components.Transform(
-      examples=window,
+      examples=transform_examples,
+      analyzer_cache=analyzer_cache,
       schema=curated_schema.outputs['schema'],
       preprocessing_fn=PREPROCESSING_FN,
       splits_config=tfx.proto.SplitsConfig(analyze=['train'], transform=['train', 'eval']),

@@ -187,12 +187,12 @@ def _override(tree: Dict[str, Any], assignment: str) -> None:
 
 
 def _pipeline_settings(values: Mapping[str, Any]) -> PipelineSettings:
-  known = {'window_spans', 'epochs', 'min_auc', 'edge_export', 'warm_start'}
+  known = {'window_spans', 'epochs', 'min_auc', 'edge_export', 'warm_start', 'analyzer_cache'}
   unknown = sorted(set(values) - known)
   if unknown:
     raise ConfigError(f'pipeline: unknown key(s) {unknown}; known: {sorted(known)}')
   typed = {'window_spans': int, 'epochs': int, 'min_auc': float, 'edge_export': bool,
-           'warm_start': bool}
+           'warm_start': bool, 'analyzer_cache': bool}
   kwargs = {k: _build(typed[k], v, f'pipeline.{k}') for k, v in values.items()}
   try:
     return replace_settings(PipelineSettings(), **kwargs)

@@ -61,6 +61,17 @@ def pushed_home(tmp_path_factory):
   return home, base, data, result
 
 
+@pytest.fixture(scope='module')
+def mariadb_server(tmp_path_factory):
+  """A real MariaDB on loopback, one per test module that asks (tests/mariadb.py)."""
+  from tests import mariadb  # pylint: disable=g-import-not-at-top
+  reason = mariadb.binaries()
+  if reason:
+    pytest.skip(reason)  # only where the server cannot be installed (make test installs it)
+  with mariadb.MariaDB(str(tmp_path_factory.mktemp('mariadb'))) as db:
+    yield db
+
+
 def SAMPLE_SETTINGS():  # pylint: disable=invalid-name
   """Settings of the shared sample run: small window, short training, lower AUC bar."""
   from pipeline import config  # pylint: disable=g-import-not-at-top

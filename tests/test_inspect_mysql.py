@@ -2,29 +2,19 @@
 import json
 import os
 
-import pytest
 from click.testing import CliRunner
 from ml_metadata.metadata_store import metadata_store
 
 from mlmd_inspect import store as store_lib
 from pipeline import metadata_copy
 from pipeline.cli import main
-from tests import mariadb
 
 TFX_EXAMPLE_STORE = os.path.join(os.path.dirname(__file__), 'data',
                                  'tfx_taxi_example.mlmd.sqlite')
 
 
-@pytest.fixture(scope='module')
-def server(tmp_path_factory):
-  reason = mariadb.binaries()
-  if reason:
-    pytest.skip(reason)  # only where the server cannot be installed (make test installs it)
-  with mariadb.MariaDB(str(tmp_path_factory.mktemp('mariadb'))) as db:
-    yield db
-
-
-def test_inspect_reads_a_mysql_store(server, tmp_path):
+def test_inspect_reads_a_mysql_store(mariadb_server, tmp_path):
+  server = mariadb_server
   settings = store_lib.MySQLSettings('127.0.0.1', server.database, server.user, server.port,
                                      server.password)
   target = metadata_store.MetadataStore(store_lib.mysql_config(settings))

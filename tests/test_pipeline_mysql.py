@@ -9,26 +9,16 @@ import os
 import subprocess
 import sys
 
-import pytest
 from click.testing import CliRunner
 
 from pipeline.cli import main
-from tests import mariadb
 from tests.conftest import sample_spans
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@pytest.fixture(scope='module')
-def server(tmp_path_factory):
-  reason = mariadb.binaries()
-  if reason:
-    pytest.skip(reason)  # only where the server cannot be installed (make test installs it)
-  with mariadb.MariaDB(str(tmp_path_factory.mktemp('mariadb'))) as db:
-    yield db
-
-
-def test_ctpipe_run_on_mariadb_and_its_lineage_read_back(server, tmp_path):
+def test_ctpipe_run_on_mariadb_and_its_lineage_read_back(mariadb_server, tmp_path):
+  server = mariadb_server
   data = sample_spans(str(tmp_path / 'data'), [(2, 1000)])
   password_file = tmp_path / 'password'
   password_file.write_text(server.password + '\n')
