@@ -85,6 +85,7 @@ def SAMPLE_SETTINGS():  # pylint: disable=invalid-name
 _SHARED_HOMES = ('pushed_home', 'replayed')
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
 def pytest_collection_modifyitems(config, items):  # pylint: disable=unused-argument
   for item in items:
     for name in _SHARED_HOMES:

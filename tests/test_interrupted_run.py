@@ -63,7 +63,7 @@ def test_watcher_killed_during_trainer_then_restarted_finishes_the_span(tmp_path
   assert ledger.unfinished_spans() == [1]
 
   # The lock died with the killed process: the restart is not refused.
-  restarted = subprocess.run(_watch(home, data, 3), capture_output=True, text=True,
+  restarted = subprocess.run(_watch(home, data, 12), capture_output=True, text=True,
                              timeout=900)
   assert restarted.returncode == 0, restarted.stdout + restarted.stderr
   assert 'span 1: trained' in restarted.stdout, restarted.stdout
