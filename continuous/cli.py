@@ -1,4 +1,4 @@
-"""`ctpipe watch` and `ctpipe replay`: the continuous-training commands (thin: parse, run, print)."""
+"""`ctpipe watch`, `replay` and `feedback`: continuous training (thin: parse, run, print)."""
 import json
 import os
 import sys
@@ -38,7 +38,8 @@ def make_commands(default_home: str, default_data_root: str, default_schema: str
   """The `watch` and `replay` commands, wired to the main CLI's console and report writer."""
 
   def build(home, data_root, schema_file, window, epochs, min_auc, retrain, no_edge_export,
-            warm_start, ledger_dir=None, periods=None, extra_triggers=None, cron=None, interval=60.0):
+            warm_start, ledger_dir=None, periods=None, extra_triggers=None, cron=None,
+            interval=60.0):
     from continuous.span_runs import RetrainPolicy, SpanRunner  # pylint: disable=g-import-not-at-top
     from continuous.watch import Watcher, WatchOptions  # pylint: disable=g-import-not-at-top
     from pipeline import config, local_runner  # pylint: disable=g-import-not-at-top

@@ -86,7 +86,8 @@ def write_demo(source_root: str, out_root: str, periods: Dict[int, str],
   plan = []
   header2, rows2 = _read(source[1])
   header3, rows3 = _read(source[2])
-  name = lambda span: periods.get(span.number) or f'span {span.number}'  # pylint: disable=unnecessary-lambda-assignment
+  def name(span: spans_lib.Span) -> str:
+    return periods.get(span.number) or f'span {span.number}'
   plan.append((source[0], name(source[0])))
   plan.append((source[1], name(source[1])))
   plan.append(((header2, drifted(header2, rows2, rng)), f'{name(source[1])}, drifted copy'))

@@ -250,8 +250,7 @@ def served_version_record(reader: metadata.MetadataReader, version: int
       for context in store.get_contexts_by_execution(execution_id):
         if context.type != metadata.RUN_CONTEXT:
           continue
-        by_node = metadata.executions_by_node(
-            [reader._execution(e) for e in store.get_executions_by_context(context.id)])  # pylint: disable=protected-access
+        by_node = metadata.executions_by_node(reader.run_executions(context.name))
         stats = by_node.get(definition.TRAINING_STATISTICS)
         evaluator = by_node.get(definition.EVALUATOR)
         stats_uri = next((a.uri for a in reader.execution_outputs(stats.id).get('statistics', [])),

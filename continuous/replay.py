@@ -75,6 +75,10 @@ def _metric(values: Dict[str, float], name: str) -> str:
   return '—' if value is None else f'{value:.3f}'
 
 
+def _pair(values: Dict[str, float]) -> str:
+  return f"{_metric(values, 'auc')} / {_metric(values, 'binary_accuracy')}"
+
+
 def markdown(rows: List[Dict[str, object]]) -> str:
   lines = ['| span | period | rows | trigger | drift | candidate AUC / acc | production AUC / acc '
            '| decision | pushed |', '|---|---|---|---|---|---|---|---|---|']
@@ -83,15 +87,15 @@ def markdown(rows: List[Dict[str, object]]) -> str:
     lines.append(
         f"| {row['span']} | {row.get('period') or '—'} | {row.get('rows') or '—'} "
         f"| {row['trigger']} | {drift} "
-        f"| {_metric(row.get('candidate'), 'auc')} / {_metric(row.get('candidate'), 'binary_accuracy')} "
-        f"| {_metric(row.get('production'), 'auc')} / {_metric(row.get('production'), 'binary_accuracy')} "
+        f"| {_pair(row.get('candidate'))} | {_pair(row.get('production'))} "
         f"| {row['decision']} | {row.get('pushed_version') or '—'} |")
   return '\n'.join(lines) + '\n'
 
 
 def write_timeline(rows: List[Dict[str, object]], folder: str) -> Dict[str, str]:
   os.makedirs(folder, exist_ok=True)
-  paths = {'json': os.path.join(folder, TIMELINE_JSON), 'markdown': os.path.join(folder, TIMELINE_MD)}
+  paths = {'json': os.path.join(folder, TIMELINE_JSON),
+           'markdown': os.path.join(folder, TIMELINE_MD)}
   with open(paths['json'], 'w', encoding='utf-8') as f:
     json.dump(rows, f, indent=2, sort_keys=True)
     f.write('\n')

@@ -125,7 +125,8 @@ def make_commands(project_root: str, console):
 
   @click.command(name='schedule')
   @click.option('--cron', required=True,
-                help='When to run, e.g. "0 3 * * *" (UTC; prefix CRON_TZ=Europe/Berlin for another zone).')
+                help='When to run, e.g. "0 3 * * *" (UTC; prefix CRON_TZ=Europe/Berlin '
+                     'for another zone).')
   @click.option('--max-concurrent-runs', type=click.IntRange(min=1), default=1,
                 show_default=True)
   @job_options

@@ -1,4 +1,4 @@
-"""The Vertex runner: the same `create_pipeline`, compiled with KubeflowV2DagRunner, Beam on Dataflow.
+"""The Vertex runner: the same `create_pipeline`, compiled by KubeflowV2DagRunner; Beam on Dataflow.
 
 Compiling needs no network and no credentials: user code is referenced by dotted path
 (no module upload) and every path is a gs:// URI from the config. Submitting and

@@ -96,5 +96,6 @@ class DriftCheck(base_component.BaseComponent):
                schema: types.BaseChannel,
                reference_statistics: Optional[types.BaseChannel] = None):
     super().__init__(spec=DriftCheckSpec(
-        examples=examples, statistics=statistics, reference_statistics=reference_statistics, schema=schema,
+        examples=examples, statistics=statistics,
+        reference_statistics=reference_statistics, schema=schema,
         drift_report=types.Channel(type=DriftReport)))
