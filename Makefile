@@ -13,7 +13,9 @@ $(STAMP): requirements.lock requirements-dev.lock setup.py
 	@# uv installs the fully pinned lock in under a minute (pip: about five). --no-deps: the lock
 	@# is complete, and TFX 1.16's metadata says Python <3.11 although its wheels run on 3.11.
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
-	$(UV) pip install --quiet --no-deps -r requirements.lock -r requirements-dev.lock
+	@# --compile-bytecode (about 70 s here): otherwise every test subprocess compiles
+	@# TensorFlow's modules on first import (measured: the suite 11.6 min instead of 7.4).
+	$(UV) pip install --quiet --no-deps --compile-bytecode -r requirements.lock -r requirements-dev.lock
 	$(UV) pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
