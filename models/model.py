@@ -22,6 +22,8 @@ class HParams:
   epochs: int = 4
   max_embedding_dim: int = 8
   seed: int = 42
+  # Larger data trains with larger batches (see for_rows); small data is unaffected.
+  max_steps_per_epoch: int = 1000
 
   def __post_init__(self):
     if self.epochs < 1 or self.batch_size < 1:
@@ -30,6 +32,25 @@ class HParams:
       raise ValueError(f'hidden_units must be positive, got {self.hidden_units}')
     if not 0.0 <= self.dropout < 1.0 or self.learning_rate < 0:
       raise ValueError('dropout must be within [0, 1) and learning_rate >= 0')
+    if self.max_steps_per_epoch < 1:
+      raise ValueError(f'max_steps_per_epoch must be >= 1, got {self.max_steps_per_epoch}')
+
+  def for_rows(self, train_rows: int) -> 'HParams':
+    """These hyperparameters for `train_rows` training rows.
+
+    When an epoch at `batch_size` would take more than `max_steps_per_epoch` steps, the
+    batch doubles (and the learning rate grows by sqrt(2), the usual scaling for Adam)
+    until it does not: per-step overhead, not arithmetic, bounds Keras on small models
+    (measured: 1M rows, batch 128, ~40 s an epoch on 2 cores). The embedded data
+    (10k training rows, 78 steps) trains exactly as configured.
+    """
+    factor = 1
+    while math.ceil(train_rows / (self.batch_size * factor)) > self.max_steps_per_epoch:
+      factor *= 2
+    if factor == 1:
+      return self
+    return dataclasses.replace(self, batch_size=self.batch_size * factor,
+                               learning_rate=self.learning_rate * math.sqrt(factor))
 
   @classmethod
   def from_dict(cls, values: Mapping[str, object]) -> 'HParams':

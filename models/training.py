@@ -17,6 +17,9 @@ from models import autograph, features, model as model_lib, signatures
 # Written next to the SavedModel so reviewers see how the model was trained.
 TRAINING_SUMMARY_FILE = 'training_summary.json'
 SCHEMA_FILE = 'schema.pbtxt'
+# Rows parsed and transformed per graph call; rows held for shuffling.
+PARSE_BATCH = 4096
+SHUFFLE_BUFFER = 100_000
 
 
 def cardinalities(tf_transform_output: tft.TFTransformOutput) -> Dict[str, int]:
@@ -40,20 +43,41 @@ def cardinalities(tf_transform_output: tft.TFTransformOutput) -> Dict[str, int]:
 
 
 def make_dataset(file_pattern: Sequence[str], tf_transform_output: tft.TFTransformOutput,
-                 batch_size: int, shuffle: bool, num_epochs: Optional[int] = 1,
-                 seed: int = 42) -> tf.data.Dataset:
-  """(features, label) batches from Transform's gzipped TFRecords."""
-  spec = dict(tf_transform_output.transformed_feature_spec())
-  files = tf.io.gfile.glob(list(file_pattern)) if not isinstance(file_pattern, str) else (
-      tf.io.gfile.glob(file_pattern))
+                 batch_size: int, shuffle: bool, seed: int = 42) -> tf.data.Dataset:
+  """(features, label) batches from raw gzipped tf.Examples, through the Transform graph.
+
+  Transform does not write transformed copies of the data (measured: writing and
+  re-reading them cost more than applying the graph here). Rows are parsed and
+  transformed in large batches once, kept in memory (`cache`: ~100 bytes a row), then
+  shuffled and batched every epoch.
+  """
+  patterns = [file_pattern] if isinstance(file_pattern, str) else list(file_pattern)
+  files = sorted(tf.io.gfile.glob(patterns))
   if not files:
-    raise FileNotFoundError(f'no transformed examples match {list(file_pattern)}')
-  return tf.data.experimental.make_batched_features_dataset(
-      file_pattern=files, batch_size=batch_size, features=spec,
-      reader=lambda names: tf.data.TFRecordDataset(names, compression_type='GZIP'),
-      label_key=features.LABEL_KEY, shuffle=shuffle, shuffle_seed=seed,
-      num_epochs=num_epochs, drop_final_batch=False,
-      prefetch_buffer_size=tf.data.AUTOTUNE)
+    raise FileNotFoundError(f'no examples match {patterns}')
+  raw_spec = tf_transform_output.raw_feature_spec()
+  transform = tf_transform_output.transform_features_layer()
+
+  def parse_and_transform(records):
+    transformed = transform(tf.io.parse_example(records, raw_spec))
+    label = transformed.pop(features.LABEL_KEY)
+    return transformed, label
+
+  dataset = (tf.data.TFRecordDataset(files, compression_type='GZIP')
+             .batch(PARSE_BATCH)
+             .map(parse_and_transform, num_parallel_calls=tf.data.AUTOTUNE)
+             .unbatch()
+             .cache())
+  if shuffle:
+    dataset = dataset.shuffle(SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)
+  return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def count_records(files: Sequence[str]) -> int:
+  """Records in gzipped TFRecord files (read in C++, ~1 s per million rows)."""
+  dataset = tf.data.TFRecordDataset(sorted(tf.io.gfile.glob(list(files))), compression_type='GZIP')
+  return int(dataset.batch(65536).reduce(
+      tf.constant(0, tf.int64), lambda count, batch: count + tf.size(batch, out_type=tf.int64)))
 
 
 def warm_start(model: keras.Model, base_model_dir: str) -> List[str]:
@@ -87,6 +111,12 @@ def train_and_export(train_files: Sequence[str], eval_files: Sequence[str],
   `training_summary.json` inside the exported model's assets.extra/).
   """
   autograph.skip_tf_keras()
+  train_rows = count_records(train_files)
+  configured, hparams = hparams, hparams.for_rows(train_rows)
+  if hparams != configured:
+    logging.info('%d training rows: batch %d -> %d, learning rate %g -> %g', train_rows,
+                 configured.batch_size, hparams.batch_size, configured.learning_rate,
+                 hparams.learning_rate)
   tf_transform_output = tft.TFTransformOutput(transform_output_dir)
   layout = model_lib.default_layout(cardinalities(tf_transform_output))
   model = model_lib.build_model(layout, hparams)
@@ -97,8 +127,8 @@ def train_and_export(train_files: Sequence[str], eval_files: Sequence[str],
   # Optimizer slots created inside the first traced step make TF trace it twice (~1.3 s).
   model.optimizer.build(model.trainable_variables)
   train_ds = make_dataset(train_files, tf_transform_output, hparams.batch_size, shuffle=True,
-                          num_epochs=1, seed=hparams.seed)
-  eval_ds = make_dataset(eval_files, tf_transform_output, 1024, shuffle=False, num_epochs=1)
+                          seed=hparams.seed)
+  eval_ds = make_dataset(eval_files, tf_transform_output, 1024, shuffle=False)
   callbacks: List[keras.callbacks.Callback] = []
   if log_dir:
     callbacks.append(keras.callbacks.TensorBoard(log_dir=log_dir, update_freq='epoch',
@@ -118,7 +148,8 @@ def train_and_export(train_files: Sequence[str], eval_files: Sequence[str],
   extra = tf.io.gfile.join(serving_model_dir, 'assets.extra')
   tf.io.gfile.makedirs(extra)
   with tf.io.gfile.GFile(tf.io.gfile.join(extra, TRAINING_SUMMARY_FILE), 'w') as f:
-    json.dump({'hparams': hparams.to_dict(), 'final_metrics': final}, f, indent=2, sort_keys=True)
+    json.dump({'hparams': configured.to_dict(), 'effective_hparams': hparams.to_dict(),
+               'train_rows': train_rows, 'final_metrics': final}, f, indent=2, sort_keys=True)
   # The curated schema the model was trained under: the server checks requests against it.
   with tf.io.gfile.GFile(tf.io.gfile.join(extra, SCHEMA_FILE), 'w') as f:
     f.write(text_format.MessageToString(tf_transform_output.raw_metadata.schema))

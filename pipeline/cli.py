@@ -127,8 +127,9 @@ def _print_summary(summary, result, log_path: str) -> None:
 @click.option('--epochs', type=click.IntRange(min=1), default=None, help='Training epochs.')
 @click.option('--min-auc', type=click.FloatRange(0, 1), default=None,
               help='Overall AUC a candidate needs to be blessed (default 0.90).')
-@click.option('--beam-mode', type=click.Choice(['in_memory', 'multi_processing']),
-              default=None, help='Beam DirectRunner mode (default: local.beam_mode).')
+@click.option('--beam-mode', type=click.Choice(['auto', 'in_memory', 'multi_processing']),
+              default=None, help='Beam DirectRunner mode (default: local.beam_mode, auto: '
+                                 'chosen from the window\'s size, printed).')
 @click.option('--verbose', is_flag=True, help='Show TensorFlow and Beam logs in the terminal.')
 def run(config_path, overrides, data_root, home, schema_file, window, epochs, min_auc, beam_mode,
         verbose) -> None:

@@ -17,8 +17,21 @@ import enum
 import json
 from typing import List, Optional, Sequence
 
-from tfx import v1 as tfx
+# TFX's own modules rather than `tfx.v1`: importing tfx.v1 loads its cloud extensions
+# (aiplatform, BigQuery), about 3 s of every `ctpipe run`'s start-up.
+from tfx.components import (CsvExampleGen, Evaluator, ExampleValidator, Pusher, SchemaGen,
+                            StatisticsGen, Trainer, Transform)
+from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.dsl.components.base import executor_spec
+from tfx.dsl.components.common.resolver import Resolver
+from tfx.dsl.input_resolution.strategies.latest_artifact_strategy import LatestArtifactStrategy
+from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
+    LatestBlessedModelStrategy)
+from tfx.orchestration.data_types import RuntimeParameter
+from tfx.orchestration.pipeline import Pipeline
+from tfx.proto import example_gen_pb2, pusher_pb2, range_config_pb2, trainer_pb2, transform_pb2
+from tfx.types import standard_artifacts
+from tfx.types.channel import Channel
 
 from models import preprocessing
 from pipeline import evaluation, spans
@@ -85,7 +98,7 @@ def create_pipeline(
     user_code_version: str = '',
     orchestrator: Orchestrator = Orchestrator.LOCAL,
     cloud=None,
-) -> tfx.dsl.Pipeline:
+) -> Pipeline:
   """The pipeline for one span (the newest one when `span` is None).
 
   `cloud` (VERTEX only): a `pipeline.targets.VertexTarget`, for the optional Vertex AI
@@ -100,28 +113,28 @@ def create_pipeline(
   """
   vertex = orchestrator is Orchestrator.VERTEX
   if vertex:
-    range_config = tfx.dsl.experimental.RuntimeParameter(
+    range_config = RuntimeParameter(
         name=RANGE_CONFIG_PARAMETER, ptype=str,
         default=rolling_range_json(settings.window_spans))
   else:
-    range_config = (tfx.proto.RangeConfig(static_range=tfx.proto.StaticRange(
+    range_config = (range_config_pb2.RangeConfig(static_range=range_config_pb2.StaticRange(
         start_span_number=span, end_span_number=span)) if span is not None else None)
   # Ingests one span; hash-splits it so evaluation never sees a training row.
-  example_gen = tfx.components.CsvExampleGen(
+  example_gen = CsvExampleGen(
       input_base=paths.data_root,
-      input_config=tfx.proto.Input(splits=[
-          tfx.proto.Input.Split(name='span', pattern=spans.SPAN_PATTERN)]),
-      output_config=tfx.proto.Output(split_config=tfx.proto.SplitConfig(splits=[
-          tfx.proto.SplitConfig.Split(name='train', hash_buckets=settings.train_buckets),
-          tfx.proto.SplitConfig.Split(name='eval', hash_buckets=settings.eval_buckets)])),
+      input_config=example_gen_pb2.Input(splits=[
+          example_gen_pb2.Input.Split(name='span', pattern=spans.SPAN_PATTERN)]),
+      output_config=example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(splits=[
+          example_gen_pb2.SplitConfig.Split(name='train', hash_buckets=settings.train_buckets),
+          example_gen_pb2.SplitConfig.Split(name='eval', hash_buckets=settings.eval_buckets)])),
       range_config=range_config).with_id(EXAMPLE_GEN)
   # Statistics of the new span: input to validation and to the schema review.
-  statistics_gen = tfx.components.StatisticsGen(
+  statistics_gen = StatisticsGen(
       examples=example_gen.outputs['examples']).with_id(STATISTICS_GEN)
   # The reviewed, committed schema is the contract; inference never replaces it.
-  curated_schema = tfx.components.ImportSchemaGen(
+  curated_schema = ImportSchemaGen(
       schema_file=paths.schema_file).with_id(SCHEMA_IMPORTER)
-  example_validator = tfx.components.ExampleValidator(
+  example_validator = ExampleValidator(
       statistics=statistics_gen.outputs['statistics'],
       schema=curated_schema.outputs['schema']).with_id(EXAMPLE_VALIDATOR)
   # Stops the run on any anomaly; only clean spans reach the training window.
@@ -130,15 +143,15 @@ def create_pipeline(
       anomalies=example_validator.outputs['anomalies']).with_id(DATA_GATE)
   # What the newest trained model learned from (a previous run's TrainingStatistics):
   # the new span's drift is measured against it with the schema's drift comparators.
-  drift_reference = tfx.dsl.Resolver(
+  drift_reference = Resolver(
       # Locally: exactly the newest TrainingStatistics. Vertex's resolver queries by type
       # alone, at the start of the run: the previous run's newest statistics, i.e. its
       # training window's (or, if it stopped at the gate, its window's). TFX's
       # LatestArtifactStrategy fails its local execution when nothing exists yet.
-      strategy_class=(tfx.dsl.experimental.LatestArtifactStrategy if vertex
+      strategy_class=(LatestArtifactStrategy if vertex
                       else NewestArtifactStrategy),
-      statistics=tfx.dsl.Channel(
-          type=tfx.types.standard_artifacts.ExampleStatistics,
+      statistics=Channel(
+          type=standard_artifacts.ExampleStatistics,
           producer_component_id=TRAINING_STATISTICS, output_key='statistics'),
   ).with_id(DRIFT_REFERENCE)
   drift_check = DriftCheck(
@@ -153,7 +166,7 @@ def create_pipeline(
                      metadata_connection_config, enable_cache)
 
   # Inferred schema of the new span, compared with the curated one: proposals only.
-  schema_gen = tfx.components.SchemaGen(
+  schema_gen = SchemaGen(
       statistics=statistics_gen.outputs['statistics'],
       infer_feature_shape=False).with_id(SCHEMA_GEN)
   schema_review = SchemaReview(
@@ -167,11 +180,11 @@ def create_pipeline(
     # ExampleGen already read the whole window (rolling range), and the gate passed it.
     window = data_gate.outputs[VALIDATED_EXAMPLES_KEY]
   else:
-    training_window = tfx.dsl.Resolver(
+    training_window = Resolver(
         strategy_class=SpanWindowStrategy,
         config={'num_spans': settings.window_spans},
-        examples=tfx.dsl.Channel(
-            type=tfx.types.standard_artifacts.Examples, producer_component_id=DATA_GATE,
+        examples=Channel(
+            type=standard_artifacts.Examples, producer_component_id=DATA_GATE,
             output_key=VALIDATED_EXAMPLES_KEY)).with_id(TRAINING_WINDOW)
     training_window.add_upstream_node(data_gate)
     merge_window = MergeWindow(
@@ -180,61 +193,64 @@ def create_pipeline(
     window_nodes = [training_window, merge_window]
   # Statistics of what this run trains on: the reference for the next span's drift and
   # for training-serving skew. After DriftCheck, so that it reads the previous window's.
-  training_statistics = tfx.components.StatisticsGen(
+  training_statistics = StatisticsGen(
       examples=window, exclude_splits=['eval']).with_id(TRAINING_STATISTICS)
   training_statistics.add_upstream_node(drift_check)
   transform_examples, analyzer_cache = window, None
   if settings.analyzer_cache and not vertex:
     # One dataset per span, so that TFT can reuse each span's analysis from the newest
     # cache; measured slower than the merged window at this data size (see README).
-    cache = tfx.dsl.Resolver(
+    cache = Resolver(
         strategy_class=NewestArtifactStrategy,
-        cache=tfx.dsl.Channel(type=tfx.types.standard_artifacts.TransformCache,
+        cache=Channel(type=standard_artifacts.TransformCache,
                               producer_component_id=TRANSFORM,
                               output_key='updated_analyzer_cache')).with_id(ANALYZER_CACHE)
     window_nodes.append(cache)
     transform_examples = training_window.outputs['examples']
     analyzer_cache = cache.outputs['cache']
-  transform = tfx.components.Transform(
+  transform = Transform(
       examples=transform_examples,
       analyzer_cache=analyzer_cache,
       schema=curated_schema.outputs['schema'],
       preprocessing_fn=PREPROCESSING_FN,
-      splits_config=tfx.proto.SplitsConfig(analyze=['train'], transform=['train', 'eval']),
+      splits_config=transform_pb2.SplitsConfig(analyze=['train'], transform=['train', 'eval']),
       # StatisticsGen already describes every span; Transform's own pre/post statistics
       # would run TFDV twice more on the whole window.
       disable_statistics=True,
+      # The Trainer applies the Transform graph as it reads the raw window: no
+      # transformed copy of the data is written (see models/training.make_dataset).
+      materialize=False,
       force_tf_compat_v1=preprocessing.FORCE_TF_COMPAT_V1,
       custom_config={'user_code_version': user_code_version},
   ).with_id(TRANSFORM)
   # The model in production: the latest blessed one. Empty on the first run.
-  baseline = tfx.dsl.Resolver(
-      strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-      model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-      model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+  baseline = Resolver(
+      strategy_class=LatestBlessedModelStrategy,
+      model=Channel(type=standard_artifacts.Model),
+      model_blessing=Channel(type=standard_artifacts.ModelBlessing),
   ).with_id(BASELINE_RESOLVER)
   trainer_config = {'hparams': settings.hparams.to_dict(), 'user_code_version': user_code_version}
-  trainer_class = tfx.components.Trainer
+  trainer_class = Trainer
   if vertex and cloud is not None and cloud.training.enabled:
     # On Vertex AI Training: the same run_fn in the project's image on its own machine.
-    trainer_class = tfx.extensions.google_cloud_ai_platform.Trainer
+    trainer_class = _vertex_trainer_class()
     trainer_config.update(vertex_training_config(cloud))
   trainer = trainer_class(
       run_fn=RUN_FN,
       # Warm start: only wired in when asked for, so a new blessed model alone does not
       # invalidate the Trainer's cache.
       base_model=baseline.outputs['model'] if settings.warm_start else None,
-      examples=transform.outputs['transformed_examples'],
+      examples=window,
       transform_graph=transform.outputs['transform_graph'],
       schema=curated_schema.outputs['schema'],
-      train_args=tfx.proto.TrainArgs(splits=['train']),
-      eval_args=tfx.proto.EvalArgs(splits=['eval']),
-      custom_config=(tfx.dsl.experimental.RuntimeParameter(
+      train_args=trainer_pb2.TrainArgs(splits=['train']),
+      eval_args=trainer_pb2.EvalArgs(splits=['eval']),
+      custom_config=(RuntimeParameter(
           name=TRAINER_CONFIG_PARAMETER, ptype=str,
           default=json.dumps(trainer_config, sort_keys=True))
                      if vertex else trainer_config)).with_id(TRAINER)
   # Candidate vs baseline on the window's held-out split, overall and per slice.
-  evaluator = tfx.components.Evaluator(
+  evaluator = Evaluator(
       examples=window,
       model=trainer.outputs['model'],
       baseline_model=baseline.outputs['model'],
@@ -248,11 +264,11 @@ def create_pipeline(
       examples=window,
       model_name=settings.model_name).with_id(SERVING_CHECK)
   # Only models blessed by both reach serving, atomically, as <base>/<model>/<n>/.
-  pusher = tfx.components.Pusher(
+  pusher = Pusher(
       model_blessing=evaluator.outputs['blessing'],
       infra_blessing=serving_check.outputs['infra_blessing'],
-      push_destination=tfx.proto.PushDestination(
-          filesystem=tfx.proto.PushDestination.Filesystem(
+      push_destination=pusher_pb2.PushDestination(
+          filesystem=pusher_pb2.PushDestination.Filesystem(
               base_directory=paths.model_base(settings.model_name))),
       custom_executor_spec=executor_spec.ExecutorClassSpec(AtomicPusherExecutor),
   ).with_id(PUSHER)
@@ -260,7 +276,7 @@ def create_pipeline(
                  transform, trainer, baseline, evaluator, serving_check, pusher]
   if vertex and cloud is not None and cloud.endpoint.enabled:
     # Also deployed to a Vertex AI Endpoint, under the same two blessings.
-    components.append(tfx.extensions.google_cloud_ai_platform.Pusher(
+    components.append(_vertex_pusher_class()(
         model=trainer.outputs['model'],
         model_blessing=evaluator.outputs['blessing'],
         infra_blessing=serving_check.outputs['infra_blessing'],
@@ -277,7 +293,7 @@ def create_pipeline(
 
 def _pipeline(settings, paths, components, beam_pipeline_args, metadata_connection_config,
               enable_cache):
-  return tfx.dsl.Pipeline(
+  return Pipeline(
       pipeline_name=settings.pipeline_name,
       pipeline_root=paths.pipeline_root,
       components=components,
@@ -286,11 +302,21 @@ def _pipeline(settings, paths, components, beam_pipeline_args, metadata_connecti
       beam_pipeline_args=list(beam_pipeline_args))
 
 
+def _vertex_trainer_class():
+  from tfx.extensions.google_cloud_ai_platform.trainer.component import Trainer as VertexTrainer  # pylint: disable=g-import-not-at-top
+  return VertexTrainer
+
+
+def _vertex_pusher_class():
+  from tfx.extensions.google_cloud_ai_platform.pusher.component import Pusher as VertexPusher  # pylint: disable=g-import-not-at-top
+  return VertexPusher
+
+
 def rolling_range_json(window_spans: int) -> str:
   """ExampleGen's RangeConfig reading the newest `window_spans` spans (Vertex)."""
   from google.protobuf import json_format  # pylint: disable=g-import-not-at-top
   return json_format.MessageToJson(
-      tfx.proto.RangeConfig(rolling_range=tfx.proto.RollingRange(num_spans=window_spans)),
+      range_config_pb2.RangeConfig(rolling_range=range_config_pb2.RollingRange(num_spans=window_spans)),
       sort_keys=True, indent=None)
 
 

@@ -20,6 +20,7 @@ from pipeline.config import PipelinePaths, PipelineSettings
 
 
 class BeamMode(enum.Enum):
+  AUTO = 'auto'  # chosen from the size of the window's data (choose_beam)
   IN_MEMORY = 'in_memory'
   MULTI_PROCESSING = 'multi_processing'
 
@@ -29,13 +30,43 @@ class BeamMode(enum.Enum):
 # every Beam step (tfx.utils.dependency_utils: about 5 s a component, measured here).
 LOCAL_SDK_IMAGE = 'ctpipe-local'
 
+# From this much CSV in the window, `auto` runs Beam on one process per core; below it,
+# in one process. Set by bench/scaling.py on 2 cores (see README, Performance).
+MULTI_PROCESSING_FROM_BYTES = 200 * 2**20
 
-def beam_args(mode: BeamMode, workers: int = 0) -> List[str]:
-  """DirectRunner arguments; in_memory measured fastest on 2 cores for this data size."""
+
+@dataclasses.dataclass(frozen=True)
+class BeamChoice:
+  mode: BeamMode  # IN_MEMORY or MULTI_PROCESSING
+  workers: int
+  why: str
+
+  def describe(self) -> str:
+    return (f'{self.mode.value}, {self.workers} worker{"s" if self.workers > 1 else ""} '
+            f'({self.why})')
+
+
+def choose_beam(requested: BeamMode, window_bytes: int, cores: int) -> BeamChoice:
+  """The DirectRunner mode for a run whose training window holds `window_bytes` of CSV."""
+  size = f'window {window_bytes / 2**20:.1f} MiB of CSV'
+  if requested is BeamMode.IN_MEMORY:
+    return BeamChoice(BeamMode.IN_MEMORY, 1, f'as configured; {size}')
+  if requested is BeamMode.MULTI_PROCESSING:
+    return BeamChoice(BeamMode.MULTI_PROCESSING, max(cores, 1), f'as configured; {size}')
+  if cores > 1 and window_bytes >= MULTI_PROCESSING_FROM_BYTES:
+    return BeamChoice(BeamMode.MULTI_PROCESSING, cores,
+                      f'auto: {size} >= {MULTI_PROCESSING_FROM_BYTES / 2**20:.0f} MiB')
+  limit = (f'< {MULTI_PROCESSING_FROM_BYTES / 2**20:.0f} MiB' if cores > 1 else 'one core')
+  return BeamChoice(BeamMode.IN_MEMORY, 1, f'auto: {size} {limit}')
+
+
+def beam_args(choice: BeamChoice) -> List[str]:
+  """DirectRunner arguments for a BeamChoice."""
   # cloudpickle: dill resets logging levels on every (un)pickle, ~1.5 s a Beam step here.
   common = [f'--sdk_container_image={LOCAL_SDK_IMAGE}', '--pickle_library=cloudpickle']
-  if mode is BeamMode.MULTI_PROCESSING:
-    return common + ['--direct_running_mode=multi_processing', f'--direct_num_workers={workers}']
+  if choice.mode is BeamMode.MULTI_PROCESSING:
+    return common + ['--direct_running_mode=multi_processing',
+                     f'--direct_num_workers={choice.workers}']
   return common + ['--direct_running_mode=in_memory', '--direct_num_workers=1']
 
 
@@ -188,7 +219,7 @@ class LocalRun:
   """One `ctpipe run`: backfill of the window, then the full pipeline for the newest span."""
 
   def __init__(self, home: Home, data_root: str, schema_file: str, settings: PipelineSettings,
-               beam_mode: BeamMode = BeamMode.IN_MEMORY, observer: Optional[RunObserver] = None,
+               beam_mode: BeamMode = BeamMode.AUTO, observer: Optional[RunObserver] = None,
                reason: str = 'manual'):
     self.home = home
     self.reason = reason  # why this run happened; recorded on its runs in MLMD
@@ -196,6 +227,7 @@ class LocalRun:
     self.schema_file = os.path.abspath(schema_file)
     self.settings = settings
     self.beam_mode = beam_mode
+    self.beam: Optional[BeamChoice] = None  # decided by run() from the window's size
     self.observer = observer or RunObserver()
     self._reader: Optional[metadata.MetadataReader] = None
     self._code_version = user_code_version()  # hashed once, not once per span
@@ -208,7 +240,7 @@ class LocalRun:
   def _build(self, span: int, ingest_only: bool):
     return definition.create_pipeline(
         self.settings, self.home.paths(self.data_root, self.schema_file),
-        beam_pipeline_args=beam_args(self.beam_mode),
+        beam_pipeline_args=beam_args(self.beam),
         metadata_connection_config=self.home.metadata_config(),
         span=span, ingest_only=ingest_only, user_code_version=self._code_version)
 
@@ -270,6 +302,9 @@ class LocalRun:
       ingested = reader.spans_of(definition.EXAMPLE_GEN) if reader else []
       validated = reader.spans_of(definition.DATA_GATE) if reader else []
       plan = plan_spans(available, ingested, validated, self.settings.window_spans)
+      self.beam = choose_beam(self.beam_mode, spans.csv_bytes(self.data_root, plan.window),
+                              os.cpu_count() or 1)
+      self.observer.on_phase(f'Beam: {self.beam.describe()}')
       if plan.excluded:
         self.observer.on_phase(f'spans {plan.excluded} failed the data gate in an earlier run; '
                                'the window goes on without them')

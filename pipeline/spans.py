@@ -59,6 +59,13 @@ def list_spans(data_root: str) -> List[Span]:
   return spans
 
 
+def csv_bytes(data_root: str, numbers: Sequence[int]) -> int:
+  """Size of the CSV files of spans `numbers` (missing spans count 0)."""
+  wanted = set(numbers)
+  return sum(os.path.getsize(os.path.join(span.path, name))
+             for span in span_dirs(data_root) if span.number in wanted for name in span.files)
+
+
 def count_rows(span: Span) -> int:
   """Data rows (header excluded) in a span's CSV files; quoted newlines counted correctly."""
   total = 0

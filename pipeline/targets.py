@@ -39,13 +39,14 @@ class LocalTarget:
   home: str = '.ctpipe'
   data_root: str = 'data/taxi'
   schema: str = 'schema/schema.pbtxt'
-  beam_mode: str = 'in_memory'
+  beam_mode: str = 'auto'  # auto: chosen from the window's size (local_runner.choose_beam)
   # None: SQLite in the home (metadata.db).
   mysql: Optional[MySQLStore] = None
 
   def __post_init__(self):
-    if self.beam_mode not in ('in_memory', 'multi_processing'):
-      raise ConfigError(f'local.beam_mode: in_memory or multi_processing, got {self.beam_mode!r}')
+    if self.beam_mode not in ('auto', 'in_memory', 'multi_processing'):
+      raise ConfigError('local.beam_mode: auto, in_memory or multi_processing, '
+                        f'got {self.beam_mode!r}')
 
 
 @dataclasses.dataclass(frozen=True)

@@ -43,6 +43,26 @@ def test_plan_reports_rejected_spans_and_does_not_retry_them():
 
 
 def test_beam_args_keep_tfx_from_repackaging_itself():
-  args = local_runner.beam_args(local_runner.BeamMode.IN_MEMORY)
+  choice = local_runner.choose_beam(local_runner.BeamMode.IN_MEMORY, 10, cores=2)
+  args = local_runner.beam_args(choice)
   assert any(a.startswith('--sdk_container_image=') for a in args)
   assert '--direct_running_mode=in_memory' in args
+
+
+def test_auto_beam_mode_follows_the_window_size():
+  big = local_runner.MULTI_PROCESSING_FROM_BYTES
+  small = local_runner.choose_beam(local_runner.BeamMode.AUTO, big - 1, cores=2)
+  assert small.mode is local_runner.BeamMode.IN_MEMORY and small.workers == 1
+  large = local_runner.choose_beam(local_runner.BeamMode.AUTO, big, cores=2)
+  assert large.mode is local_runner.BeamMode.MULTI_PROCESSING and large.workers == 2
+  assert '--direct_num_workers=2' in local_runner.beam_args(large)
+  assert 'auto' in large.describe() and 'MiB' in large.describe()
+  # One core: nothing to gain from more processes.
+  assert local_runner.choose_beam(local_runner.BeamMode.AUTO, big * 10, cores=1).workers == 1
+
+
+def test_configured_beam_mode_overrides_the_size():
+  forced = local_runner.choose_beam(local_runner.BeamMode.IN_MEMORY, 10**12, cores=2)
+  assert forced.mode is local_runner.BeamMode.IN_MEMORY and 'as configured' in forced.why
+  forced = local_runner.choose_beam(local_runner.BeamMode.MULTI_PROCESSING, 1, cores=2)
+  assert forced.mode is local_runner.BeamMode.MULTI_PROCESSING

@@ -1,4 +1,6 @@
 """The Keras model builder on constant tensors: shapes, dtypes, a finite loss."""
+import math
+
 import numpy as np
 import pytest
 
@@ -77,3 +79,13 @@ def test_warm_start_copies_matching_weights_and_keeps_fresh_ones_where_shapes_ch
   copied = training.warm_start(other, str(tmp_path / 'base'))
   assert 0 < len(copied) < len(other.weights)
   assert len(other.weights) - len(copied) in (1, 2)  # the grown embedding (and the first kernel)
+
+
+def test_batch_grows_with_the_data_only_past_the_step_budget():
+  hparams = model_lib.HParams()
+  assert hparams.for_rows(10_000) == hparams  # the embedded window: as configured
+  assert hparams.for_rows(128_000) == hparams  # exactly 1,000 steps
+  scaled = hparams.for_rows(1_000_000)
+  assert scaled.batch_size == 1024 and math.ceil(1_000_000 / scaled.batch_size) <= 1000
+  assert scaled.learning_rate == pytest.approx(hparams.learning_rate * math.sqrt(8))
+  assert scaled.epochs == hparams.epochs and scaled.hidden_units == hparams.hidden_units
