@@ -4,7 +4,7 @@ For each size it generates the data (bench/scaled_data.py; 15k is the embedded d
 runs `ctpipe run` on a fresh home and TFX's example (`../shared/bench/peer_taxi.py`)
 on the same rows, each as a separate process, and prints per-component wall time
 (from each store's ML Metadata), rows per second, the peak memory of the whole process
-tree (sum of RSS, sampled every 0.2 s), the ratio ours/peer, our start-up time (launch
+tree (PSS and RSS, summed over its processes every 0.25 s), the ratio ours/peer, our start-up time (launch
 to the first component), the statistics' row counts against the input rows, the
 model's quality, and the re-run times (the second run re-evaluates against the new
 baseline; the third is fully cached).
@@ -17,6 +17,7 @@ these machines vary by ±20 % between sessions, so compare ratios from one sessi
 """
 import argparse
 import json
+import warnings
 import os
 import re
 import shutil
@@ -28,6 +29,10 @@ import time
 from typing import Dict, List, Optional
 
 import psutil
+
+# The figures, not TensorFlow's and Google's import chatter (this process reads statistics).
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+warnings.filterwarnings('ignore', category=FutureWarning)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
@@ -42,47 +47,70 @@ SIZES = {'15k': EMBEDDED_ROWS, '150k': 150_000, '1.5m': 1_500_000}
 
 
 class PeakMemory:
-  """Peak of the summed RSS of a process and all its descendants, sampled in a thread."""
+  """Peak memory of a process and all its descendants, sampled in a thread.
 
-  def __init__(self, pid: int, interval: float = 0.2):
+  Two sums: RSS (counts the pages of shared libraries once per process: TensorFlow's
+  alone are ~0.5 GiB in each Beam worker) and PSS (shared pages split between the
+  processes that share them: what the tree really occupies). `peak_at` is when the
+  PSS peak was seen.
+  """
+
+  def __init__(self, pid: int, interval: float = 0.25):
     self._root = psutil.Process(pid)
     self._interval = interval
-    self.peak_bytes = 0
+    self.peak_rss = self.peak_pss = 0
+    self.peak_at = 0.0
     self._stop = threading.Event()
     self._thread = threading.Thread(target=self._sample, daemon=True)
     self._thread.start()
 
   def _sample(self) -> None:
     while not self._stop.is_set():
-      total = 0
+      rss = pss = 0
       try:
         processes = [self._root] + self._root.children(recursive=True)
       except psutil.NoSuchProcess:
         return
       for process in processes:
         try:
-          total += process.memory_info().rss
+          info = process.memory_full_info()
+          rss += info.rss
+          pss += info.pss
         except psutil.Error:
           pass
-      self.peak_bytes = max(self.peak_bytes, total)
+      self.peak_rss = max(self.peak_rss, rss)
+      if pss > self.peak_pss:
+        self.peak_pss, self.peak_at = pss, time.time()
       self._stop.wait(self._interval)
 
-  def stop(self) -> float:
+  def stop(self) -> Dict[str, float]:
     self._stop.set()
     self._thread.join()
-    return self.peak_bytes / 2**30
+    return {'peak_gib': self.peak_pss / 2**30, 'peak_rss_sum_gib': self.peak_rss / 2**30,
+            'peak_at': self.peak_at}
 
 
 def run_measured(command: List[str], log_path: str) -> Dict[str, object]:
   """Runs `command` with its output in `log_path`; wall seconds, peak GiB, exit code."""
   with open(log_path, 'w', encoding='utf-8') as log:
     start = time.time()
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+    # Wide: rich wraps the printed lines at 80 columns when not on a terminal.
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
+                               env={**os.environ, 'COLUMNS': '200'})
     memory = PeakMemory(process.pid)
     code = process.wait()
     wall = time.time() - start
-  return {'launched': start, 'command_seconds': wall, 'peak_gib': memory.stop(),
-          'exit_code': code}
+  return {'launched': start, 'command_seconds': wall, 'exit_code': code, **memory.stop()}
+
+
+def running_at(db_path: str, pipeline_name: str, moment: float) -> str:
+  """The component that was executing at `moment` (epoch seconds), if any."""
+  from pipeline import metadata  # pylint: disable=g-import-not-at-top
+  reader = metadata.MetadataReader.open_sqlite(db_path, pipeline_name)
+  for execution in reader.executions_after(0):
+    if execution.created_ms / 1000 <= moment <= execution.updated_ms / 1000:
+      return execution.node_id
+  return 'between components'
 
 
 def components(db_path: str, pipeline_name: str, after_id: int = 0):
@@ -134,6 +162,7 @@ def run_ours(work: str, label: str, data_root: str, rows: int, reruns: int) -> D
       startup_seconds=first_ms / 1000 - result['launched'],
       statistics_rows=statistics_rows(db, 'ctpipe-taxi', 'StatisticsGen', 0),
       input_rows=rows, quality=record['candidate'], blessed=record['blessed'],
+      peak_component=running_at(db, 'ctpipe-taxi', result['peak_at']),
       pushed=record['pushed_version'], beam=_beam_choice(os.path.join(work, f'ours-{label}.log')))
   result['reruns'] = []
   for i in range(reruns):
@@ -172,6 +201,7 @@ def run_peer(work: str, label: str, data_root: Optional[str], rows: int) -> Dict
   per_node, _, _ = components(db, 'peer_taxi')
   metrics = re.search(r'^PEER_METRICS (.*)$', text, re.M)
   result.update(pipeline_seconds=float(match.group(1)), components=per_node, input_rows=rows,
+                peak_component=running_at(db, 'peer_taxi', result['peak_at']),
                 statistics_rows=statistics_rows(db, 'peer_taxi', 'StatisticsGen', 0),
                 quality=json.loads(metrics.group(1)) if metrics else {})
   return result
@@ -192,7 +222,8 @@ def report(label: str, ours: Dict[str, object], peer: Optional[Dict[str, object]
   print(f'\n== {label}: {rows:,} rows ==')
   print(f'ours: pipeline {ours["pipeline_seconds"]:.1f} s ({rows / ours["pipeline_seconds"]:,.0f} '
         f'rows/s), command {ours["command_seconds"]:.1f} s, start-up '
-        f'{ours["startup_seconds"]:.1f} s, peak memory {ours["peak_gib"]:.2f} GiB, '
+        f'{ours["startup_seconds"]:.1f} s, peak memory {ours["peak_gib"]:.2f} GiB PSS '
+        f'({ours["peak_rss_sum_gib"]:.2f} GiB RSS summed) during {ours["peak_component"]}, '
         f'beam {ours["beam"]}')
   print(f'      AUC {quality.get("auc", float("nan")):.4f}, accuracy '
         f'{quality.get("binary_accuracy", float("nan")):.4f}, blessed {ours["blessed"]}, '
@@ -207,7 +238,8 @@ def report(label: str, ours: Dict[str, object], peer: Optional[Dict[str, object]
     pq = peer['quality'] or {}
     print(f'peer: pipeline {peer["pipeline_seconds"]:.1f} s ({rows / peer["pipeline_seconds"]:,.0f}'
           f' rows/s), command {peer["command_seconds"]:.1f} s, peak memory '
-          f'{peer["peak_gib"]:.2f} GiB, accuracy {pq.get("binary_accuracy", float("nan")):.4f}, '
+          f'{peer["peak_gib"]:.2f} GiB PSS ({peer["peak_rss_sum_gib"]:.2f} RSS summed) during '
+          f'{peer["peak_component"]}, accuracy {pq.get("binary_accuracy", float("nan")):.4f}, '
           f'statistics rows {peer["statistics_rows"]:,}')
     print(f'      components (s): {_component_line(peer)}')
     print(f'RATIO {label}: ours/peer pipeline {ours["pipeline_seconds"] / peer["pipeline_seconds"]:.2f}'

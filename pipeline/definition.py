@@ -91,6 +91,7 @@ def create_pipeline(
     settings: PipelineSettings,
     paths: PipelinePaths,
     beam_pipeline_args: Sequence[str] = (),
+    evaluator_beam_args: Sequence[str] = (),
     metadata_connection_config=None,
     span: Optional[int] = None,
     ingest_only: bool = False,
@@ -256,6 +257,8 @@ def create_pipeline(
       baseline_model=baseline.outputs['model'],
       example_splits=['eval'],
       eval_config=evaluation.eval_config(settings.thresholds)).with_id(EVALUATOR)
+  if evaluator_beam_args:  # the runner's choice for this step alone (e.g. more processes)
+    evaluator.with_beam_pipeline_args(list(evaluator_beam_args))
   # The blessed candidate must answer real requests through the serving stack; the
   # checked copy carries TF Serving warmup requests and is what gets pushed.
   serving_check = ServingCheck(

@@ -53,6 +53,11 @@ def test_auto_beam_mode_follows_the_window_size():
   big = local_runner.MULTI_PROCESSING_FROM_BYTES
   small = local_runner.choose_beam(local_runner.BeamMode.AUTO, big - 1, cores=2)
   assert small.mode is local_runner.BeamMode.IN_MEMORY and small.workers == 1
+  # ...but the Evaluator already runs on every core.
+  assert local_runner.evaluator_beam_args(small) == [
+      '--direct_running_mode=multi_processing', '--direct_num_workers=2']
+  tiny = local_runner.choose_beam(local_runner.BeamMode.AUTO, 2 * 2**20, cores=2)
+  assert tiny.evaluator_workers == 0 and local_runner.evaluator_beam_args(tiny) == []
   large = local_runner.choose_beam(local_runner.BeamMode.AUTO, big, cores=2)
   assert large.mode is local_runner.BeamMode.MULTI_PROCESSING and large.workers == 2
   assert '--direct_num_workers=2' in local_runner.beam_args(large)
@@ -64,5 +69,6 @@ def test_auto_beam_mode_follows_the_window_size():
 def test_configured_beam_mode_overrides_the_size():
   forced = local_runner.choose_beam(local_runner.BeamMode.IN_MEMORY, 10**12, cores=2)
   assert forced.mode is local_runner.BeamMode.IN_MEMORY and 'as configured' in forced.why
+  assert local_runner.evaluator_beam_args(forced) == []
   forced = local_runner.choose_beam(local_runner.BeamMode.MULTI_PROCESSING, 1, cores=2)
   assert forced.mode is local_runner.BeamMode.MULTI_PROCESSING
