@@ -3,19 +3,56 @@
 Shared by the gRPC service and by warmup replay, so warmup exercises exactly the
 code path real requests take.
 """
+import math
 from typing import Dict, List, Optional
 
 import numpy as np
 import tensorflow as tf
+from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import (classification_pb2, input_pb2, predict_pb2,
                                      prediction_log_pb2, regression_pb2)
 
 from model_server.served_model import RequestError, ServedModel
 
 
+# dtype -> (numpy dtype, the TensorProto field holding its values)
+_PLAIN_DTYPES = {
+    types_pb2.DT_FLOAT: (np.float32, 'float_val'),
+    types_pb2.DT_DOUBLE: (np.float64, 'double_val'),
+    types_pb2.DT_INT64: (np.int64, 'int64_val'),
+    types_pb2.DT_INT32: (np.int32, 'int_val'),
+    types_pb2.DT_STRING: (object, 'string_val'),
+}
+
+
+def _plain_array(proto) -> Optional[np.ndarray]:
+  """The common case, read directly (tf.make_ndarray: ~12 us a tensor, 16 per request):
+  a plain dtype with exactly one value per element. None for anything else (e.g. one
+  value filling a tensor), which tf.make_ndarray then decodes."""
+  plain = _PLAIN_DTYPES.get(proto.dtype)
+  if plain is None or proto.tensor_shape.unknown_rank:
+    return None
+  shape = [d.size for d in proto.tensor_shape.dim]
+  if any(size < 0 for size in shape):
+    return None
+  count = math.prod(shape)
+  dtype, field = plain
+  if proto.tensor_content:
+    if dtype is object or len(proto.tensor_content) != count * np.dtype(dtype).itemsize:
+      return None
+    return np.frombuffer(proto.tensor_content, dtype=dtype).reshape(shape).copy()
+  values = getattr(proto, field)
+  if len(values) != count:
+    return None
+  if dtype is object:
+    return np.array(list(values) or [], dtype=object).reshape(shape)
+  return np.array(values, dtype=dtype).reshape(shape)
+
+
 def _tensor_to_array(name: str, proto) -> np.ndarray:
   try:
-    return tf.make_ndarray(proto)
+    plain = _plain_array(proto)
+    return plain if plain is not None else tf.make_ndarray(proto)
   except (TypeError, ValueError) as e:
     raise RequestError(f'input "{name}" is not a valid TensorProto: {e}') from e
 
@@ -40,7 +77,12 @@ def serialized_examples(request_input: input_pb2.Input) -> List[bytes]:
 
 def decode_inputs(request: predict_pb2.PredictRequest) -> Dict[str, np.ndarray]:
   """The request's named TensorProtos as arrays; RequestError for an invalid one."""
-  return {name: _tensor_to_array(name, proto) for name, proto in request.inputs.items()}
+  return decode_inputs_from(request.inputs)
+
+
+def decode_inputs_from(tensors) -> Dict[str, np.ndarray]:
+  """Named TensorProtos (a request's `inputs` map) as arrays."""
+  return {name: _tensor_to_array(name, proto) for name, proto in tensors.items()}
 
 
 def _stamp(response, request, served: ServedModel) -> None:

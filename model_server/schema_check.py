@@ -46,6 +46,16 @@ class SchemaCheck:
     self.required = sorted(f.name for f in schema.feature
                            if _in_serving(f, schema) and f.presence.min_fraction >= 1.0
                            and (model_inputs is None or f.name in model_inputs))
+    self._required = set(self.required)
+    # Numeric domains as plain numbers, read once: proto field access on every request
+    # was most of a single-row check's cost.
+    self._domains: Dict[str, tuple] = {}
+    for f in schema.feature:
+      field = {schema_pb2.INT: 'int_domain', schema_pb2.FLOAT: 'float_domain'}.get(f.type)
+      if field and f.HasField(field):
+        d = getattr(f, field)
+        self._domains[f.name] = (d.min if d.HasField('min') else None,
+                                 d.max if d.HasField('max') else None, d)
     self.string_values: Dict[str, set] = {}
     for f in schema.feature:
       if f.HasField('string_domain'):
@@ -110,7 +120,7 @@ class SchemaCheck:
       present = flat[~missing]
       if feature.type == schema_pb2.BYTES:
         return problems + self._value_problems(name, present.tolist())
-      return problems + self._numeric_problems(name, feature, present)
+      return problems + self._numeric_problems(name, feature.type, present)
     values = flat.tolist()
     if all(isinstance(v, (bytes, str)) for v in values):
       missing = np.fromiter((len(v) == 0 for v in values), bool, len(values))
@@ -130,31 +140,28 @@ class SchemaCheck:
         name, [v for v, m in zip(values, missing) if not m])
 
   def _missing_problems(self, name: str, missing: np.ndarray) -> List[str]:
-    if name in self.required and missing.any():
+    if name in self._required and missing.any():
       return [f"feature '{name}': required, missing in rows {np.flatnonzero(missing)[:10].tolist()}"]
     return []
 
-  @staticmethod
-  def _numeric_problems(name: str, feature: schema_pb2.Feature, present: np.ndarray
-                        ) -> List[str]:
-    if feature.type == schema_pb2.INT:
+  def _numeric_problems(self, name: str, kind: int, present: np.ndarray) -> List[str]:
+    if kind == schema_pb2.INT:
       if present.dtype.kind == 'f' and not np.all(np.isfinite(present) & (present % 1 == 0)):
         return [f"feature '{name}': expected integers"]
-      d = feature.int_domain
-    elif feature.type == schema_pb2.FLOAT:
-      d = feature.float_domain
-    else:
+    elif kind != schema_pb2.FLOAT:
       return []
-    if not feature.HasField('int_domain' if feature.type == schema_pb2.INT else 'float_domain'):
+    domain = self._domains.get(name)
+    if domain is None or not present.size:
       return []
+    low, high, d = domain
     outside = np.zeros(present.shape, bool)
-    if d.HasField('min'):
-      outside |= present < d.min
-    if d.HasField('max'):
-      outside |= present > d.max
+    if low is not None:
+      outside |= present < low
+    if high is not None:
+      outside |= present > high
     if outside.any():
       bad = present[outside][:5]
-      bad = [int(v) for v in bad] if feature.type == schema_pb2.INT else [float(v) for v in bad]
+      bad = [int(v) for v in bad] if kind == schema_pb2.INT else [float(v) for v in bad]
       return [f"feature '{name}': {bad} outside [{d.min}, {d.max}]"]
     return []
 

@@ -62,6 +62,8 @@ class ServedModel:
     self.signature_defs = read_signature_defs(model_dir)
     self._loaded = tf.saved_model.load(model_dir)
     self._functions = dict(self._loaded.signatures)
+    self._input_specs: Dict[str, List[InputSpec]] = {}
+    self._direct_calls = True
     missing = sorted(set(self.signature_defs) - set(self._functions))
     if missing:
       raise RequestError(f'signatures {missing} are declared but cannot be called')
@@ -74,8 +76,12 @@ class ServedModel:
     return name
 
   def input_specs(self, signature: str) -> List[InputSpec]:
-    _, kwargs = self._functions[signature].structured_input_signature
-    return [InputSpec(name, spec.dtype, spec.shape) for name, spec in sorted(kwargs.items())]
+    specs = self._input_specs.get(signature)
+    if specs is None:  # asked on every request: built once per signature
+      _, kwargs = self._functions[signature].structured_input_signature
+      specs = [InputSpec(name, spec.dtype, spec.shape) for name, spec in sorted(kwargs.items())]
+      self._input_specs[signature] = specs
+    return specs
 
   def method(self, signature: str) -> str:
     return self.signature_defs[signature].method_name or PREDICT_METHOD
@@ -98,20 +104,40 @@ class ServedModel:
     tensors = {}
     batch = None
     for key, value in inputs.items():
-      tensors[key] = _to_tensor(key, value, specs[key])
-      size = int(tensors[key].shape[0]) if tensors[key].shape.rank else None
+      tensor = _to_tensor(key, value, specs[key])
+      tensors[key] = tensor
+      shape = tensor.shape.as_list()  # a Python list: TensorShape indexing is slow
+      size = shape[0] if shape else None
       if batch is None:
         batch = size
       elif size != batch:
         raise RequestError(f'input "{key}" has {size} rows, the others {batch}; '
                            'every input needs the same batch size')
-    outputs = self._functions[name](**tensors)
+    outputs = self._call(name, tensors)
     unknown_out = sorted(set(output_filter) - set(outputs))
     if unknown_out:
       raise RequestError(f'output_filter names unknown outputs {unknown_out}; '
                          f'available: {sorted(outputs)}')
     keep = output_filter or sorted(outputs)
     return {k: outputs[k].numpy() for k in keep}
+
+  def _call(self, name: str, tensors: Dict[str, tf.Tensor]):
+    """The signature on tensors that already match its specs (`_to_tensor` made them).
+
+    The public call binds and re-checks every argument against the signature (~0.2 ms
+    of a ~0.9 ms single-example call); the loaded function's flat call takes them in
+    the signature's sorted-name order, as its own call path does after binding.
+    tests/test_model_server.py checks both give the same outputs. On a TensorFlow
+    without that method, the public call.
+    """
+    function = self._functions[name]
+    if self._direct_calls:
+      try:
+        return function._call_flat([tensors[key] for key in sorted(tensors)],  # pylint: disable=protected-access
+                                   function.captured_inputs)
+      except AttributeError:
+        self._direct_calls = False
+    return function(**tensors)
 
   def _examples_signature(self, signature: Optional[str], method: str) -> str:
     name = self.signature(signature)

@@ -110,6 +110,19 @@ def test_rest_predict_classify_regress_agree(served):
   np.testing.assert_allclose(regressed, p_rows, atol=1e-5)
 
 
+def test_served_model_answers_as_the_public_signature_call(served):
+  model = served['server'].manager.serving()
+  inputs = _raw_inputs(served['server'], n=16)
+  ours = model.predict('serving_raw', inputs)
+  dtypes = {spec.name: spec.dtype for spec in model.input_specs('serving_raw')}
+  public = model._functions['serving_raw'](  # pylint: disable=protected-access
+      **{name: tf.constant(value, dtype=dtypes[name]) for name, value in inputs.items()})
+  assert sorted(ours) == sorted(public)
+  for name, value in public.items():
+    np.testing.assert_array_equal(ours[name], value.numpy())
+  assert model._direct_calls  # pylint: disable=protected-access
+
+
 def test_rest_errors_have_tf_serving_shapes(served):
   server = served['server']
   unknown_model = _post(server, 'nope:predict', {'instances': []})
