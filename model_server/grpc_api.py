@@ -55,6 +55,12 @@ class _Calls:
                           time.perf_counter() - start)
 
 
+def _request_id(context) -> str:
+  """The client's `x-request-id` metadata (as REST's X-Request-Id header), or a new id."""
+  supplied = dict(context.invocation_metadata() or ()).get('x-request-id')
+  return observability.request_id(supplied)
+
+
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 
   def __init__(self, calls: _Calls):
@@ -66,7 +72,12 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
       name = served.signature(request.model_spec.signature_name or None)
       inputs = protos.decode_inputs(request)
       self._calls.observer.check_inputs(served, name, inputs)
-      return protos.predict(served, request, inputs)
+      response = protos.predict(served, request, inputs)
+      if self._calls.observer.logging:
+        self._calls.observer.log_request(
+            served, 'predict', protos.loggable_request(name, inputs),
+            protos.loggable_response(response), _request_id(context))
+      return response
     return self._calls.run('predict', context, call)
 
   def Classify(self, request, context):
@@ -74,7 +85,13 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
       served = _resolve(self._calls.manager, request.model_spec)
       examples = protos.serialized_examples(request.input)
       self._calls.observer.check_examples(served, examples)
-      return protos.classify(served, request, examples)
+      response = protos.classify(served, request, examples)
+      if self._calls.observer.logging:
+        results = [[[c.label, c.score] for c in classes.classes]
+                   for classes in response.result.classifications]
+        self._calls.observer.log_request(served, 'classify', protos.loggable_examples(examples),
+                                         {'results': results}, _request_id(context))
+      return response
     return self._calls.run('classify', context, call)
 
   def Regress(self, request, context):
@@ -82,7 +99,12 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
       served = _resolve(self._calls.manager, request.model_spec)
       examples = protos.serialized_examples(request.input)
       self._calls.observer.check_examples(served, examples)
-      return protos.regress(served, request, examples)
+      response = protos.regress(served, request, examples)
+      if self._calls.observer.logging:
+        results = [r.value for r in response.result.regressions]
+        self._calls.observer.log_request(served, 'regress', protos.loggable_examples(examples),
+                                         {'results': results}, _request_id(context))
+      return response
     return self._calls.run('regress', context, call)
 
   def GetModelMetadata(self, request, context):

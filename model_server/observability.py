@@ -86,6 +86,11 @@ class Observer:
     self._requests.labels(model, version, api, str(status)).inc()
     self._latency.labels(model, api).observe(seconds)
 
+  @property
+  def logging(self) -> bool:
+    """Whether served requests are written to a request log."""
+    return self._log is not None
+
   def log_request(self, served: ServedModel, api: str, request: Mapping[str, Any],
                   response: Mapping[str, Any], request_id: str) -> None:
     if self._log is None:

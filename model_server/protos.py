@@ -3,6 +3,7 @@
 Shared by the gRPC service and by warmup replay, so warmup exercises exactly the
 code path real requests take.
 """
+import base64
 import math
 from typing import Dict, List, Optional
 
@@ -83,6 +84,43 @@ def decode_inputs(request: predict_pb2.PredictRequest) -> Dict[str, np.ndarray]:
 def decode_inputs_from(tensors) -> Dict[str, np.ndarray]:
   """Named TensorProtos (a request's `inputs` map) as arrays."""
   return {name: _tensor_to_array(name, proto) for name, proto in tensors.items()}
+
+
+# Inputs holding serialized tf.Examples: logged as base64, as a REST client sends them.
+_SERIALIZED_INPUTS = ('examples', 'inputs')
+
+
+def _loggable_value(value, binary: bool):
+  if isinstance(value, bytes):
+    if not binary:
+      try:
+        return value.decode('utf-8')
+      except UnicodeDecodeError:
+        pass
+    return {'b64': base64.b64encode(value).decode('ascii')}
+  return value
+
+
+def loggable_request(signature: str, inputs: Dict[str, np.ndarray]) -> Dict[str, object]:
+  """A Predict request as the REST API's columnar body (what the request log holds)."""
+  columns = {}
+  for name, array in inputs.items():
+    binary = name in _SERIALIZED_INPUTS
+    values = np.asarray(array).tolist()
+    if np.asarray(array).dtype == object:
+      values = [_loggable_value(v, binary) for v in np.asarray(array).reshape(-1)]
+    columns[name] = values
+  return {'signature_name': signature, 'inputs': columns}
+
+
+def loggable_response(response: predict_pb2.PredictResponse) -> Dict[str, object]:
+  """A PredictResponse as the REST API's columnar answer."""
+  return {'outputs': {name: tf.make_ndarray(proto).tolist()
+                      for name, proto in response.outputs.items()}}
+
+
+def loggable_examples(examples: List[bytes]) -> Dict[str, object]:
+  return {'examples': [{'b64': base64.b64encode(e).decode('ascii')} for e in examples]}
 
 
 def _stamp(response, request, served: ServedModel) -> None:

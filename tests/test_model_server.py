@@ -20,6 +20,7 @@ from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
                                      get_model_status_pb2, model_service_pb2_grpc, predict_pb2,
                                      prediction_service_pb2_grpc, regression_pb2)
 
+from continuous import feedback
 from model_server import versions, warmup
 from models import raw_examples
 from model_server.local import LocalServer
@@ -305,6 +306,37 @@ def test_request_log_has_one_line_per_served_request(served):
   assert len(lines) == before + 1
   record = json.loads(lines[-1])
   assert record['api'] == 'predict' and 'predictions' in record['response']
+
+
+def test_grpc_requests_are_logged_like_rest_ones(served):
+  """Skew and live metrics read the log: gRPC traffic must be in it, in the same shape."""
+  server = served['server']
+  log_path = server.observer._log.handlers[0].baseFilename  # pylint: disable=protected-access
+  before = sum(1 for _ in open(log_path))
+  raw = predict_pb2.PredictRequest()
+  raw.model_spec.name = MODEL
+  raw.model_spec.signature_name = 'serving_raw'
+  columns = _raw_inputs(server, n=3)
+  for name, values in columns.items():
+    raw.inputs[name].CopyFrom(tf.make_tensor_proto(values))
+  classify = classification_pb2.ClassificationRequest()
+  classify.model_spec.name = MODEL
+  classify.model_spec.signature_name = 'classify'
+  for e in _examples(2):
+    classify.input.example_list.examples.add().ParseFromString(e)
+  with grpc.insecure_channel(server.grpc_target) as channel:
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+    answer = stub.Predict(raw, timeout=30, metadata=[('x-request-id', 'grpc-req-1')])
+    stub.Classify(classify, timeout=30)
+  records = [json.loads(line) for line in open(log_path).read().splitlines()[before:]]
+  assert [r['api'] for r in records] == ['predict', 'classify']
+  assert records[0]['request_id'] == 'grpc-req-1'
+  rows = feedback.rows_of(records[0])
+  expected = tf.make_ndarray(answer.outputs['probability']).reshape(-1)
+  np.testing.assert_allclose([p for _, p in rows], expected, rtol=1e-6)
+  assert [f['payment_type'] for f, _ in rows] == [
+      v.decode() if isinstance(v, bytes) else v for v in columns['payment_type']]
+  assert len(feedback.rows_of(records[1])) == 2
 
 
 def _free_port() -> int:
