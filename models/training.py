@@ -158,6 +158,23 @@ def train_and_export(train_files: Sequence[str], eval_files: Sequence[str],
   return final
 
 
+def release_memory() -> None:
+  """Hands the training's freed memory back to the OS.
+
+  LocalDagRunner runs every component in one process, and glibc keeps freed heap pages
+  (the in-memory dataset: ~1 GiB at 1.5M rows) mapped, so the Evaluator that follows
+  would start from the Trainer's peak. Nothing to do elsewhere.
+  """
+  import ctypes  # pylint: disable=g-import-not-at-top
+  import gc  # pylint: disable=g-import-not-at-top
+  keras.backend.clear_session()
+  gc.collect()
+  try:
+    ctypes.CDLL('libc.so.6').malloc_trim(0)
+  except (OSError, AttributeError):
+    pass  # not glibc
+
+
 def run_fn(fn_args) -> None:
   """TFX Trainer entry point."""
   hparams = model_lib.HParams.from_dict((fn_args.custom_config or {}).get('hparams', {}))
@@ -167,3 +184,4 @@ def run_fn(fn_args) -> None:
       hparams=hparams, log_dir=fn_args.model_run_dir,
       # The latest blessed model, when the pipeline wires one in (warm start).
       base_model_dir=getattr(fn_args, 'base_model', None) or None)
+  release_memory()

@@ -146,14 +146,14 @@ def run(config_path, overrides, data_root, home, schema_file, window, epochs, mi
   mysql = _mysql_settings(local.mysql)
   with console_logs.to_file(log_dir, enabled=not verbose) as log_path:
     # TensorFlow, TFX and Google's client libraries print while importing: inside the redirect.
-    from pipeline import config, local_runner  # pylint: disable=g-import-not-at-top
+    from pipeline import beam_modes, config, local_runner  # pylint: disable=g-import-not-at-top
     from pipeline import run_summary, spans  # pylint: disable=g-import-not-at-top
     settings = config.replace_settings(project.pipeline, window_spans=window, epochs=epochs,
                                        min_auc=min_auc)
     runner_home = local_runner.Home(os.path.abspath(home), mysql=mysql)
     observer = local_runner.RunObserver(_print_phase, _print_start, _print_end)
     runner = local_runner.LocalRun(runner_home, data_root, schema_file, settings,
-                                   local_runner.BeamMode(beam_mode), observer)
+                                   beam_modes.BeamMode(beam_mode), observer)
     try:
       result = runner.run()
     except local_runner.HomeBusyError as e:

@@ -5,7 +5,6 @@ Metadata, SQLite), `serving/<model>/<version>/` (pushed models) and `logs/`.
 """
 import contextlib
 import dataclasses
-import enum
 import fcntl
 import hashlib
 import os
@@ -13,77 +12,11 @@ import time
 from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 
 from pipeline import definition, interrupted, metadata, progress, run_reason, spans
+from pipeline.beam_modes import BeamChoice, BeamMode, beam_args, choose_beam, evaluator_beam_args
 from pipeline import drift as drift_lib
 from pipeline.components import drift_check
 from pipeline.components.data_gate import DataGateError
 from pipeline.config import PipelinePaths, PipelineSettings
-
-
-class BeamMode(enum.Enum):
-  AUTO = 'auto'  # chosen from the size of the window's data (choose_beam)
-  IN_MEMORY = 'in_memory'
-  MULTI_PROCESSING = 'multi_processing'
-
-
-# Names the image that holds this project's code. The DirectRunner never pulls it; it
-# is passed so that TFX does not rebuild itself as an sdist for Beam workers before
-# every Beam step (tfx.utils.dependency_utils: about 5 s a component, measured here).
-LOCAL_SDK_IMAGE = 'ctpipe-local'
-
-# From this much CSV in the window, `auto` runs Beam on one process per core; below it,
-# in one process. Set by bench/scaling.py on 2 cores (see README, Performance).
-MULTI_PROCESSING_FROM_BYTES = 100 * 2**20
-# The Evaluator (TFMA: Python work per example and slice) gains from more processes on
-# smaller windows than the other steps, which pay the workers' start-up each time.
-EVALUATOR_MULTI_PROCESSING_FROM_BYTES = 10 * 2**20
-
-
-@dataclasses.dataclass(frozen=True)
-class BeamChoice:
-  mode: BeamMode  # IN_MEMORY or MULTI_PROCESSING
-  workers: int
-  why: str
-  evaluator_workers: int = 0  # > 0: the Evaluator alone runs multi_processing on this many
-
-  def describe(self) -> str:
-    text = (f'{self.mode.value}, {self.workers} worker{"s" if self.workers > 1 else ""} '
-            f'({self.why})')
-    if self.evaluator_workers:
-      text += f'; Evaluator multi_processing, {self.evaluator_workers} workers'
-    return text
-
-
-def choose_beam(requested: BeamMode, window_bytes: int, cores: int) -> BeamChoice:
-  """The DirectRunner mode for a run whose training window holds `window_bytes` of CSV."""
-  size = f'window {window_bytes / 2**20:.1f} MiB of CSV'
-  if requested is BeamMode.IN_MEMORY:
-    return BeamChoice(BeamMode.IN_MEMORY, 1, f'as configured; {size}')
-  if requested is BeamMode.MULTI_PROCESSING:
-    return BeamChoice(BeamMode.MULTI_PROCESSING, max(cores, 1), f'as configured; {size}')
-  if cores > 1 and window_bytes >= MULTI_PROCESSING_FROM_BYTES:
-    return BeamChoice(BeamMode.MULTI_PROCESSING, cores,
-                      f'auto: {size} >= {MULTI_PROCESSING_FROM_BYTES / 2**20:.0f} MiB')
-  limit = (f'< {MULTI_PROCESSING_FROM_BYTES / 2**20:.0f} MiB' if cores > 1 else 'one core')
-  evaluator = cores if cores > 1 and window_bytes >= EVALUATOR_MULTI_PROCESSING_FROM_BYTES else 0
-  return BeamChoice(BeamMode.IN_MEMORY, 1, f'auto: {size} {limit}', evaluator_workers=evaluator)
-
-
-def evaluator_beam_args(choice: BeamChoice) -> List[str]:
-  """The Evaluator's own DirectRunner arguments (after the pipeline's, so they win)."""
-  if not choice.evaluator_workers:
-    return []
-  return ['--direct_running_mode=multi_processing',
-          f'--direct_num_workers={choice.evaluator_workers}']
-
-
-def beam_args(choice: BeamChoice) -> List[str]:
-  """DirectRunner arguments for a BeamChoice."""
-  # cloudpickle: dill resets logging levels on every (un)pickle, ~1.5 s a Beam step here.
-  common = [f'--sdk_container_image={LOCAL_SDK_IMAGE}', '--pickle_library=cloudpickle']
-  if choice.mode is BeamMode.MULTI_PROCESSING:
-    return common + ['--direct_running_mode=multi_processing',
-                     f'--direct_num_workers={choice.workers}']
-  return common + ['--direct_running_mode=in_memory', '--direct_num_workers=1']
 
 
 def user_code_version() -> str:

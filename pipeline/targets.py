@@ -39,7 +39,7 @@ class LocalTarget:
   home: str = '.ctpipe'
   data_root: str = 'data/taxi'
   schema: str = 'schema/schema.pbtxt'
-  beam_mode: str = 'auto'  # auto: chosen from the window's size (local_runner.choose_beam)
+  beam_mode: str = 'auto'  # auto: chosen from the window's size (pipeline.beam_modes)
   # None: SQLite in the home (metadata.db).
   mysql: Optional[MySQLStore] = None
 
