@@ -48,8 +48,8 @@ def make_dataset(file_pattern: Sequence[str], tf_transform_output: tft.TFTransfo
 
   Transform does not write transformed copies of the data (measured: writing and
   re-reading them cost more than applying the graph here). Rows are parsed and
-  transformed in large batches once, kept in memory (`cache`: ~100 bytes a row), then
-  shuffled and batched every epoch.
+  transformed in large batches once, kept in memory as those batches, then shuffled
+  and batched every epoch.
   """
   patterns = [file_pattern] if isinstance(file_pattern, str) else list(file_pattern)
   files = sorted(tf.io.gfile.glob(patterns))
@@ -63,11 +63,13 @@ def make_dataset(file_pattern: Sequence[str], tf_transform_output: tft.TFTransfo
     label = transformed.pop(features.LABEL_KEY)
     return transformed, label
 
+  # Cached as batches, then split into rows: a cache of single rows holds one small
+  # tensor per feature per row (measured: 6.3 GiB for 1.5M rows, against ~0.5 GiB).
   dataset = (tf.data.TFRecordDataset(files, compression_type='GZIP')
              .batch(PARSE_BATCH)
              .map(parse_and_transform, num_parallel_calls=tf.data.AUTOTUNE)
-             .unbatch()
-             .cache())
+             .cache()
+             .unbatch())
   if shuffle:
     dataset = dataset.shuffle(SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)
   return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
