@@ -77,8 +77,10 @@ def make_dataset(file_pattern: Sequence[str], tf_transform_output: tft.TFTransfo
       order = tf.random.shuffle(tf.range(tf.shape(label)[0]), seed=seed)
       return (tf.nest.map_structure(lambda t: tf.gather(t, order), features_batch),
               tf.gather(label, order))
+    # Sequential: parallel calls would draw from the random stream in any order, and
+    # the same seed must give the same model.
     dataset = (dataset.shuffle(SHUFFLE_BATCHES, seed=seed, reshuffle_each_iteration=True)
-               .map(permute, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True))
+               .map(permute))
   return dataset.rebatch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
