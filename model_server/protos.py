@@ -78,12 +78,7 @@ def serialized_examples(request_input: input_pb2.Input) -> List[bytes]:
 
 def decode_inputs(request: predict_pb2.PredictRequest) -> Dict[str, np.ndarray]:
   """The request's named TensorProtos as arrays; RequestError for an invalid one."""
-  return decode_inputs_from(request.inputs)
-
-
-def decode_inputs_from(tensors) -> Dict[str, np.ndarray]:
-  """Named TensorProtos (a request's `inputs` map) as arrays."""
-  return {name: _tensor_to_array(name, proto) for name, proto in tensors.items()}
+  return {name: _tensor_to_array(name, proto) for name, proto in request.inputs.items()}
 
 
 # Inputs holding serialized tf.Examples: logged as base64, as a REST client sends them.
@@ -105,11 +100,12 @@ def loggable_request(signature: str, inputs: Dict[str, np.ndarray]) -> Dict[str,
   """A Predict request as the REST API's columnar body (what the request log holds)."""
   columns = {}
   for name, array in inputs.items():
-    binary = name in _SERIALIZED_INPUTS
-    values = np.asarray(array).tolist()
-    if np.asarray(array).dtype == object:
-      values = [_loggable_value(v, binary) for v in np.asarray(array).reshape(-1)]
-    columns[name] = values
+    array = np.asarray(array)
+    if array.dtype == object:
+      binary = name in _SERIALIZED_INPUTS
+      columns[name] = [_loggable_value(v, binary) for v in array.reshape(-1)]
+    else:
+      columns[name] = array.tolist()
   return {'signature_name': signature, 'inputs': columns}
 
 

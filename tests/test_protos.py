@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
+from tensorflow_serving.apis import predict_pb2
 
 from model_server import protos
 
@@ -31,4 +32,6 @@ def test_values_listed_one_by_one_and_one_value_filling_a_tensor():
   assert protos._plain_array(_float_proto(2, [2.0, 3.0])).tolist() == [2.0, 3.0]  # pylint: disable=protected-access
   fill = _float_proto(3, [2.0])
   assert protos._plain_array(fill) is None  # pylint: disable=protected-access
-  assert protos.decode_inputs_from({'x': fill})['x'].tolist() == [2.0, 2.0, 2.0]
+  request = predict_pb2.PredictRequest()
+  request.inputs['x'].CopyFrom(fill)
+  assert protos.decode_inputs(request)['x'].tolist() == [2.0, 2.0, 2.0]
