@@ -44,6 +44,7 @@ from pipeline.components.edge_export import EdgeExport
 from pipeline.components.schema_review import SchemaReview
 from pipeline.components.serving_check import ServingCheck
 from pipeline.components.span_window import SpanWindowStrategy
+from pipeline.components.statistics import InProcessStatisticsExecutor
 from pipeline.config import PipelinePaths, PipelineSettings
 
 
@@ -130,8 +131,7 @@ def create_pipeline(
           example_gen_pb2.SplitConfig.Split(name='eval', hash_buckets=settings.eval_buckets)])),
       range_config=range_config).with_id(EXAMPLE_GEN)
   # Statistics of the new span: input to validation and to the schema review.
-  statistics_gen = StatisticsGen(
-      examples=example_gen.outputs['examples']).with_id(STATISTICS_GEN)
+  statistics_gen = _statistics_gen(example_gen.outputs['examples'], STATISTICS_GEN)
   # The reviewed, committed schema is the contract; inference never replaces it.
   curated_schema = ImportSchemaGen(
       schema_file=paths.schema_file).with_id(SCHEMA_IMPORTER)
@@ -194,8 +194,7 @@ def create_pipeline(
     window_nodes = [training_window, merge_window]
   # Statistics of what this run trains on: the reference for the next span's drift and
   # for training-serving skew. After DriftCheck, so that it reads the previous window's.
-  training_statistics = StatisticsGen(
-      examples=window, exclude_splits=['eval']).with_id(TRAINING_STATISTICS)
+  training_statistics = _statistics_gen(window, TRAINING_STATISTICS, exclude_splits=['eval'])
   training_statistics.add_upstream_node(drift_check)
   transform_examples, analyzer_cache = window, None
   if settings.analyzer_cache and not vertex:
@@ -292,6 +291,13 @@ def create_pipeline(
         edge_base=paths.edge_base(settings.model_name)).with_id(EDGE_EXPORT))
   return _pipeline(settings, paths, components, beam_pipeline_args, metadata_connection_config,
                    enable_cache)
+
+
+def _statistics_gen(examples, node_id: str, **kwargs) -> StatisticsGen:
+  """TFX's StatisticsGen, computing in this process when Beam runs locally (see the executor)."""
+  component = StatisticsGen(examples=examples, **kwargs).with_id(node_id)
+  component.executor_spec = executor_spec.BeamExecutorSpec(InProcessStatisticsExecutor)
+  return component
 
 
 def _pipeline(settings, paths, components, beam_pipeline_args, metadata_connection_config,

@@ -1,0 +1,123 @@
+"""The in-process StatisticsGen executor against TFX's own (Beam) executor on the same examples."""
+import os
+
+import pytest
+import tensorflow as tf
+import tensorflow_data_validation as tfdv
+from tfx.components.statistics_gen import executor as tfx_statistics
+from tfx.types import artifact_utils, standard_artifacts, standard_component_specs as keys
+
+from pipeline.components import statistics
+from tests.conftest import read_span
+
+BEAM_IN_MEMORY = ['--direct_running_mode=in_memory', '--direct_num_workers=1']
+
+
+def _feature(value: str) -> tf.train.Feature:
+  for kind in (int, float):
+    try:
+      number = kind(value)
+    except ValueError:
+      continue
+    if kind is int:
+      return tf.train.Feature(int64_list=tf.train.Int64List(value=[number]))
+    return tf.train.Feature(float_list=tf.train.FloatList(value=[number]))
+  return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value.encode()]))
+
+
+def _examples(root: str) -> standard_artifacts.Examples:
+  """Span 2 of the embedded data as an Examples artifact: train and eval splits, gzipped."""
+  header, rows = read_span(2)
+  artifact = standard_artifacts.Examples()
+  artifact.uri = os.path.join(root, 'examples')
+  artifact.split_names = artifact_utils.encode_split_names(['train', 'eval'])
+  artifact.span = 2
+  for split, part in (('train', rows[:1500]), ('eval', rows[1500:2100])):
+    directory = os.path.join(artifact.uri, f'Split-{split}')
+    os.makedirs(directory)
+    with tf.io.TFRecordWriter(os.path.join(directory, 'data.gz'), 'GZIP') as writer:
+      for row in part:
+        example = tf.train.Example(features=tf.train.Features(feature={
+            name: _feature(value) for name, value in zip(header, row) if value != ''}))
+        writer.write(example.SerializeToString())
+  return artifact
+
+
+def _run(executor_class, examples, root: str, name: str, beam_args, **exec_properties):
+  output = standard_artifacts.ExampleStatistics()
+  output.uri = os.path.join(root, name)
+  context = executor_class.Context(beam_pipeline_args=beam_args, tmp_dir=os.path.join(root, 'tmp'))
+  executor_class(context).Do({keys.EXAMPLES_KEY: [examples]}, {keys.STATISTICS_KEY: [output]},
+                             exec_properties)
+  return output
+
+
+def _load(artifact, split: str):
+  return tfdv.load_stats_binary(os.path.join(
+      artifact_utils.get_split_uri([artifact], split), tfx_statistics.DEFAULT_FILE_NAME))
+
+
+@pytest.fixture(scope='module')
+def both(tmp_path_factory):
+  root = str(tmp_path_factory.mktemp('statistics'))
+  examples = _examples(root)
+  ours = _run(statistics.InProcessStatisticsExecutor, examples, root, 'ours', BEAM_IN_MEMORY,
+              **{keys.EXCLUDE_SPLITS_KEY: '[]'})
+  beam = _run(tfx_statistics.Executor, examples, root, 'beam', BEAM_IN_MEMORY,
+              **{keys.EXCLUDE_SPLITS_KEY: '[]'})
+  return ours, beam
+
+
+def _numbers(stats):
+  """Every numeric statistic per feature, and every string feature's top values."""
+  out = {}
+  for feature in stats.datasets[0].features:
+    name = feature.path.step[0]
+    if feature.HasField('num_stats'):
+      n = feature.num_stats
+      out[name] = (n.common_stats.num_non_missing, n.common_stats.num_missing, n.num_zeros,
+                   n.min, n.max, n.median, round(n.mean, 9), round(n.std_dev, 6),
+                   [(round(b.low_value, 9), round(b.high_value, 9), round(b.sample_count, 6))
+                    for h in n.histograms for b in h.buckets])
+    else:
+      s = feature.string_stats
+      out[name] = (s.common_stats.num_non_missing, s.common_stats.num_missing, s.unique,
+                   [(v.value, v.frequency) for v in s.top_values], round(s.avg_length, 9))
+  return out
+
+
+@pytest.mark.parametrize('split, rows', [('train', 1500), ('eval', 600)])
+def test_in_process_statistics_equal_beams(both, split, rows):
+  ours, beam = both
+  ours_stats, beam_stats = _load(ours, split), _load(beam, split)
+  assert ours_stats.datasets[0].num_examples == beam_stats.datasets[0].num_examples == rows
+  assert _numbers(ours_stats) == _numbers(beam_stats)
+
+
+def test_in_process_statistics_artifact_properties_match_tfxs(both):
+  ours, beam = both
+  assert ours.split_names == beam.split_names
+  assert ours.span == beam.span == 2
+  key = tfx_statistics.SAMPLE_RATE_BY_SPLIT_PROPERTY_NAME
+  assert (ours.get_json_value_custom_property(key) ==
+          beam.get_json_value_custom_property(key))
+
+
+def test_excluded_splits_are_not_computed(tmp_path):
+  examples = _examples(str(tmp_path))
+  ours = _run(statistics.InProcessStatisticsExecutor, examples, str(tmp_path), 'ours',
+              BEAM_IN_MEMORY, **{keys.EXCLUDE_SPLITS_KEY: '["eval"]'})
+  assert artifact_utils.decode_split_names(ours.split_names) == ['train']
+  assert not os.path.exists(os.path.join(ours.uri, 'Split-eval'))
+
+
+def test_remote_runners_and_beam_only_options_keep_tfxs_beam_executor(tmp_path):
+  examples = _examples(str(tmp_path))
+  context = statistics.InProcessStatisticsExecutor.Context
+  remote = statistics.InProcessStatisticsExecutor(
+      context(beam_pipeline_args=['--runner=DataflowRunner']))
+  local = statistics.InProcessStatisticsExecutor(context(beam_pipeline_args=BEAM_IN_MEMORY))
+  assert remote._why_beam(examples, ['train'], {}) == 'runner DataflowRunner'  # pylint: disable=protected-access
+  assert local._why_beam(examples, ['train'], {}) is None  # pylint: disable=protected-access
+  assert local._why_beam(  # pylint: disable=protected-access
+      examples, ['train'], {keys.SHARDED_STATS_OUTPUT_KEY: True}) == 'sharded output'
