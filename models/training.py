@@ -42,9 +42,27 @@ def cardinalities(tf_transform_output: tft.TFTransformOutput) -> Dict[str, int]:
   return sizes
 
 
-def make_dataset(file_pattern: Sequence[str], tf_transform_output: tft.TFTransformOutput,
-                 batch_size: int, shuffle: bool, seed: int = 42) -> tf.data.Dataset:
-  """(features, label) batches from raw gzipped tf.Examples, through the Transform graph.
+def parse_and_transform_fn(tf_transform_output: tft.TFTransformOutput,
+                           transform_layer: Optional[keras.layers.Layer] = None):
+  """A tf.function from serialized raw tf.Examples to (transformed features, label).
+
+  One function for every dataset: tracing the Transform graph costs ~0.6 s a time.
+  """
+  raw_spec = tf_transform_output.raw_feature_spec()
+  transform = transform_layer or tf_transform_output.transform_features_layer()
+
+  @tf.function
+  def parse_and_transform(records):
+    transformed = transform(tf.io.parse_example(records, raw_spec))
+    label = transformed.pop(features.LABEL_KEY)
+    return transformed, label
+  return parse_and_transform
+
+
+def make_dataset(file_pattern: Sequence[str], parse_and_transform, batch_size: int,
+                 shuffle: bool, seed: int = 42) -> tf.data.Dataset:
+  """(features, label) batches from raw gzipped tf.Examples, through the Transform graph
+  (`parse_and_transform`, from `parse_and_transform_fn`).
 
   Transform does not write transformed copies of the data (measured: writing and
   re-reading them cost more than applying the graph here). Rows are parsed and
@@ -55,13 +73,6 @@ def make_dataset(file_pattern: Sequence[str], tf_transform_output: tft.TFTransfo
   files = sorted(tf.io.gfile.glob(patterns))
   if not files:
     raise FileNotFoundError(f'no examples match {patterns}')
-  raw_spec = tf_transform_output.raw_feature_spec()
-  transform = tf_transform_output.transform_features_layer()
-
-  def parse_and_transform(records):
-    transformed = transform(tf.io.parse_example(records, raw_spec))
-    label = transformed.pop(features.LABEL_KEY)
-    return transformed, label
 
   # Kept as the parsed batches: a cache of single rows holds one small tensor per
   # feature per row (measured: 6.3 GiB for 1.5M rows, and splitting cached batches
@@ -137,9 +148,12 @@ def train_and_export(train_files: Sequence[str], eval_files: Sequence[str],
                  len(model.weights))
   # Optimizer slots created inside the first traced step make TF trace it twice (~1.3 s).
   model.optimizer.build(model.trainable_variables)
-  train_ds = make_dataset(train_files, tf_transform_output, hparams.batch_size, shuffle=True,
+  # One Transform layer for the datasets and the signatures (loading it costs ~0.3 s).
+  transform_layer = tf_transform_output.transform_features_layer()
+  parse_and_transform = parse_and_transform_fn(tf_transform_output, transform_layer)
+  train_ds = make_dataset(train_files, parse_and_transform, hparams.batch_size, shuffle=True,
                           seed=hparams.seed)
-  eval_ds = make_dataset(eval_files, tf_transform_output, 1024, shuffle=False)
+  eval_ds = make_dataset(eval_files, parse_and_transform, 1024, shuffle=False)
   callbacks: List[keras.callbacks.Callback] = []
   if log_dir:
     callbacks.append(keras.callbacks.TensorBoard(log_dir=log_dir, update_freq='epoch',
@@ -156,7 +170,8 @@ def train_and_export(train_files: Sequence[str], eval_files: Sequence[str],
   # save_traces=False: the serving signatures are all a server needs; tracing every
   # Keras layer's call for re-loading as Keras costs ~10 s and serves no client.
   model.save(serving_model_dir, save_format='tf', save_traces=False,
-             signatures=signatures.make_signatures(model, tf_transform_output))
+             signatures=signatures.make_signatures(model, tf_transform_output,
+                                                        transform_layer))
   signatures.mark_example_methods(serving_model_dir)
   extra = tf.io.gfile.join(serving_model_dir, 'assets.extra')
   tf.io.gfile.makedirs(extra)
