@@ -59,7 +59,7 @@ def eval_config(thresholds: Thresholds) -> tfma.EvalConfig:
   return tfma.EvalConfig(
       model_specs=[tfma.ModelSpec(
           signature_name=signatures.DEFAULT_SIGNATURE,
-          preprocessing_function_names=[signatures.TRANSFORM_SIGNATURE],
+          preprocessing_function_names=[signatures.LABEL_SIGNATURE],
           label_key=features.LABEL_KEY,
           prediction_key=signatures.PROBABILITY_KEY)],
       slicing_specs=slicing_specs(),

@@ -291,7 +291,7 @@ def test_warmup_file_is_in_the_pushed_model(pushed_home):
   _, base, _, _ = pushed_home
   logs = list(warmup.read(os.path.join(base, '1')))
   kinds = sorted(log.WhichOneof('log_type') for log in logs)
-  # classify, regress, and predict on serving_default, serving_raw and transform_features.
+  # classify, regress, and predict on serving_default, serving_raw and transform_labels.
   assert kinds == ['classify_log', 'predict_log', 'predict_log', 'predict_log', 'regress_log']
   assert os.path.exists(os.path.join(base, '1', 'assets.extra', 'schema.pbtxt'))
 

@@ -38,7 +38,7 @@ bodies = st.one_of(
               st.sampled_from(['serving_default', 'serving_raw', 'classify', 'regress', 'x', '']),
               json_values),
     st.builds(lambda s, v: {'signature_name': s, 'inputs': v},
-              st.sampled_from(['serving_raw', 'serving_default', 'transform_features']),
+              st.sampled_from(['serving_raw', 'serving_default', 'transform_labels']),
               st.dictionaries(st.sampled_from(FEATURES), json_values, max_size=6)),
     st.builds(lambda v, c: {'examples': v, 'context': c}, json_values, json_values),
     json_values)
