@@ -201,7 +201,11 @@ def _to_tensor(name: str, value: np.ndarray, spec: InputSpec) -> tf.Tensor:
         raise RequestError(f'input "{name}" must be integers ({spec.dtype.name})')
     if spec.dtype.is_integer and value.size:
       info = np.iinfo(spec.dtype.as_numpy_dtype)
-      if value.min() < info.min or value.max() > info.max:
+      # Floats compare against the bounds as floats: int64's max rounds up to 2**63, which
+      # no int64 holds, and a JSON integer beyond 64 bits arrives as such a float.
+      too_big = (value.max() >= float(info.max) + 1 if value.dtype.kind == 'f'
+                 else value.max() > info.max)
+      if value.min() < info.min or too_big:
         raise RequestError(f'input "{name}" is out of range for {spec.dtype.name}')
   if not spec.shape.is_compatible_with(value.shape):
     raise RequestError(f'input "{name}" has shape {list(value.shape)}; the signature expects '

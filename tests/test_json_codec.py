@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from model_server.json_codec import check_depth
+from model_server.json_codec import check_depth, parse_body
 from model_server.served_model import RequestError
 
 _SCALARS = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(
@@ -38,3 +38,24 @@ def test_a_deep_body_is_refused_quickly():
   with pytest.raises(RequestError):
     check_depth(b'{"a":' * 10000 + b'1' + b'}' * 10000, 32)
   check_depth(b'{"s": "' + b'[' * 100000 + b'"}', 32)  # brackets inside a string
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.recursive(
+    # Integers within 64 bits: orjson reads larger ones as floats, and the served model's
+    # integer inputs refuse anything beyond int64 either way (test_model_server).
+    st.none() | st.booleans() | st.integers(-2**63, 2**64 - 1) | st.floats() | st.text(max_size=6),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner,
+                                                               max_size=3), max_leaves=30))
+def test_bodies_parse_as_the_standard_library_reads_them_nan_and_infinity_included(value):
+  body = json.dumps({'inputs': value}).encode()  # NaN and Infinity as TF Serving's clients send
+  parsed = parse_body(body, max_depth=64)
+  # Compared through the standard library's text: NaN != NaN, but 'NaN' == 'NaN'.
+  assert json.dumps(parsed, sort_keys=True) == json.dumps(json.loads(body), sort_keys=True)
+
+
+@pytest.mark.parametrize('body', [b'{"a": 1,}', b"{'a': 1}", b'{"a": nan}', b'{"a": 1} x',
+                                  b'{"a": "\xff"}', b'[1, NaN', b''])
+def test_invalid_json_is_a_request_error(body):
+  with pytest.raises(RequestError, match='JSON Parse error'):
+    parse_body(body, max_depth=64)

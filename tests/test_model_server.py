@@ -25,6 +25,7 @@ from model_server import versions, warmup
 from models import raw_examples
 from model_server.local import LocalServer
 from model_server.rest import Limits
+from model_server.served_model import RequestError
 from pipeline import metadata, rollback, serving_check
 from tests.conftest import read_span
 
@@ -122,6 +123,17 @@ def test_served_model_answers_as_the_public_signature_call(served):
   for name, value in public.items():
     np.testing.assert_array_equal(ours[name], value.numpy())
   assert model._direct_calls  # pylint: disable=protected-access
+
+
+@pytest.mark.parametrize('value', [2.0**63, -2.0**63 * (1 + 2**-52), 1e300, 2**63])
+def test_integers_beyond_int64_are_refused_not_wrapped(served, value):
+  # A JSON integer beyond 64 bits reaches the model as a float (orjson) or a big int.
+  model = served['server'].manager.serving()
+  inputs = _raw_inputs(served['server'], n=1)
+  inputs['dropoff_census_tract'] = np.array([value], dtype=object if isinstance(value, int)
+                                            else np.float64)
+  with pytest.raises(RequestError, match='dropoff_census_tract'):
+    model.predict('serving_raw', inputs)
 
 
 def test_rest_errors_have_tf_serving_shapes(served):
