@@ -72,11 +72,11 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
       name = served.signature(request.model_spec.signature_name or None)
       inputs = protos.decode_inputs(request)
       self._calls.observer.check_inputs(served, name, inputs)
-      response = protos.predict(served, request, inputs)
+      response, outputs = protos.predict(served, request, inputs)
       if self._calls.observer.logging:
         self._calls.observer.log_request(
             served, 'predict', protos.loggable_request(name, inputs),
-            protos.loggable_response(response), _request_id(context))
+            protos.loggable_response(outputs), _request_id(context))
       return response
     return self._calls.run('predict', context, call)
 

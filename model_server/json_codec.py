@@ -60,6 +60,16 @@ def parse_body(body: bytes, max_depth: int) -> Dict[str, Any]:
   return value
 
 
+def dumps(result: Mapping[str, Any]) -> bytes:
+  """A response body. orjson (a 1,000-row answer: ~0.05 ms; json: ~0.7 ms) writes NaN and
+  Infinity as null, and TF Serving writes them as NaN and Infinity: a body with a null
+  (none of ours has one otherwise) is written again by the standard library."""
+  body = orjson.dumps(result)
+  if b'null' in body:
+    return json.dumps(result).encode()
+  return body
+
+
 def _decode_value(value: Any, where: str) -> Any:
   if isinstance(value, dict):
     if set(value) != {'b64'} or not isinstance(value['b64'], str):

@@ -5,7 +5,7 @@ code path real requests take.
 """
 import base64
 import math
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -109,10 +109,9 @@ def loggable_request(signature: str, inputs: Dict[str, np.ndarray]) -> Dict[str,
   return {'signature_name': signature, 'inputs': columns}
 
 
-def loggable_response(response: predict_pb2.PredictResponse) -> Dict[str, object]:
-  """A PredictResponse as the REST API's columnar answer."""
-  return {'outputs': {name: tf.make_ndarray(proto).tolist()
-                      for name, proto in response.outputs.items()}}
+def loggable_response(outputs: Dict[str, np.ndarray]) -> Dict[str, object]:
+  """A Predict answer's arrays as the REST API's columnar answer."""
+  return {'outputs': {name: np.asarray(array).tolist() for name, array in outputs.items()}}
 
 
 def loggable_examples(examples: List[bytes]) -> Dict[str, object]:
@@ -124,9 +123,28 @@ def _stamp(response, request, served: ServedModel) -> None:
   response.model_spec.version.value = served.version
 
 
+# numpy dtype -> TensorProto dtype, for outputs written as raw bytes (as tf.make_tensor_proto
+# writes them, ~25 us a tensor; this ~3 us).
+_CONTENT_DTYPES = {np.dtype(np.float32): types_pb2.DT_FLOAT, np.dtype(np.float64): types_pb2.DT_DOUBLE,
+                   np.dtype(np.int64): types_pb2.DT_INT64, np.dtype(np.int32): types_pb2.DT_INT32}
+
+
+def _write_tensor(proto, value: np.ndarray) -> None:
+  dtype = _CONTENT_DTYPES.get(value.dtype)
+  if dtype is None:
+    proto.CopyFrom(tf.make_tensor_proto(value))
+    return
+  proto.dtype = dtype
+  for size in value.shape:
+    proto.tensor_shape.dim.add(size=size)
+  proto.tensor_content = np.ascontiguousarray(value).tobytes()
+
+
 def predict(served: ServedModel, request: predict_pb2.PredictRequest,
-            inputs: Optional[Dict[str, np.ndarray]] = None) -> predict_pb2.PredictResponse:
-  """`inputs`: the request's inputs already decoded by `decode_inputs`, if the caller has them."""
+            inputs: Optional[Dict[str, np.ndarray]] = None
+            ) -> Tuple[predict_pb2.PredictResponse, Dict[str, np.ndarray]]:
+  """The response, and the output arrays it holds. `inputs`: the request's inputs already
+  decoded by `decode_inputs`, if the caller has them."""
   if inputs is None:
     inputs = decode_inputs(request)
   outputs = served.predict(request.model_spec.signature_name or None, inputs,
@@ -135,8 +153,8 @@ def predict(served: ServedModel, request: predict_pb2.PredictRequest,
   _stamp(response, request, served)
   response.model_spec.signature_name = served.signature(request.model_spec.signature_name or None)
   for name, value in outputs.items():
-    response.outputs[name].CopyFrom(tf.make_tensor_proto(value))
-  return response
+    _write_tensor(response.outputs[name], np.asarray(value))
+  return response, outputs
 
 
 def classify(served: ServedModel, request: classification_pb2.ClassificationRequest,

@@ -5,7 +5,6 @@ https://www.tensorflow.org/tfx/serving/api_rest so clients and tests written for
 the real TF Serving work unchanged. Limits are enforced before anything is decoded.
 """
 import dataclasses
-import json
 import logging
 import re
 import time
@@ -162,7 +161,7 @@ def create_app(manager: VersionManager, limits: Limits = Limits(),
         result = answer(served, verb, raw, request_id)
       else:
         result = await run_in_threadpool(answer, served, verb, raw, request_id)
-      return Response(json.dumps(result), media_type='application/json',
+      return Response(json_codec.dumps(result), media_type='application/json',
                       headers={'X-Request-Id': request_id})
     except PayloadTooLarge as e:
       status = 413

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from model_server.json_codec import check_depth, parse_body
+from model_server.json_codec import check_depth, dumps, parse_body
 from model_server.served_model import RequestError
 
 _SCALARS = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(
@@ -59,3 +59,11 @@ def test_bodies_parse_as_the_standard_library_reads_them_nan_and_infinity_includ
 def test_invalid_json_is_a_request_error(body):
   with pytest.raises(RequestError, match='JSON Parse error'):
     parse_body(body, max_depth=64)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(['outputs', 'predictions', 'results']), st.recursive(
+    st.floats() | st.integers(-2**63, 2**63 - 1) | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=4), max_leaves=20), min_size=1))
+def test_response_bodies_read_back_as_written_nan_and_infinity_included(result):
+  assert json.dumps(json.loads(dumps(result))) == json.dumps(result)
