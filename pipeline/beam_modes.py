@@ -6,7 +6,7 @@ one process per core (`multi_processing`) wins where per-example Python work dom
 """
 import dataclasses
 import enum
-from typing import List
+from typing import List, Optional, Sequence
 
 
 class BeamMode(enum.Enum):
@@ -74,3 +74,18 @@ def beam_args(choice: BeamChoice) -> List[str]:
     return common + ['--direct_running_mode=multi_processing',
                      f'--direct_num_workers={choice.workers}']
   return common + ['--direct_running_mode=in_memory', '--direct_num_workers=1']
+
+
+# Beam's runners that run in this machine's processes; anything else (Dataflow) scales out.
+LOCAL_RUNNERS = (None, '', 'DirectRunner', 'direct', 'SwitchingDirectRunner',
+                 'BundleBasedDirectRunner')
+
+
+def runs_locally(beam_args: Optional[Sequence[str]]) -> bool:
+  """Whether these Beam arguments run Beam on this machine (no runner, or the DirectRunner).
+
+  Steps that then do their work in their own process read it (see
+  pipeline/components/statistics.py and csv_ingest.py).
+  """
+  from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions  # pylint: disable=g-import-not-at-top
+  return PipelineOptions(list(beam_args or [])).view_as(StandardOptions).runner in LOCAL_RUNNERS

@@ -36,6 +36,7 @@ from tfx.types.channel import Channel
 from models import preprocessing
 from pipeline import evaluation, spans
 from pipeline.components.atomic_pusher import AtomicPusherExecutor
+from pipeline.components.csv_ingest import InProcessCsvExecutor
 from pipeline.components.merge_window import MergeWindow
 from pipeline.components.newest_artifact import NewestArtifactStrategy
 from pipeline.components.data_gate import VALIDATED_EXAMPLES_KEY, DataGate
@@ -130,6 +131,8 @@ def create_pipeline(
           example_gen_pb2.SplitConfig.Split(name='train', hash_buckets=settings.train_buckets),
           example_gen_pb2.SplitConfig.Split(name='eval', hash_buckets=settings.eval_buckets)])),
       range_config=range_config).with_id(EXAMPLE_GEN)
+  # TFX's own steps, in this process when Beam runs locally (see the executor).
+  example_gen.executor_spec = executor_spec.BeamExecutorSpec(InProcessCsvExecutor)
   # Statistics of the new span: input to validation and to the schema review.
   statistics_gen = _statistics_gen(example_gen.outputs['examples'], STATISTICS_GEN)
   # The reviewed, committed schema is the contract; inference never replaces it.

@@ -117,7 +117,7 @@ def test_remote_runners_and_beam_only_options_keep_tfxs_beam_executor(tmp_path):
   remote = statistics.InProcessStatisticsExecutor(
       context(beam_pipeline_args=['--runner=DataflowRunner']))
   local = statistics.InProcessStatisticsExecutor(context(beam_pipeline_args=BEAM_IN_MEMORY))
-  assert remote._why_beam(examples, ['train'], {}) == 'runner DataflowRunner'  # pylint: disable=protected-access
+  assert remote._why_beam(examples, ['train'], {}) == 'a remote runner'  # pylint: disable=protected-access
   assert local._why_beam(examples, ['train'], {}) is None  # pylint: disable=protected-access
   assert local._why_beam(  # pylint: disable=protected-access
       examples, ['train'], {keys.SHARDED_STATS_OUTPUT_KEY: True}) == 'sharded output'

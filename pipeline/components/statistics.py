@@ -25,10 +25,10 @@ from tfx.types import artifact_utils, standard_component_specs as keys
 from tfx.utils import io_utils, json_utils
 from tfx_bsl.tfxio import dataset_options
 
+from pipeline import beam_modes
+
 # Rows per Arrow batch fed to the combiners (measured: 1,000 is faster than 8,192).
 BATCH_ROWS = 1000
-# Beam's runners that run in this machine's processes; anything else (Dataflow) scales out.
-LOCAL_RUNNERS = (None, '', 'DirectRunner', 'direct', 'SwitchingDirectRunner', 'BundleBasedDirectRunner')
 # Above this many compressed bytes in one split, Beam's parallelism is worth its start-up.
 IN_PROCESS_MAX_BYTES = 1 << 30
 
@@ -47,11 +47,6 @@ def compute_statistics(record_batches: Iterable, options: tfdv.StatsOptions
   return stats_impl.extract_statistics_output(accumulators, generators)
 
 
-def _runner(beam_args: Optional[List[str]]) -> Optional[str]:
-  from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions  # pylint: disable=g-import-not-at-top
-  return PipelineOptions(list(beam_args or [])).view_as(StandardOptions).runner
-
-
 def _split_bytes(examples: types.Artifact, split: str) -> int:
   pattern = os.path.join(artifact_utils.get_split_uri([examples], split), '*')
   return sum(tf.io.gfile.stat(path).length for path in tf.io.gfile.glob(pattern))
@@ -63,9 +58,8 @@ class InProcessStatisticsExecutor(tfx_statistics.Executor):
   def _why_beam(self, examples: types.Artifact, splits: List[str],
                 exec_properties: Dict[str, Any]) -> Optional[str]:
     """Why these statistics need Beam, or None when this process computes them."""
-    runner = _runner(self._beam_pipeline_args)
-    if runner not in LOCAL_RUNNERS:
-      return f'runner {runner}'
+    if not beam_modes.runs_locally(self._beam_pipeline_args):
+      return 'a remote runner'
     if exec_properties.get(keys.SHARDED_STATS_OUTPUT_KEY):
       return 'sharded output'
     if json_utils.loads(exec_properties.get(keys.SAMPLE_RATE_BY_SPLIT_KEY, 'null') or 'null'):

@@ -1,0 +1,113 @@
+"""The in-process CsvExampleGen executor against TFX's own (Beam) executor on the same CSV."""
+import collections
+import os
+
+import pytest
+import tensorflow as tf
+from tfx.components.example_gen.csv_example_gen import executor as tfx_csv
+from tfx.proto import example_gen_pb2
+from tfx.types import artifact_utils, standard_artifacts, standard_component_specs as keys
+from tfx.utils import proto_utils
+
+from pipeline.components import csv_ingest
+from tests.conftest import sample_spans
+
+BEAM_IN_MEMORY = ['--direct_running_mode=in_memory', '--direct_num_workers=1']
+# Quoted commas and newlines, empty cells, a column of ints with one float, one of text.
+AWKWARD_CSV = ('id,amount,note,code\n'
+               '1,2,"a, b",7\n'
+               '2,,"two\nlines",\n'
+               '3,2.5,,9\n'
+               '\n'
+               '4,3,plain,10\n')
+
+
+def _exec_properties(input_base: str, pattern: str):
+  return {
+      keys.INPUT_BASE_KEY: input_base,
+      keys.INPUT_CONFIG_KEY: proto_utils.proto_to_json(example_gen_pb2.Input(splits=[
+          example_gen_pb2.Input.Split(name='span', pattern=pattern)])),
+      keys.OUTPUT_CONFIG_KEY: proto_utils.proto_to_json(example_gen_pb2.Output(
+          split_config=example_gen_pb2.SplitConfig(splits=[
+              example_gen_pb2.SplitConfig.Split(name='train', hash_buckets=2),
+              example_gen_pb2.SplitConfig.Split(name='eval', hash_buckets=1)]))),
+      keys.OUTPUT_DATA_FORMAT_KEY: example_gen_pb2.FORMAT_TF_EXAMPLE,
+      keys.OUTPUT_FILE_FORMAT_KEY: example_gen_pb2.FORMAT_TFRECORDS_GZIP,
+  }
+
+
+def _run(executor_class, root: str, name: str, exec_properties, beam_args=BEAM_IN_MEMORY):
+  examples = standard_artifacts.Examples()
+  examples.uri = os.path.join(root, name)
+  context = executor_class.Context(beam_pipeline_args=beam_args, tmp_dir=os.path.join(root, 'tmp'))
+  executor_class(context).Do({}, {keys.EXAMPLES_KEY: [examples]}, dict(exec_properties))
+  return examples
+
+
+def _records(examples, split: str):
+  pattern = os.path.join(artifact_utils.get_split_uri([examples], split), '*')
+  return collections.Counter(
+      bytes(r.numpy()) for r in tf.data.TFRecordDataset(tf.io.gfile.glob(pattern), 'GZIP'))
+
+
+def _compare(root: str, pattern: str):
+  properties = _exec_properties(root, pattern)
+  ours = _run(csv_ingest.InProcessCsvExecutor, root, 'ours', properties)
+  beam = _run(tfx_csv.Executor, root, 'beam', properties)
+  assert ours.split_names == beam.split_names
+  for split in ('train', 'eval'):
+    assert _records(ours, split) == _records(beam, split), split
+  assert dict(ours.mlmd_artifact.custom_properties) == dict(beam.mlmd_artifact.custom_properties)
+  return ours
+
+
+def test_in_process_ingestion_writes_exactly_tfxs_examples_per_split(tmp_path):
+  root = sample_spans(str(tmp_path), [(2, 1200)])
+  ours = _compare(root, 'span-1/*.csv')
+  rows = sum(sum(_records(ours, split).values()) for split in ('train', 'eval'))
+  assert rows == 1200
+
+
+def test_quoted_newlines_empty_cells_and_type_inference_match_tfx(tmp_path):
+  os.makedirs(tmp_path / 'span-1')
+  (tmp_path / 'span-1' / 'data.csv').write_text(AWKWARD_CSV)
+  ours = _compare(str(tmp_path), 'span-1/*.csv')
+  examples = [tf.train.Example.FromString(r) for split in ('train', 'eval')
+              for r in _records(ours, split)]
+  assert len(examples) == 4
+  notes = sorted(e.features.feature['note'].bytes_list.value[0] for e in examples
+                 if e.features.feature['note'].bytes_list.value)
+  assert notes == [b'a, b', b'plain', b'two\nlines']
+  assert all(e.features.feature['amount'].HasField('float_list') for e in examples)
+
+
+def test_same_csv_gives_byte_identical_files(tmp_path):
+  root = sample_spans(str(tmp_path), [(3, 300)])
+  properties = _exec_properties(root, 'span-1/*.csv')
+  first = _run(csv_ingest.InProcessCsvExecutor, root, 'first', properties)
+  second = _run(csv_ingest.InProcessCsvExecutor, root, 'second', properties)
+  for split in ('train', 'eval'):
+    name = csv_ingest.SHARD_NAME
+    paths = [os.path.join(artifact_utils.get_split_uri([a], split), name) for a in (first, second)]
+    assert open(paths[0], 'rb').read() == open(paths[1], 'rb').read()
+
+
+def test_a_row_with_too_many_cells_fails_as_in_tfx(tmp_path):
+  os.makedirs(tmp_path / 'span-1')
+  (tmp_path / 'span-1' / 'data.csv').write_text('a,b\n1,2\n3,4,5\n')
+  with pytest.raises(ValueError, match='Columns do not match specified csv headers'):
+    _run(csv_ingest.InProcessCsvExecutor, str(tmp_path), 'ours',
+         _exec_properties(str(tmp_path), 'span-1/*.csv'))
+
+
+def test_remote_runners_and_other_formats_keep_tfxs_beam_executor(tmp_path):
+  root = sample_spans(str(tmp_path), [(2, 10)])
+  properties = _exec_properties(root, 'span-1/*.csv')
+  files = [os.path.join(root, 'span-1', 'data.csv')]
+  context = csv_ingest.InProcessCsvExecutor.Context
+  local = csv_ingest.InProcessCsvExecutor(context(beam_pipeline_args=BEAM_IN_MEMORY))
+  remote = csv_ingest.InProcessCsvExecutor(context(beam_pipeline_args=['--runner=DataflowRunner']))
+  assert local._why_beam(properties, files) is None  # pylint: disable=protected-access
+  assert remote._why_beam(properties, files) == 'a remote runner'  # pylint: disable=protected-access
+  parquet = dict(properties, **{keys.OUTPUT_DATA_FORMAT_KEY: example_gen_pb2.FORMAT_PARQUET})
+  assert local._why_beam(parquet, files).startswith('payload format')  # pylint: disable=protected-access
