@@ -14,7 +14,7 @@ CSV too large to hold one span's parsed rows in memory.
 """
 import os
 import random
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterable, Iterator, List, Optional
 
 import tensorflow as tf
 from tfx import types
@@ -46,8 +46,13 @@ def _configs(exec_properties: Dict[str, Any]):
   return input_config, output_config
 
 
-def read_examples(csv_files: List[str]) -> List[tf.train.Example]:
-  """tf.Examples of CSV files with one header, as TFX's `_CsvToExample` makes them."""
+def read_examples(csv_files: List[str]) -> Iterator[tf.train.Example]:
+  """tf.Examples of CSV files with one header, as TFX's `_CsvToExample` makes them.
+
+  The parsed cells are held (column types are inferred from every row first); each
+  example is made as it is asked for (measured at 375k rows: holding all examples took
+  the run's peak from 3.7 to 5.9 GiB).
+  """
   column_names = io_utils.load_csv_column_names(csv_files[0])
   for path in csv_files[1:]:
     if io_utils.load_csv_column_names(path) != column_names:
@@ -63,10 +68,11 @@ def read_examples(csv_files: List[str]) -> List[tf.train.Example]:
     accumulator = inferrer.add_input(accumulator, cells)
   column_infos = inferrer.extract_output(accumulator)
   to_example = tfx_csv._ParsedCsvToTfExample()  # pylint: disable=protected-access
-  return [example for cells in rows for example in to_example.process(cells, column_infos)]
+  for cells in rows:
+    yield from to_example.process(cells, column_infos)
 
 
-def partition(examples: List[tf.train.Example], split_config: example_gen_pb2.SplitConfig
+def partition(examples: Iterable[tf.train.Example], split_config: example_gen_pb2.SplitConfig
               ) -> List[List[bytes]]:
   """Serialized examples per output split, by TFX's hash partition."""
   buckets = []
