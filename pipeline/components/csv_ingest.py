@@ -12,6 +12,7 @@ Beam stays for what this path does not cover: a runner that is not local (Datafl
 splits taken from the input, a partition feature, another payload or file format, and
 CSV too large to hold one span's parsed rows in memory.
 """
+import logging
 import os
 import random
 from typing import Any, Dict, Iterable, Iterator, List, Optional
@@ -117,8 +118,11 @@ class InProcessCsvExecutor(tfx_csv.Executor):
     pattern = os.path.join(exec_properties[keys.INPUT_BASE_KEY],
                            input_config.splits[0].pattern) if input_config.splits else ''
     csv_files = sorted(fileio.glob(pattern)) if pattern else []
-    if self._why_beam(exec_properties, csv_files):
+    why_beam = self._why_beam(exec_properties, csv_files)
+    if why_beam:
+      logging.info('ingestion on Beam: %s', why_beam)
       return super().Do(input_dict, output_dict, exec_properties)
+    logging.info('ingesting %s in this process', csv_files)
 
     self._log_startup(input_dict, output_dict, exec_properties)
     artifact = artifact_utils.get_single_instance(output_dict[keys.EXAMPLES_KEY])
