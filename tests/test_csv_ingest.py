@@ -111,3 +111,15 @@ def test_remote_runners_and_other_formats_keep_tfxs_beam_executor(tmp_path):
   assert remote._why_beam(properties, files) == 'a remote runner'  # pylint: disable=protected-access
   parquet = dict(properties, **{keys.OUTPUT_DATA_FORMAT_KEY: example_gen_pb2.FORMAT_PARQUET})
   assert local._why_beam(parquet, files).startswith('payload format')  # pylint: disable=protected-access
+
+
+def test_csv_beyond_the_memory_bound_goes_to_beam(tmp_path, monkeypatch):
+  root = sample_spans(str(tmp_path), [(2, 50)])
+  files = [os.path.join(root, 'span-1', 'data.csv')]
+  executor = csv_ingest.InProcessCsvExecutor(
+      csv_ingest.InProcessCsvExecutor.Context(beam_pipeline_args=BEAM_IN_MEMORY))
+  properties = _exec_properties(root, 'span-1/*.csv')
+  monkeypatch.setattr(csv_ingest, 'IN_PROCESS_MAX_BYTES', os.path.getsize(files[0]) - 1)
+  assert executor._why_beam(properties, files).endswith('MiB of CSV')  # pylint: disable=protected-access
+  ours = _run(csv_ingest.InProcessCsvExecutor, root, 'ours', properties)  # TFX's Beam path
+  assert sum(sum(_records(ours, split).values()) for split in ('train', 'eval')) == 50
