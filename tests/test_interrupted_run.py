@@ -27,10 +27,15 @@ def _wait_for_running_trainer(home: local_runner.Home, proc: subprocess.Popen,
   while time.time() < deadline:
     assert proc.poll() is None, 'the run ended before Trainer started'
     if os.path.exists(home.metadata_path):
-      reader = metadata.MetadataReader.open_sqlite(home.metadata_path,
-                                                   config.PipelineSettings().pipeline_name)
-      running = [e for e in reader.executions_after(0)
-                 if e.node_id == definition.TRAINER and e.state == 'RUNNING']
+      try:
+        reader = metadata.MetadataReader.open_sqlite(home.metadata_path,
+                                                     config.PipelineSettings().pipeline_name)
+        running = [e for e in reader.executions_after(0)
+                   if e.node_id == definition.TRAINER and e.state == 'RUNNING']
+      except RuntimeError:
+        # The file exists before the run has created MLMD's tables, and a read-only
+        # connection cannot create them: poll again.
+        running = []
       if running:
         return running[0].id
     time.sleep(0.5)
