@@ -125,8 +125,8 @@ def _stamp(response, request, served: ServedModel) -> None:
 
 # numpy dtype -> TensorProto dtype, for outputs written as raw bytes (as tf.make_tensor_proto
 # writes them, ~25 us a tensor; this ~3 us).
-_CONTENT_DTYPES = {np.dtype(np.float32): types_pb2.DT_FLOAT, np.dtype(np.float64): types_pb2.DT_DOUBLE,
-                   np.dtype(np.int64): types_pb2.DT_INT64, np.dtype(np.int32): types_pb2.DT_INT32}
+_CONTENT_DTYPES = {np.dtype(numpy_type): dtype for dtype, (numpy_type, _) in _PLAIN_DTYPES.items()
+                   if numpy_type is not object}
 
 
 def _write_tensor(proto, value: np.ndarray) -> None:

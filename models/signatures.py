@@ -10,7 +10,7 @@ Both return `probability` (P(big tipper), float) and `big_tipper` (0/1, int64).
   in saved_model.pb so the real TF Serving accepts them too.
 """
 import os
-from typing import Dict, Optional
+from typing import Dict
 
 import tensorflow as tf
 import tensorflow_transform as tft
@@ -61,12 +61,13 @@ def _outputs(probability: tf.Tensor) -> Dict[str, tf.Tensor]:
 
 
 def make_signatures(model: keras.Model, tf_transform_output: tft.TFTransformOutput,
-                    transform_layer: Optional[keras.layers.Layer] = None) -> Dict:
+                    transform_layer: keras.layers.Layer) -> Dict:
   """The concrete functions to save with the model, keyed by signature name.
 
-  `transform_layer`: the Transform graph's layer when the caller loaded it already.
+  `transform_layer`: `tf_transform_output.transform_features_layer()`, loaded once by
+  the caller for its datasets too.
   """
-  model.tft_layer = transform_layer or tf_transform_output.transform_features_layer()
+  model.tft_layer = transform_layer
   raw_spec = tf_transform_output.raw_feature_spec()
   serving_spec = {name: spec for name, spec in raw_spec.items()
                   if name in features.MODEL_INPUT_FEATURES}

@@ -15,6 +15,10 @@ class BeamMode(enum.Enum):
   MULTI_PROCESSING = 'multi_processing'
 
 
+# What the configuration and the command line accept.
+BEAM_MODE_NAMES = tuple(mode.value for mode in BeamMode)
+
+
 # Names the image that holds this project's code. The DirectRunner never pulls it; it
 # is passed so that TFX does not rebuild itself as an sdist for Beam workers before
 # every Beam step (tfx.utils.dependency_utils: about 5 s a component, measured here).

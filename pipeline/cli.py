@@ -14,6 +14,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from pipeline.beam_modes import BEAM_MODE_NAMES
+
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_DATA_GATE = 3
@@ -127,7 +129,7 @@ def _print_summary(summary, result, log_path: str) -> None:
 @click.option('--epochs', type=click.IntRange(min=1), default=None, help='Training epochs.')
 @click.option('--min-auc', type=click.FloatRange(0, 1), default=None,
               help='Overall AUC a candidate needs to be blessed (default 0.90).')
-@click.option('--beam-mode', type=click.Choice(['auto', 'in_memory', 'multi_processing']),
+@click.option('--beam-mode', type=click.Choice(BEAM_MODE_NAMES),
               default=None, help='Beam DirectRunner mode (default: local.beam_mode, auto: '
                                  'chosen from the window\'s size, printed).')
 @click.option('--verbose', is_flag=True, help='Show TensorFlow and Beam logs in the terminal.')

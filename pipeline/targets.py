@@ -11,6 +11,7 @@ import enum
 import typing
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
+from pipeline.beam_modes import BEAM_MODE_NAMES
 from pipeline.config import PipelineSettings, replace_settings
 
 
@@ -44,8 +45,8 @@ class LocalTarget:
   mysql: Optional[MySQLStore] = None
 
   def __post_init__(self):
-    if self.beam_mode not in ('auto', 'in_memory', 'multi_processing'):
-      raise ConfigError('local.beam_mode: auto, in_memory or multi_processing, '
+    if self.beam_mode not in BEAM_MODE_NAMES:
+      raise ConfigError(f'local.beam_mode: one of {", ".join(BEAM_MODE_NAMES)}, '
                         f'got {self.beam_mode!r}')
 
 
