@@ -27,9 +27,6 @@ LOCAL_SDK_IMAGE = 'ctpipe-local'
 # From this much CSV in the window, `auto` runs Beam on one process per core; below it,
 # in one process. Set by bench/scaling.py on 2 cores (see README, Performance).
 MULTI_PROCESSING_FROM_BYTES = 100 * 2**20
-# The Evaluator (TFMA: Python work per example and slice) gains from more processes on
-# smaller windows than the other steps, which pay the workers' start-up each time.
-EVALUATOR_MULTI_PROCESSING_FROM_BYTES = 10 * 2**20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,14 +34,10 @@ class BeamChoice:
   mode: BeamMode  # IN_MEMORY or MULTI_PROCESSING
   workers: int
   why: str
-  evaluator_workers: int = 0  # > 0: the Evaluator alone runs multi_processing on this many
 
   def describe(self) -> str:
-    text = (f'{self.mode.value}, {self.workers} worker{"s" if self.workers > 1 else ""} '
+    return (f'{self.mode.value}, {self.workers} worker{"s" if self.workers > 1 else ""} '
             f'({self.why})')
-    if self.evaluator_workers:
-      text += f'; Evaluator multi_processing, {self.evaluator_workers} workers'
-    return text
 
 
 def choose_beam(requested: BeamMode, window_bytes: int, cores: int) -> BeamChoice:
@@ -58,16 +51,7 @@ def choose_beam(requested: BeamMode, window_bytes: int, cores: int) -> BeamChoic
     return BeamChoice(BeamMode.MULTI_PROCESSING, cores,
                       f'auto: {size} >= {MULTI_PROCESSING_FROM_BYTES / 2**20:.0f} MiB')
   limit = (f'< {MULTI_PROCESSING_FROM_BYTES / 2**20:.0f} MiB' if cores > 1 else 'one core')
-  evaluator = cores if cores > 1 and window_bytes >= EVALUATOR_MULTI_PROCESSING_FROM_BYTES else 0
-  return BeamChoice(BeamMode.IN_MEMORY, 1, f'auto: {size} {limit}', evaluator_workers=evaluator)
-
-
-def evaluator_beam_args(choice: BeamChoice) -> List[str]:
-  """The Evaluator's own DirectRunner arguments (after the pipeline's, so they win)."""
-  if not choice.evaluator_workers:
-    return []
-  return ['--direct_running_mode=multi_processing',
-          f'--direct_num_workers={choice.evaluator_workers}']
+  return BeamChoice(BeamMode.IN_MEMORY, 1, f'auto: {size} {limit}')
 
 
 def beam_args(choice: BeamChoice) -> List[str]:
@@ -89,7 +73,7 @@ def runs_locally(beam_args: Optional[Sequence[str]]) -> bool:
   """Whether these Beam arguments run Beam on this machine (no runner, or the DirectRunner).
 
   Steps that then do their work in their own process read it (see
-  pipeline/components/statistics.py and csv_ingest.py).
+  pipeline/components/statistics.py, csv_ingest.py and evaluator.py).
   """
   from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions  # pylint: disable=g-import-not-at-top
   return PipelineOptions(list(beam_args or [])).view_as(StandardOptions).runner in LOCAL_RUNNERS

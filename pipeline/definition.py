@@ -37,6 +37,7 @@ from models import preprocessing
 from pipeline import evaluation, spans
 from pipeline.components.atomic_pusher import AtomicPusherExecutor
 from pipeline.components.csv_ingest import InProcessCsvExecutor
+from pipeline.components.evaluator import InProcessEvaluatorExecutor
 from pipeline.components.merge_window import MergeWindow
 from pipeline.components.newest_artifact import NewestArtifactStrategy
 from pipeline.components.data_gate import VALIDATED_EXAMPLES_KEY, DataGate
@@ -93,7 +94,6 @@ def create_pipeline(
     settings: PipelineSettings,
     paths: PipelinePaths,
     beam_pipeline_args: Sequence[str] = (),
-    evaluator_beam_args: Sequence[str] = (),
     metadata_connection_config=None,
     span: Optional[int] = None,
     ingest_only: bool = False,
@@ -259,8 +259,7 @@ def create_pipeline(
       baseline_model=baseline.outputs['model'],
       example_splits=['eval'],
       eval_config=evaluation.eval_config(settings.thresholds)).with_id(EVALUATOR)
-  if evaluator_beam_args:  # the runner's choice for this step alone (e.g. more processes)
-    evaluator.with_beam_pipeline_args(list(evaluator_beam_args))
+  evaluator.executor_spec = executor_spec.BeamExecutorSpec(InProcessEvaluatorExecutor)
   # The blessed candidate must answer real requests through the serving stack; the
   # checked copy carries TF Serving warmup requests and is what gets pushed.
   serving_check = ServingCheck(

@@ -12,7 +12,7 @@ import time
 from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 
 from pipeline import definition, interrupted, metadata, progress, run_reason, spans
-from pipeline.beam_modes import BeamChoice, BeamMode, beam_args, choose_beam, evaluator_beam_args
+from pipeline.beam_modes import BeamChoice, BeamMode, beam_args, choose_beam
 from pipeline import drift as drift_lib
 from pipeline.components import drift_check
 from pipeline.components.data_gate import DataGateError
@@ -190,7 +190,6 @@ class LocalRun:
     return definition.create_pipeline(
         self.settings, self.home.paths(self.data_root, self.schema_file),
         beam_pipeline_args=beam_args(self.beam),
-        evaluator_beam_args=evaluator_beam_args(self.beam),
         metadata_connection_config=self.home.metadata_config(),
         span=span, ingest_only=ingest_only, user_code_version=self._code_version)
 

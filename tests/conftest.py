@@ -37,6 +37,41 @@ def sample_spans(root: str, spans_and_sizes, seed: int = 7) -> str:
   return root
 
 
+def _feature(value: str):
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  for kind in (int, float):
+    try:
+      number = kind(value)
+    except ValueError:
+      continue
+    if kind is int:
+      return tf.train.Feature(int64_list=tf.train.Int64List(value=[number]))
+    return tf.train.Feature(float_list=tf.train.FloatList(value=[number]))
+  return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value.encode()]))
+
+
+def write_examples(root: str, train_rows: int = 1500, eval_rows: int = 600):
+  """Span 2 of the embedded data as an Examples artifact: train and eval splits, gzipped,
+  each CSV cell as TFX's CSV ingestion types it (int, float or bytes; empty cells absent)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from tfx.types import artifact_utils, standard_artifacts  # pylint: disable=g-import-not-at-top
+  header, rows = read_span(2)
+  artifact = standard_artifacts.Examples()
+  artifact.uri = os.path.join(root, 'examples')
+  artifact.split_names = artifact_utils.encode_split_names(['train', 'eval'])
+  artifact.span = 2
+  for split, part in (('train', rows[:train_rows]),
+                      ('eval', rows[train_rows:train_rows + eval_rows])):
+    directory = os.path.join(artifact.uri, f'Split-{split}')
+    os.makedirs(directory)
+    with tf.io.TFRecordWriter(os.path.join(directory, 'data.gz'), 'GZIP') as writer:
+      for row in part:
+        example = tf.train.Example(features=tf.train.Features(feature={
+            name: _feature(value) for name, value in zip(header, row) if value != ''}))
+        writer.write(example.SerializeToString())
+  return artifact
+
+
 @pytest.fixture(scope='session')
 def curated_schema_path() -> str:
   return CURATED_SCHEMA
@@ -80,9 +115,9 @@ def SAMPLE_SETTINGS():  # pylint: disable=invalid-name
                                  min_auc=0.80)
 
 
-# Shared homes are built once per worker process: every test that uses one runs on the
+# Shared homes (and the evaluator comparison's runs) are built once per worker process: every test that uses one runs on the
 # same worker (`pytest -n 2 --dist loadgroup`, see pytest.ini), the others anywhere.
-_SHARED_HOMES = ('pushed_home', 'replayed')
+_SHARED_HOMES = ('pushed_home', 'replayed', 'evaluator_runs')
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups

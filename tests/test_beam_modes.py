@@ -13,11 +13,6 @@ def test_auto_beam_mode_follows_the_window_size():
   big = beam_modes.MULTI_PROCESSING_FROM_BYTES
   small = beam_modes.choose_beam(beam_modes.BeamMode.AUTO, big - 1, cores=2)
   assert small.mode is beam_modes.BeamMode.IN_MEMORY and small.workers == 1
-  # ...but the Evaluator already runs on every core.
-  assert beam_modes.evaluator_beam_args(small) == [
-      '--direct_running_mode=multi_processing', '--direct_num_workers=2']
-  tiny = beam_modes.choose_beam(beam_modes.BeamMode.AUTO, 2 * 2**20, cores=2)
-  assert tiny.evaluator_workers == 0 and beam_modes.evaluator_beam_args(tiny) == []
   large = beam_modes.choose_beam(beam_modes.BeamMode.AUTO, big, cores=2)
   assert large.mode is beam_modes.BeamMode.MULTI_PROCESSING and large.workers == 2
   assert '--direct_num_workers=2' in beam_modes.beam_args(large)
@@ -29,6 +24,5 @@ def test_auto_beam_mode_follows_the_window_size():
 def test_configured_beam_mode_overrides_the_size():
   forced = beam_modes.choose_beam(beam_modes.BeamMode.IN_MEMORY, 10**12, cores=2)
   assert forced.mode is beam_modes.BeamMode.IN_MEMORY and 'as configured' in forced.why
-  assert beam_modes.evaluator_beam_args(forced) == []
   forced = beam_modes.choose_beam(beam_modes.BeamMode.MULTI_PROCESSING, 1, cores=2)
   assert forced.mode is beam_modes.BeamMode.MULTI_PROCESSING

@@ -8,39 +8,9 @@ from tfx.components.statistics_gen import executor as tfx_statistics
 from tfx.types import artifact_utils, standard_artifacts, standard_component_specs as keys
 
 from pipeline.components import statistics
-from tests.conftest import read_span
+from tests.conftest import write_examples
 
 BEAM_IN_MEMORY = ['--direct_running_mode=in_memory', '--direct_num_workers=1']
-
-
-def _feature(value: str) -> tf.train.Feature:
-  for kind in (int, float):
-    try:
-      number = kind(value)
-    except ValueError:
-      continue
-    if kind is int:
-      return tf.train.Feature(int64_list=tf.train.Int64List(value=[number]))
-    return tf.train.Feature(float_list=tf.train.FloatList(value=[number]))
-  return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value.encode()]))
-
-
-def _examples(root: str) -> standard_artifacts.Examples:
-  """Span 2 of the embedded data as an Examples artifact: train and eval splits, gzipped."""
-  header, rows = read_span(2)
-  artifact = standard_artifacts.Examples()
-  artifact.uri = os.path.join(root, 'examples')
-  artifact.split_names = artifact_utils.encode_split_names(['train', 'eval'])
-  artifact.span = 2
-  for split, part in (('train', rows[:1500]), ('eval', rows[1500:2100])):
-    directory = os.path.join(artifact.uri, f'Split-{split}')
-    os.makedirs(directory)
-    with tf.io.TFRecordWriter(os.path.join(directory, 'data.gz'), 'GZIP') as writer:
-      for row in part:
-        example = tf.train.Example(features=tf.train.Features(feature={
-            name: _feature(value) for name, value in zip(header, row) if value != ''}))
-        writer.write(example.SerializeToString())
-  return artifact
 
 
 def _run(executor_class, examples, root: str, name: str, beam_args, **exec_properties):
@@ -60,7 +30,7 @@ def _load(artifact, split: str):
 @pytest.fixture(scope='module')
 def both(tmp_path_factory):
   root = str(tmp_path_factory.mktemp('statistics'))
-  examples = _examples(root)
+  examples = write_examples(root)
   ours = _run(statistics.InProcessStatisticsExecutor, examples, root, 'ours', BEAM_IN_MEMORY,
               **{keys.EXCLUDE_SPLITS_KEY: '[]'})
   beam = _run(tfx_statistics.Executor, examples, root, 'beam', BEAM_IN_MEMORY,
@@ -104,7 +74,7 @@ def test_in_process_statistics_artifact_properties_match_tfxs(both):
 
 
 def test_excluded_splits_are_not_computed(tmp_path):
-  examples = _examples(str(tmp_path))
+  examples = write_examples(str(tmp_path))
   ours = _run(statistics.InProcessStatisticsExecutor, examples, str(tmp_path), 'ours',
               BEAM_IN_MEMORY, **{keys.EXCLUDE_SPLITS_KEY: '["eval"]'})
   assert artifact_utils.decode_split_names(ours.split_names) == ['train']
@@ -112,7 +82,7 @@ def test_excluded_splits_are_not_computed(tmp_path):
 
 
 def test_remote_runners_and_beam_only_options_keep_tfxs_beam_executor(tmp_path):
-  examples = _examples(str(tmp_path))
+  examples = write_examples(str(tmp_path))
   context = statistics.InProcessStatisticsExecutor.Context
   remote = statistics.InProcessStatisticsExecutor(
       context(beam_pipeline_args=['--runner=DataflowRunner']))
