@@ -45,9 +45,12 @@ def _run(executor_class, root: str, name: str, exec_properties, beam_args=BEAM_I
 
 
 def _records(examples, split: str):
+  """A split's examples, each in its deterministic serialization (TFX writes another one,
+  with map entries in the protobuf library's hash order)."""
   pattern = os.path.join(artifact_utils.get_split_uri([examples], split), '*')
   return collections.Counter(
-      bytes(r.numpy()) for r in tf.data.TFRecordDataset(tf.io.gfile.glob(pattern), 'GZIP'))
+      tf.train.Example.FromString(bytes(r.numpy())).SerializeToString(deterministic=True)
+      for r in tf.data.TFRecordDataset(tf.io.gfile.glob(pattern), 'GZIP'))
 
 
 def _compare(root: str, pattern: str):
@@ -123,3 +126,47 @@ def test_csv_beyond_the_memory_bound_goes_to_beam(tmp_path, monkeypatch):
   assert executor._why_beam(properties, files).endswith('MiB of CSV')  # pylint: disable=protected-access
   ours = _run(csv_ingest.InProcessCsvExecutor, root, 'ours', properties)  # TFX's Beam path
   assert sum(sum(_records(ours, split).values()) for split in ('train', 'eval')) == 50
+
+
+# Negative and 64-bit ints, a float beyond float32, exponents, an all-empty column, a
+# repeated column name, non-ASCII text.
+EDGE_CSV = ('n,x,empty,t,n\n'
+            '-5,1e39,,caf\u00e9,9223372036854775807\n'
+            '0,-0.0,,"",-9223372036854775808\n'
+            '7,3.25e-3,,x,1\n')
+
+
+@pytest.mark.parametrize('text', [AWKWARD_CSV, EDGE_CSV], ids=['awkward', 'edge'])
+def test_rows_serialize_as_protobufs_deterministic_bytes_of_tfxs_examples(tmp_path, text):
+  """The bytes TFX's split hash is taken over: `SerializeToString(deterministic=True)` of
+  the Example TFX's own conversion makes, for every row."""
+  path = tmp_path / 'data.csv'
+  path.write_text(text, encoding='utf-8')
+  ours = list(csv_ingest.serialized_examples([str(path)]))
+  assert ours == [e.SerializeToString(deterministic=True) for e in _tfx_examples(str(path))]
+
+
+def test_embedded_rows_serialize_as_protobufs_deterministic_bytes(tmp_path):
+  root = sample_spans(str(tmp_path), [(3, 3000)])
+  path = os.path.join(root, 'span-1', 'data.csv')
+  ours = list(csv_ingest.serialized_examples([path]))
+  assert len(ours) == 3000
+  assert ours == [e.SerializeToString(deterministic=True) for e in _tfx_examples(path)]
+
+
+def _tfx_examples(path: str):
+  """TFX's own per-row conversion (the functions its Beam executor runs), row by row."""
+  from tfx.utils import io_utils  # pylint: disable=g-import-not-at-top
+  from tfx_bsl.coders import csv_decoder  # pylint: disable=g-import-not-at-top
+  names = io_utils.load_csv_column_names(path)
+  parser = csv_decoder.ParseCSVLine(delimiter=',')
+  parser.setup()
+  rows = [cells for record in tfx_csv._ReadCsvRecordsFromTextFile().process(path)  # pylint: disable=protected-access
+          for cells, _ in parser.process(record)]
+  inferrer = csv_decoder.ColumnTypeInferrer(names, skip_blank_lines=True)
+  accumulator = inferrer.create_accumulator()
+  for cells in rows:
+    accumulator = inferrer.add_input(accumulator, cells)
+  infos = inferrer.extract_output(accumulator)
+  convert = tfx_csv._ParsedCsvToTfExample()  # pylint: disable=protected-access
+  return [example for cells in rows for example in convert.process(cells, infos)]
