@@ -61,11 +61,14 @@ def _outputs(probability: tf.Tensor) -> Dict[str, tf.Tensor]:
 
 
 def make_signatures(model: keras.Model, tf_transform_output: tft.TFTransformOutput,
-                    transform_layer: keras.layers.Layer) -> Dict:
+                    transform_layer: keras.layers.Layer, parse_and_transform) -> Dict:
   """The concrete functions to save with the model, keyed by signature name.
 
-  `transform_layer`: `tf_transform_output.transform_features_layer()`, loaded once by
-  the caller for its datasets too.
+  `transform_layer`: `tf_transform_output.transform_features_layer()`, and
+  `parse_and_transform`: serialized raw tf.Examples to (transformed features, label), the
+  tf.function the caller's datasets already traced (`training.parse_and_transform_fn`).
+  The label signature calls it as it is: one traced Transform graph fewer to trace, to
+  save and to load wherever the model is loaded.
   """
   model.tft_layer = transform_layer
   raw_spec = tf_transform_output.raw_feature_spec()
@@ -97,8 +100,8 @@ def make_signatures(model: keras.Model, tf_transform_output: tft.TFTransformOutp
 
   @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name='examples')])
   def transform_labels(serialized):
-    transformed = model.tft_layer(tf.io.parse_example(serialized, raw_spec))
-    return {features.LABEL_KEY: transformed[features.LABEL_KEY]}
+    _, label = parse_and_transform(serialized)
+    return {features.LABEL_KEY: label}
 
   @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name='inputs')])
   def classify(serialized):

@@ -170,7 +170,7 @@ def train_and_export(train_files: Sequence[str], eval_files: Sequence[str],
   # Keras layer's call for re-loading as Keras costs ~10 s and serves no client.
   model.save(serving_model_dir, save_format='tf', save_traces=False,
              signatures=signatures.make_signatures(model, tf_transform_output,
-                                                        transform_layer))
+                                                        transform_layer, parse_and_transform))
   signatures.mark_example_methods(serving_model_dir)
   extra = tf.io.gfile.join(serving_model_dir, 'assets.extra')
   tf.io.gfile.makedirs(extra)
