@@ -62,5 +62,11 @@ class ProgressWatcher:
       if execution.state in FINAL_STATES and execution.id not in self._ended:
         self._ended.add(execution.id)
         self._on_end(execution)
+    # The next polls read only from the oldest execution still running: each execution
+    # read costs a context lookup, and a run records dozens.
+    for execution in executions:
+      if execution.state not in FINAL_STATES:
+        break
+      self._after_id = execution.id
 
 
