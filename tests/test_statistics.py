@@ -2,7 +2,6 @@
 import os
 
 import pytest
-import tensorflow as tf
 import tensorflow_data_validation as tfdv
 from tfx.components.statistics_gen import executor as tfx_statistics
 from tfx.types import artifact_utils, standard_artifacts, standard_component_specs as keys
