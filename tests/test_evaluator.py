@@ -240,3 +240,13 @@ def test_the_comparison_ran_the_in_process_path(evaluator_runs, label):
     assert json.load(f)['dataLocation'].endswith(os.path.join('examples', 'Split-eval'))
   with open(os.path.join(theirs, 'eval_config.json')) as f:
     assert json.load(f)['dataLocation'] == '<user provided PCollection>'
+
+
+def test_an_empty_evaluation_split_is_not_blessed(tmp_path):
+  """No examples: TFMA's path (which the executor then takes) validates nothing and blesses
+  nothing."""
+  examples = write_examples(str(tmp_path), train_rows=10, eval_rows=0)
+  candidate = _model_artifact(str(tmp_path), 'candidate', _Model(0.02, False), 3)
+  _, blessing = _evaluate(evaluator.InProcessEvaluatorExecutor, str(tmp_path), 'empty', examples,
+                          evaluation.eval_config(Thresholds(min_auc=0.5)), candidate)
+  assert os.listdir(blessing.uri) == ['NOT_BLESSED']

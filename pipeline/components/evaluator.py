@@ -247,6 +247,8 @@ def _read_and_predict(files, eval_config, shared_models, slicing_columns):
       for name in slicing_columns:
         columns[name].extend(_column_values(batch, name, len(records)))
     num_rows += len(records)
+  if not num_rows:  # TFMA then finds no slice at all and fails validation; its path says so
+    raise _NeedsBeam('no evaluation examples')
   return {name: model.arrays() for name, model in calls.items()}, columns, num_rows
 
 
