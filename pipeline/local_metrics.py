@@ -15,7 +15,7 @@ Only what these functions reproduce exactly is accepted; `unsupported_reason` na
 anything else (another combiner, sub keys, class weights, example weights, confidence
 intervals, cross slices, ...) so the caller can run TFMA's Beam pipeline instead.
 """
-import copy
+import dataclasses
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
@@ -31,6 +31,8 @@ from tensorflow_model_analysis.utils import model_util
 from tensorflow_model_analysis.writers import metrics_plots_and_validations_writer as writer
 
 SliceKey = Tuple[Tuple[str, Any], ...]
+# A slicing column: the dtype of its values, and each row's values (None: row lacks it).
+Column = Tuple[Any, Sequence[Optional[Sequence[Any]]]]
 # Per model name ('' when there is one model): (labels, predictions), one value per example.
 ModelArrays = Dict[str, Tuple[np.ndarray, np.ndarray]]
 
@@ -101,35 +103,28 @@ def slicing_columns(specs: Sequence[slicer_lib.SingleSliceSpec]) -> List[str]:
   return sorted(names)
 
 
-def slice_rows(columns: Mapping[str, Sequence[Optional[np.ndarray]]], num_rows: int,
+def slice_rows(columns: Mapping[str, Column], num_rows: int,
                specs: Sequence[slicer_lib.SingleSliceSpec]) -> Dict[SliceKey, np.ndarray]:
   """Row indices of every slice, found by TFMA's slicer.
 
-  `columns` holds each slicing column's values per row (an array, or None where the
-  row lacks the feature), as TFMA's features extractor gives them. The slicer runs once
-  per distinct combination of values, not once per row.
+  `columns` holds each slicing column's dtype and values per row. The slicer runs once
+  per distinct combination of values, on arrays of that dtype as TFMA's features
+  extractor gives them, not once per row.
   """
   names = sorted(columns)
   group_of_values: Dict[Tuple, int] = {}
   group_ids = np.empty(num_rows, dtype=np.int64)
-  for row in range(num_rows):
-    values = tuple(None if columns[name][row] is None else tuple(columns[name][row].tolist())
-                   for name in names)
+  for row, row_values in enumerate(zip(*(columns[name][1] for name in names))):
+    values = tuple(None if value is None else tuple(value) for value in row_values)
     group_ids[row] = group_of_values.setdefault(values, len(group_of_values))
   groups_of_slice: Dict[SliceKey, List[int]] = {}
   for values, group in group_of_values.items():
-    features = {name: None if value is None else _first_row_array(columns[name], value)
+    features = {name: None if value is None else np.array(value, dtype=columns[name][0])
                 for name, value in zip(names, values)}
     for key in set(slicer_lib.get_slices_for_features_dicts([], features, list(specs))):
       groups_of_slice.setdefault(key, []).append(group)
   return {key: np.flatnonzero(np.isin(group_ids, groups))
           for key, groups in sorted(groups_of_slice.items(), key=lambda item: _sort_key(item[0]))}
-
-
-def _first_row_array(rows: Sequence[Optional[np.ndarray]], value: Tuple) -> np.ndarray:
-  """An array of `value` with the dtype the column's arrays have."""
-  dtype = next(row.dtype for row in rows if row is not None)
-  return np.array(value, dtype=dtype)
 
 
 def _sort_key(key: SliceKey):
@@ -255,28 +250,13 @@ def _diffs(result: Dict[metric_types.MetricKey, Any], baseline: str) -> Dict:
   return diffs
 
 
+@dataclasses.dataclass(frozen=True)
 class Evaluation:
-  """Every slice's results, as TFMA's writer would write them."""
-
-  def __init__(self, eval_config: config_pb2.EvalConfig, rubber_stamp: bool):
-    self.eval_config = eval_config
-    self.rubber_stamp = rubber_stamp
-    self.metrics: List[Any] = []
-    self.plots: List[Any] = []
-    self._validations = writer.CombineValidations(eval_config, rubber_stamp=rubber_stamp)
-    self._validation = self._validations.create_accumulator()
-
-  def add(self, slice_key: SliceKey, results: Dict[metric_types.MetricKey, Any]) -> None:
-    sliced = (slice_key, results)
-    metrics = mpv._filter_by_key_type(sliced, metric_types.MetricKey)  # pylint: disable=protected-access
-    plots = mpv._filter_by_key_type(sliced, metric_types.PlotKey)  # pylint: disable=protected-access
-    self.metrics.append(writer.convert_slice_metrics_to_proto(metrics, add_metrics_callbacks=[]))
-    self.plots.append(writer.convert_slice_plots_to_proto(plots, add_metrics_callbacks=[]))
-    self._validation = self._validations.add_input(
-        self._validation, metrics_validator.validate_metrics(metrics, self.eval_config))
-
-  def validation(self) -> validation_result_pb2.ValidationResult:
-    return self._validations.extract_output(copy.deepcopy(self._validation))
+  """Every slice's results as the protos TFMA's writer writes, and the validation."""
+  eval_config: config_pb2.EvalConfig
+  metrics: List[Any]
+  plots: List[Any]
+  validation: validation_result_pb2.ValidationResult
 
 
 def evaluate(eval_config: config_pb2.EvalConfig, planned: mpv.MetricComputations,
@@ -284,11 +264,20 @@ def evaluate(eval_config: config_pb2.EvalConfig, planned: mpv.MetricComputations
              rubber_stamp: bool) -> Evaluation:
   """All slices through the planned computations, validated against the config."""
   baseline = model_util.get_baseline_model_spec(eval_config)
-  evaluation = Evaluation(eval_config, rubber_stamp)
+  validations = writer.CombineValidations(eval_config, rubber_stamp=rubber_stamp)
+  validation = validations.create_accumulator()
+  metrics_protos, plots_protos = [], []
   for slice_key, rows in slices.items():
-    evaluation.add(slice_key, slice_results(planned, arrays, rows,
-                                            baseline.name if baseline else None))
-  return evaluation
+    sliced = (slice_key, slice_results(planned, arrays, rows,
+                                       baseline.name if baseline else None))
+    metrics = mpv._filter_by_key_type(sliced, metric_types.MetricKey)  # pylint: disable=protected-access
+    plots = mpv._filter_by_key_type(sliced, metric_types.PlotKey)  # pylint: disable=protected-access
+    metrics_protos.append(writer.convert_slice_metrics_to_proto(metrics, add_metrics_callbacks=[]))
+    plots_protos.append(writer.convert_slice_plots_to_proto(plots, add_metrics_callbacks=[]))
+    validation = validations.add_input(
+        validation, metrics_validator.validate_metrics(metrics, eval_config))
+  return Evaluation(eval_config, metrics_protos, plots_protos,
+                    validations.extract_output(validation))
 
 
 def model_names(eval_config: config_pb2.EvalConfig) -> Iterable[Tuple[str, config_pb2.ModelSpec]]:

@@ -102,7 +102,7 @@ class InProcessEvaluatorExecutor(tfx_evaluator.Executor):
     logging.info('evaluated %d examples, %d slices, in this process; results in %s',
                  num_rows, len(slices), output_uri)
     if run_validation:
-      _bless(input_dict, output_dict, exec_properties, evaluation.validation().validation_ok)
+      _bless(input_dict, output_dict, exec_properties, evaluation.validation.validation_ok)
 
 
 def _eval_config(json_text: str, has_baseline: bool) -> tfma.EvalConfig:
@@ -215,14 +215,19 @@ class _ModelCalls:
     return np.concatenate(self.labels), np.concatenate(self.predictions)
 
 
-def _column_values(batch, name: str, rows: int) -> List[Optional[np.ndarray]]:
-  """A column's values per row, as TFMA's features extractor gives them (None: absent)."""
+def _add_column_values(column: Tuple[Any, list], batch, name: str, rows: int
+                       ) -> Tuple[Any, list]:
+  """`column` (dtype, values per row) with a batch's rows added (None: row lacks it)."""
+  dtype, values = column
   index = batch.schema.get_field_index(name)
   if index < 0:
-    return [None] * rows
-  column = batch.column(index)
-  return [None if values is None else np.asarray(values, dtype=_dtype(column.type.value_type))
-          for values in column.to_pylist()]
+    values.extend([None] * rows)
+    return dtype, values
+  batch_dtype = _dtype(batch.column(index).type.value_type)
+  if dtype is not None and batch_dtype is not dtype:
+    raise _NeedsBeam(f'slicing column {name} holds values of more than one type')
+  values.extend(batch.column(index).to_pylist())
+  return batch_dtype, values
 
 
 def _dtype(arrow_type):
@@ -237,7 +242,7 @@ def _read_and_predict(files, eval_config, shared_models, slicing_columns):
   calls = {name: _ModelCalls(shared, spec) for (name, spec), shared
            in zip(local_metrics.model_names(eval_config), shared_models)}
   decoder = example_coder.ExamplesToRecordBatchDecoder()
-  columns: Dict[str, List[Optional[np.ndarray]]] = {name: [] for name in slicing_columns}
+  columns: Dict[str, local_metrics.Column] = {name: (None, []) for name in slicing_columns}
   num_rows = 0
   for records in _records(files):
     for model in calls.values():
@@ -245,7 +250,7 @@ def _read_and_predict(files, eval_config, shared_models, slicing_columns):
     if slicing_columns:
       batch = decoder.DecodeBatch(list(records))
       for name in slicing_columns:
-        columns[name].extend(_column_values(batch, name, len(records)))
+        columns[name] = _add_column_values(columns[name], batch, name, len(records))
     num_rows += len(records)
   if not num_rows:  # TFMA then finds no slice at all and fails validation; its path says so
     raise _NeedsBeam('no evaluation examples')
@@ -270,7 +275,7 @@ def _write(output_uri: str, evaluation: local_metrics.Evaluation, shared_models,
         out.write(proto.SerializeToString())
   with tf.io.TFRecordWriter(
       os.path.join(output_uri, f'{tfma_constants.VALIDATIONS_KEY}.tfrecord')) as out:
-    out.write(evaluation.validation().SerializeToString())
+    out.write(evaluation.validation.SerializeToString())
 
 
 def _bless(input_dict, output_dict, exec_properties, validation_ok: bool) -> None:
