@@ -33,6 +33,13 @@ PROBABILITY_KEY = 'probability'
 CLASS_KEY = 'big_tipper'
 
 
+def _graph_function(**kwargs):
+  """tf.function without autograph: these functions never branch on a tensor, and
+  autograph would convert TFT's layer code source by source on every trace (~1 s of
+  the Trainer with the datasets' function, measured)."""
+  return tf.function(autograph=False, **kwargs)
+
+
 def _missing_sentinel(dtype: tf.DType):
   if dtype == tf.string:
     return tf.constant('')
@@ -80,30 +87,30 @@ def make_signatures(model: keras.Model, tf_transform_output: tft.TFTransformOutp
 
   # One traced function behind every signature that parses tf.Examples (tracing the
   # Transform graph and the model costs ~0.6 s a time), and one more for raw tensors.
-  @tf.function(reduce_retracing=True)
+  @_graph_function(reduce_retracing=True)
   def predict_transformed(raw_features):
     transformed = model.tft_layer(raw_features)
     transformed.pop(features.LABEL_KEY, None)
     return _outputs(model(transformed))
 
-  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name='examples')])
+  @_graph_function(input_signature=[tf.TensorSpec([None], tf.string, name='examples')])
   def serve_examples(serialized):
     return predict_transformed(tf.io.parse_example(serialized, serving_spec))
 
   raw_input_signature = {
       name: tf.TensorSpec([None], spec.dtype, name=name) for name, spec in serving_spec.items()}
 
-  @tf.function(input_signature=[raw_input_signature])
+  @_graph_function(input_signature=[raw_input_signature])
   def serve_raw(inputs):
     return predict_transformed(
         {name: _to_raw_feature(inputs[name], serving_spec[name]) for name in serving_spec})
 
-  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name='examples')])
+  @_graph_function(input_signature=[tf.TensorSpec([None], tf.string, name='examples')])
   def transform_labels(serialized):
     _, label = parse_and_transform(serialized)
     return {features.LABEL_KEY: label}
 
-  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name='inputs')])
+  @_graph_function(input_signature=[tf.TensorSpec([None], tf.string, name='inputs')])
   def classify(serialized):
     probability = predict_transformed(
         tf.io.parse_example(serialized, serving_spec))[PROBABILITY_KEY]
@@ -111,7 +118,7 @@ def make_signatures(model: keras.Model, tf_transform_output: tft.TFTransformOutp
     classes = tf.tile(tf.constant([CLASS_LABELS]), [tf.shape(scores)[0], 1])
     return {'classes': classes, 'scores': scores}
 
-  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name='inputs')])
+  @_graph_function(input_signature=[tf.TensorSpec([None], tf.string, name='inputs')])
   def regress(serialized):
     return {'outputs': predict_transformed(
         tf.io.parse_example(serialized, serving_spec))[PROBABILITY_KEY]}

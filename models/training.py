@@ -54,7 +54,9 @@ def parse_and_transform_fn(tf_transform_output: tft.TFTransformOutput,
   """
   raw_spec = tf_transform_output.raw_feature_spec()
 
-  @tf.function
+  # autograph=False: nothing here branches on a tensor, and autograph would convert
+  # TFT's layer code source by source (see signatures).
+  @tf.function(autograph=False)
   def parse_and_transform(records):
     transformed = transform_layer(tf.io.parse_example(records, raw_spec))
     label = transformed.pop(features.LABEL_KEY)

@@ -214,6 +214,9 @@ def create_pipeline(
   transform = Transform(
       examples=transform_examples,
       analyzer_cache=analyzer_cache,
+      # Without the cache option nothing reads TFT's analyzer cache, and writing it cost
+      # ~1.2 s of the 15k-row Transform's 5.5 s (the transform graph is the same).
+      disable_analyzer_cache=analyzer_cache is None,
       schema=curated_schema.outputs['schema'],
       preprocessing_fn=PREPROCESSING_FN,
       splits_config=transform_pb2.SplitsConfig(analyze=['train'], transform=['train', 'eval']),
