@@ -40,9 +40,11 @@ def make_commands(default_home: str, default_data_root: str, default_schema: str
   def build(home, data_root, schema_file, window, epochs, min_auc, retrain, no_edge_export,
             warm_start, ledger_dir=None, periods=None, extra_triggers=None, cron=None,
             interval=60.0):
-    from continuous.span_runs import RetrainPolicy, SpanRunner  # pylint: disable=g-import-not-at-top
-    from continuous.watch import Watcher, WatchOptions  # pylint: disable=g-import-not-at-top
-    from pipeline import config, local_runner  # pylint: disable=g-import-not-at-top
+    from pipeline import import_gc  # pylint: disable=g-import-not-at-top
+    with import_gc.frozen():  # a long-lived process: see pipeline/import_gc.py
+      from continuous.span_runs import RetrainPolicy, SpanRunner  # pylint: disable=g-import-not-at-top
+      from continuous.watch import Watcher, WatchOptions  # pylint: disable=g-import-not-at-top
+      from pipeline import config, local_runner  # pylint: disable=g-import-not-at-top
     settings = config.replace_settings(config.PipelineSettings(), window_spans=window,
                                        epochs=epochs, min_auc=min_auc,
                                        edge_export=False if no_edge_export else None,

@@ -136,8 +136,9 @@ def _print_summary(summary, result, log_path: str) -> None:
 def run(config_path, overrides, data_root, home, schema_file, window, epochs, min_auc, beam_mode,
         verbose) -> None:
   """Run the pipeline once on the newest span (backfilling the window on a new home)."""
-  from pipeline import console_logs  # pylint: disable=g-import-not-at-top
-  project = _local_config(config_path, overrides)
+  from pipeline import console_logs, import_gc  # pylint: disable=g-import-not-at-top
+  with import_gc.frozen():  # the config imports the model's code: TensorFlow
+    project = _local_config(config_path, overrides)
   local = project.local
   data_root = data_root or _in_project(local.data_root)
   home = home or _in_project(local.home)
@@ -148,8 +149,9 @@ def run(config_path, overrides, data_root, home, schema_file, window, epochs, mi
   mysql = _mysql_settings(local.mysql)
   with console_logs.to_file(log_dir, enabled=not verbose) as log_path:
     # TensorFlow, TFX and Google's client libraries print while importing: inside the redirect.
-    from pipeline import beam_modes, config, local_runner  # pylint: disable=g-import-not-at-top
-    from pipeline import run_summary, spans  # pylint: disable=g-import-not-at-top
+    with import_gc.frozen():
+      from pipeline import beam_modes, config, local_runner  # pylint: disable=g-import-not-at-top
+      from pipeline import run_summary, spans  # pylint: disable=g-import-not-at-top
     settings = config.replace_settings(project.pipeline, window_spans=window, epochs=epochs,
                                        min_auc=min_auc)
     runner_home = local_runner.Home(os.path.abspath(home), mysql=mysql)
@@ -303,9 +305,9 @@ def schema(data_root, schema_file, yes, check) -> None:
 def serve(home, model_base_path, model_name, rest_port, grpc_port, host, poll_seconds) -> None:
   """Serve every pushed version through TF Serving's REST and gRPC APIs."""
   import logging  # pylint: disable=g-import-not-at-top
-  from pipeline import console_logs  # pylint: disable=g-import-not-at-top
+  from pipeline import console_logs, import_gc  # pylint: disable=g-import-not-at-top
   home_dir = os.path.abspath(home or DEFAULT_HOME)
-  with console_logs.to_file(os.path.join(home_dir, 'logs')):
+  with console_logs.to_file(os.path.join(home_dir, 'logs')), import_gc.frozen():
     # TensorFlow prints while importing: into the log file. The server's own log
     # (versions loaded, retired, failed) goes to the terminal below.
     from model_server import server as server_lib  # pylint: disable=g-import-not-at-top
