@@ -89,3 +89,30 @@ def test_batch_grows_with_the_data_only_past_the_step_budget():
   assert scaled.batch_size == 1024 and math.ceil(1_000_000 / scaled.batch_size) <= 1000
   assert scaled.learning_rate == pytest.approx(hparams.learning_rate * math.sqrt(8))
   assert scaled.epochs == hparams.epochs and scaled.hidden_units == hparams.hidden_units
+
+
+def test_every_training_epoch_is_one_whole_pass_over_the_rows(tmp_path):
+  """fit runs ceil(rows / batch) steps an epoch on the repeated dataset: that count must be
+  exactly one pass, each row once, so that epochs neither drop rows nor spill over."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from models import training  # pylint: disable=g-import-not-at-top
+  rows, batch = 9_001, 128
+  path = str(tmp_path / 'rows.gz')
+  with tf.io.TFRecordWriter(path, options='GZIP') as writer:
+    for i in range(rows):
+      writer.write(tf.train.Example(features=tf.train.Features(feature={
+          'id': tf.train.Feature(int64_list=tf.train.Int64List(value=[i]))})).SerializeToString())
+
+  @tf.function
+  def parse(records):
+    ids = tf.io.parse_example(records, {'id': tf.io.FixedLenFeature([], tf.int64)})['id']
+    return {'id': ids}, ids
+
+  assert training.count_records([path]) == rows
+  steps = math.ceil(rows / batch)
+  dataset = training.make_dataset([path], parse, batch, shuffle=True).repeat()
+  labels = [label.numpy() for _, label in dataset.take(2 * steps)]
+  assert [len(b) for b in labels[:steps - 1]] == [batch] * (steps - 1)
+  for epoch in (labels[:steps], labels[steps:]):
+    assert sorted(np.concatenate(epoch).tolist()) == list(range(rows))
+  assert not np.array_equal(np.concatenate(labels[:steps]), np.concatenate(labels[steps:]))
