@@ -6,6 +6,7 @@ to `train_and_export`, which can be called without TFX.
 import json
 import logging
 import math
+import os
 from typing import Any, Dict, List, Optional, Sequence
 
 import tensorflow as tf
@@ -25,6 +26,16 @@ SHUFFLE_BATCHES = 1024
 # step (release_memory): the parsed training data then holds ~0.5 GiB or more (~1 GiB a
 # million rows, measured).
 RELEASE_MEMORY_FROM_ROWS = 500_000
+# Fixed parallelism, without tf.data's autotuner: in TF 2.16, deleting an iterator whose
+# autotuner runs waits out the autotuner's current sleep (up to ~10 s) instead of
+# waking it. Keras deletes the training and validation iterators when fit ends (and,
+# without repeat, every epoch): measured stalls of 1-11 s at 15k and 150k rows, seen
+# with gdb in Model::OptimizeLoop. Parsing runs on every core; the cached epochs need
+# little prefetch.
+PARSE_THREADS = max(1, os.cpu_count() or 1)
+PREFETCH_BATCHES = 4
+_WITHOUT_AUTOTUNE = tf.data.Options()
+_WITHOUT_AUTOTUNE.autotune.enabled = False
 
 
 def cardinalities(tf_transform_output: tft.TFTransformOutput) -> Dict[str, int]:
@@ -87,7 +98,7 @@ def make_dataset(file_pattern: Sequence[str], parse_and_transform, batch_size: i
   # order already), then `rebatch` cuts training batches without per-row work.
   dataset = (tf.data.TFRecordDataset(files, compression_type='GZIP')
              .batch(PARSE_BATCH)
-             .map(parse_and_transform, num_parallel_calls=tf.data.AUTOTUNE)
+             .map(parse_and_transform, num_parallel_calls=PARSE_THREADS)
              .cache())
   if shuffle:
     def permute(features_batch, label):
@@ -98,7 +109,8 @@ def make_dataset(file_pattern: Sequence[str], parse_and_transform, batch_size: i
     # the same seed must give the same model.
     dataset = (dataset.shuffle(SHUFFLE_BATCHES, seed=seed, reshuffle_each_iteration=True)
                .map(permute))
-  return dataset.rebatch(batch_size).prefetch(tf.data.AUTOTUNE)
+  return (dataset.rebatch(batch_size).prefetch(PREFETCH_BATCHES)
+          .with_options(_WITHOUT_AUTOTUNE))
 
 
 def count_records(files: Sequence[str]) -> int:
@@ -158,9 +170,8 @@ def train_and_export(train_files: Sequence[str], eval_files: Sequence[str],
   # One Transform layer for the datasets and the signatures (loading it costs ~0.3 s).
   transform_layer = tf_transform_output.transform_features_layer()
   parse_and_transform = parse_and_transform_fn(tf_transform_output, transform_layer)
-  # Repeated, with the epoch's length given to fit: one iterator for the whole fit.
-  # Keras otherwise makes a new iterator every epoch, and at 150k rows that start stalled
-  # 2-4.6 s in 2 of 3 runs (measured; fit 11.9-13.6 s -> 11.0-11.6 s, 15k: 3.2 -> 2.95 s).
+  # Repeated, with the epoch's length given to fit: one iterator for the whole fit
+  # instead of a new one every epoch (15k: fit 3.2-3.5 -> 2.95-3.05 s, measured).
   train_ds = make_dataset(train_files, parse_and_transform, hparams.batch_size, shuffle=True,
                           seed=hparams.seed).repeat()
   steps_per_epoch = math.ceil(train_rows / hparams.batch_size)  # rebatch fills every batch
