@@ -31,7 +31,7 @@ from tensorflow.core.framework import function_pb2, node_def_pb2, types_pb2
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
 from models import signatures
-from model_server.served_model import input_specs_of, read_signature_defs
+from model_server.served_model import InputSpec, input_specs_of, read_signature_defs
 
 EDGE_SIGNATURE = signatures.RAW_SIGNATURE
 TFLITE_FILE = 'model.tflite'
@@ -243,9 +243,9 @@ def convert(model_dir: str, tflite_path: str) -> Tuple[int, float]:
   return inlined, time.monotonic() - started
 
 
-def _numpy_columns(model_dir: str, examples: Sequence[bytes]) -> Dict[str, np.ndarray]:
+def _numpy_columns(specs: Sequence[InputSpec], examples: Sequence[bytes]
+                   ) -> Dict[str, np.ndarray]:
   from pipeline.serving_check import raw_columns  # pylint: disable=g-import-not-at-top
-  specs = input_specs_of(read_signature_defs(model_dir)[EDGE_SIGNATURE])
   columns = raw_columns(specs, examples)
   out = {}
   for spec in specs:
@@ -293,7 +293,8 @@ def export(model_dir: str, dest_dir: str, examples: Sequence[bytes],
   both spend much of their time in TensorFlow's C++ code, outside the GIL (measured
   2.8 -> 2.5 s on 2 cores).
   """
-  columns = _numpy_columns(model_dir, examples)
+  specs = input_specs_of(read_signature_defs(model_dir)[EDGE_SIGNATURE])
+  columns = _numpy_columns(specs, examples)
   with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix='parity') as pool, \
       tempfile.TemporaryDirectory(prefix='ctpipe-edge-out-') as scratch:
     reference = pool.submit(saved_model_outputs, model_dir, columns)
@@ -308,7 +309,6 @@ def export(model_dir: str, dest_dir: str, examples: Sequence[bytes],
     os.makedirs(dest_dir, exist_ok=True)
     target = os.path.join(dest_dir, TFLITE_FILE)
     shutil.copyfile(candidate, target)
-  specs = input_specs_of(read_signature_defs(model_dir)[EDGE_SIGNATURE])
   with open(os.path.join(dest_dir, SIGNATURE_FILE), 'w', encoding='utf-8') as f:
     json.dump({'signature': EDGE_SIGNATURE,
                'inputs': {s.name: s.dtype.name for s in specs},

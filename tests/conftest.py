@@ -115,8 +115,9 @@ def SAMPLE_SETTINGS():  # pylint: disable=invalid-name
                                  min_auc=0.80)
 
 
-# Shared homes (and the evaluator comparison's runs) are built once per worker process: every test that uses one runs on the
-# same worker (`pytest -n 2 --dist loadgroup`, see pytest.ini), the others anywhere.
+# Shared homes (and the evaluator comparison's runs) are built once per worker process:
+# every test that uses one runs on the same worker (`pytest -n 2 --dist loadgroup`, see
+# pytest.ini), the others anywhere.
 _SHARED_HOMES = ('pushed_home', 'replayed', 'evaluator_runs')
 
 
