@@ -2,8 +2,12 @@
 
 `tensorflow.serving.PredictionService` (Predict, Classify, Regress, GetModelMetadata)
 and `tensorflow.serving.ModelService.GetModelStatus`. Bad requests answer
-INVALID_ARGUMENT, unknown models or versions NOT_FOUND, as TF Serving does.
+INVALID_ARGUMENT, requests over the limits RESOURCE_EXHAUSTED, unknown models or
+versions NOT_FOUND, as TF Serving does; a failure of the server itself INTERNAL,
+logged once. The port is bound exclusively (no SO_REUSEPORT): a second server on the
+same port fails to start instead of silently taking half of the connections.
 """
+import logging
 import time
 from concurrent import futures
 from typing import Optional
@@ -15,10 +19,13 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb
 
 
 from model_server import observability, protos
-from model_server.served_model import NotFoundError, RequestError, ServedModel
+from model_server.limits import MAX_MESSAGE_BYTES, Limits
+from model_server.served_model import NotFoundError, RequestError, ServedModel, TooLargeError
 from model_server.versions import VersionManager
 
-MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+
+class PortInUseError(OSError):
+  """A port the server was asked to listen on is taken (or cannot be bound)."""
 
 
 def _resolve(manager: VersionManager, spec: model_pb2.ModelSpec) -> ServedModel:
@@ -32,27 +39,50 @@ def _resolve(manager: VersionManager, spec: model_pb2.ModelSpec) -> ServedModel:
   return manager.resolve()
 
 
+class _Call:
+  """One call's resolved model version, for its metrics."""
+
+  def __init__(self, manager: VersionManager):
+    self.manager = manager
+    self.version = ''
+
+  def resolve(self, spec: model_pb2.ModelSpec) -> ServedModel:
+    served = _resolve(self.manager, spec)
+    self.version = str(served.version)
+    return served
+
+
 class _Calls:
   """Turns our errors into gRPC status codes and counts every call."""
 
-  def __init__(self, manager: VersionManager, observer: observability.Observer):
+  def __init__(self, manager: VersionManager, observer: observability.Observer,
+               limits: Limits):
     self.manager = manager
     self.observer = observer
+    self.limits = limits
 
   def run(self, api: str, context, fn):
     start = time.perf_counter()
     code = grpc.StatusCode.OK
+    call = _Call(self.manager)
     try:
-      return fn()
+      return fn(call)
+    except TooLargeError as e:
+      code = grpc.StatusCode.RESOURCE_EXHAUSTED
+      context.abort(code, str(e))
     except RequestError as e:
       code = grpc.StatusCode.INVALID_ARGUMENT
       context.abort(code, str(e))
     except NotFoundError as e:
       code = grpc.StatusCode.NOT_FOUND
       context.abort(code, str(e))
+    except Exception as e:  # pylint: disable=broad-except
+      code = grpc.StatusCode.INTERNAL
+      logging.exception('gRPC %s failed', api)
+      context.abort(code, f'internal error: {type(e).__name__}')
     finally:
-      self.observer.count(self.manager.model_name, '?', f'grpc_{api}', code.value[0],
-                          time.perf_counter() - start)
+      self.observer.count(self.manager.model_name, call.version, f'grpc_{api}', code.name,
+                          code.name, time.perf_counter() - start, 'GRPC')
 
 
 def _request_id(context) -> str:
@@ -67,10 +97,10 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     self._calls = calls
 
   def Predict(self, request, context):
-    def call():
-      served = _resolve(self._calls.manager, request.model_spec)
+    def call(this: _Call):
+      served = this.resolve(request.model_spec)
       name = served.signature(request.model_spec.signature_name or None)
-      inputs = protos.decode_inputs(request)
+      inputs = protos.decode_inputs(request, self._calls.limits)
       self._calls.observer.check_inputs(served, name, inputs)
       response, outputs = protos.predict(served, request, inputs)
       if self._calls.observer.logging:
@@ -81,9 +111,9 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     return self._calls.run('predict', context, call)
 
   def Classify(self, request, context):
-    def call():
-      served = _resolve(self._calls.manager, request.model_spec)
-      examples = protos.serialized_examples(request.input)
+    def call(this: _Call):
+      served = this.resolve(request.model_spec)
+      examples = protos.serialized_examples(request.input, self._calls.limits)
       self._calls.observer.check_examples(served, examples)
       response = protos.classify(served, request, examples)
       if self._calls.observer.logging:
@@ -95,9 +125,9 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     return self._calls.run('classify', context, call)
 
   def Regress(self, request, context):
-    def call():
-      served = _resolve(self._calls.manager, request.model_spec)
-      examples = protos.serialized_examples(request.input)
+    def call(this: _Call):
+      served = this.resolve(request.model_spec)
+      examples = protos.serialized_examples(request.input, self._calls.limits)
       self._calls.observer.check_examples(served, examples)
       response = protos.regress(served, request, examples)
       if self._calls.observer.logging:
@@ -108,11 +138,11 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     return self._calls.run('regress', context, call)
 
   def GetModelMetadata(self, request, context):
-    def call():
+    def call(this: _Call):
       if list(request.metadata_field) != ['signature_def']:
         raise RequestError('Metadata field(s) other than signature_def are not supported; '
                            f'got {list(request.metadata_field)}')
-      served = _resolve(self._calls.manager, request.model_spec)
+      served = this.resolve(request.model_spec)
       signature_map = get_model_metadata_pb2.SignatureDefMap()
       for name, signature in served.signature_defs.items():
         signature_map.signature_def[name].CopyFrom(signature)
@@ -130,7 +160,8 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
     self._calls = calls
 
   def GetModelStatus(self, request, context):
-    def call():
+    def call(this: _Call):
+      del this  # a status names no single version
       manager = self._calls.manager
       if request.model_spec.name != manager.model_name:
         raise NotFoundError(f'Could not find any versions of model {request.model_spec.name}')
@@ -154,17 +185,24 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
 
 def create_server(manager: VersionManager, port: int,
                   observer: Optional[observability.Observer] = None,
-                  host: str = '127.0.0.1', workers: int = 4) -> grpc.Server:
-  calls = _Calls(manager, observer or observability.Observer())
+                  host: str = '127.0.0.1', workers: int = 4,
+                  limits: Limits = Limits()) -> grpc.Server:
+  """A gRPC server bound to host:port (not started); PortInUseError if it cannot bind."""
+  calls = _Calls(manager, observer or observability.Observer(), limits)
   server = grpc.server(
       futures.ThreadPoolExecutor(max_workers=workers),
       options=[('grpc.max_receive_message_length', MAX_MESSAGE_BYTES),
-               ('grpc.max_send_message_length', MAX_MESSAGE_BYTES)])
+               ('grpc.max_send_message_length', MAX_MESSAGE_BYTES),
+               ('grpc.so_reuseport', 0)])
   prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
       PredictionService(calls), server)
   model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(calls), server)
-  bound = server.add_insecure_port(f'{host}:{port}')
+  try:
+    bound = server.add_insecure_port(f'{host}:{port}')
+  except RuntimeError:  # grpcio raises where older versions returned 0
+    bound = 0
   if bound == 0:
-    raise OSError(f'cannot listen for gRPC on {host}:{port}')
+    raise PortInUseError(f'cannot listen for gRPC on {host}:{port}: the port is in use '
+                         '(or the address is not this machine\'s)')
   server.bound_port = bound  # the real port when 0 was asked for
   return server

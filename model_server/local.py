@@ -6,7 +6,8 @@ from typing import Optional
 
 import uvicorn
 
-from model_server import grpc_api, observability, rest
+from model_server import grpc_api, observability, rest, server
+from model_server.limits import Limits
 from model_server.versions import VersionManager
 
 
@@ -14,9 +15,10 @@ class LocalServer:
   """REST and gRPC on ephemeral ports; `with LocalServer(...) as s: s.rest_url`."""
 
   def __init__(self, model_name: str, base_path: str, poll_seconds: float = 0.5,
-               limits: rest.Limits = rest.Limits(), request_log_dir: Optional[str] = None):
+               limits: Limits = Limits(), request_log_dir: Optional[str] = None):
     self.manager = VersionManager(model_name, base_path, poll_seconds)
-    self.observer = observability.Observer(request_log_dir)
+    self.observer = observability.Observer(request_log_dir,
+                                           max_line_bytes=limits.max_log_line_bytes)
     self.limits = limits
     self._socket: Optional[socket.socket] = None
     self._uvicorn: Optional[uvicorn.Server] = None
@@ -35,15 +37,13 @@ class LocalServer:
 
   def __enter__(self) -> 'LocalServer':
     self.manager.start()
-    self._grpc = grpc_api.create_server(self.manager, 0, self.observer)
+    self._grpc = grpc_api.create_server(self.manager, 0, self.observer, limits=self.limits)
     self._grpc.start()
     self.grpc_port = self._grpc.bound_port
-    self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    self._socket.bind(('127.0.0.1', 0))
+    self._socket = server.listen('127.0.0.1', 0)
     self.rest_port = self._socket.getsockname()[1]
     app = rest.create_app(self.manager, self.limits, self.observer)
-    self._uvicorn = uvicorn.Server(uvicorn.Config(app, log_level='warning', access_log=False))
+    self._uvicorn = server.rest_server(app, self.limits)
     self._thread = threading.Thread(target=self._uvicorn.run,
                                     kwargs={'sockets': [self._socket]}, daemon=True)
     self._thread.start()

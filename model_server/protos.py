@@ -13,54 +13,77 @@ from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import (classification_pb2, input_pb2, predict_pb2,
                                      prediction_log_pb2, regression_pb2)
 
-from model_server.served_model import RequestError, ServedModel
+from model_server.limits import Limits
+from model_server.served_model import RequestError, ServedModel, TooLargeError
 
 
-# dtype -> (numpy dtype, the TensorProto field holding its values)
+# The dtypes a request tensor may have: dtype -> (numpy dtype, the TensorProto field
+# holding its values). Read directly (tf.make_ndarray: ~12 us a tensor, 16 per request).
 _PLAIN_DTYPES = {
     types_pb2.DT_FLOAT: (np.float32, 'float_val'),
     types_pb2.DT_DOUBLE: (np.float64, 'double_val'),
     types_pb2.DT_INT64: (np.int64, 'int64_val'),
     types_pb2.DT_INT32: (np.int32, 'int_val'),
     types_pb2.DT_STRING: (object, 'string_val'),
+    types_pb2.DT_BOOL: (np.bool_, 'bool_val'),
 }
 
 
-def _plain_array(proto) -> Optional[np.ndarray]:
-  """The common case, read directly (tf.make_ndarray: ~12 us a tensor, 16 per request):
-  a plain dtype with exactly one value per element. None for anything else (e.g. one
-  value filling a tensor), which tf.make_ndarray then decodes."""
-  plain = _PLAIN_DTYPES.get(proto.dtype)
-  if plain is None or proto.tensor_shape.unknown_rank:
-    return None
+def _declared_shape(name: str, proto, limits: Limits) -> List[int]:
+  """The tensor's shape, checked from its declaration alone, before any allocation."""
+  if proto.dtype not in _PLAIN_DTYPES:
+    kind = types_pb2.DataType.Name(proto.dtype) if proto.dtype in types_pb2.DataType.values() \
+        else str(proto.dtype)
+    supported = ', '.join(types_pb2.DataType.Name(d) for d in _PLAIN_DTYPES)
+    raise RequestError(f'input "{name}": dtype {kind} is not accepted; use one of {supported}')
+  if proto.tensor_shape.unknown_rank:
+    raise RequestError(f'input "{name}": a request tensor needs a known shape')
   shape = [d.size for d in proto.tensor_shape.dim]
   if any(size < 0 for size in shape):
-    return None
+    raise RequestError(f'input "{name}": shape {shape} has a negative dimension')
+  if shape and shape[0] > limits.max_instances:
+    raise TooLargeError(f'input "{name}" has {shape[0]} rows; at most {limits.max_instances}')
+  if math.prod(shape) > limits.max_tensor_elements:
+    raise TooLargeError(f'input "{name}": shape {shape} holds {math.prod(shape)} values; '
+                        f'at most {limits.max_tensor_elements}')
+  return shape
+
+
+def _tensor_to_array(name: str, proto, limits: Limits) -> np.ndarray:
+  """A request TensorProto as an array: one value per element, exactly as declared.
+
+  TensorFlow would fill a tensor from fewer values (repeating the last); a request
+  must hold what its shape says, so a 500-byte message cannot become 200,000 rows.
+  """
+  shape = _declared_shape(name, proto, limits)
   count = math.prod(shape)
-  dtype, field = plain
+  dtype, field = _PLAIN_DTYPES[proto.dtype]
   if proto.tensor_content:
-    if dtype is object or len(proto.tensor_content) != count * np.dtype(dtype).itemsize:
-      return None
+    if dtype is object:
+      raise RequestError(f'input "{name}": DT_STRING values go in string_val, not tensor_content')
+    itemsize = np.dtype(dtype).itemsize
+    if len(proto.tensor_content) != count * itemsize:
+      raise RequestError(f'input "{name}": shape {shape} needs {count * itemsize} bytes of '
+                         f'tensor_content; it holds {len(proto.tensor_content)}')
     return np.frombuffer(proto.tensor_content, dtype=dtype).reshape(shape).copy()
   values = getattr(proto, field)
   if len(values) != count:
-    return None
+    raise RequestError(f'input "{name}": shape {shape} holds {count} values; the tensor '
+                       f'has {len(values)} in {field}')
   if dtype is object:
     return np.array(list(values) or [], dtype=object).reshape(shape)
   return np.array(values, dtype=dtype).reshape(shape)
 
 
-def _tensor_to_array(name: str, proto) -> np.ndarray:
-  try:
-    plain = _plain_array(proto)
-    return plain if plain is not None else tf.make_ndarray(proto)
-  except (TypeError, ValueError) as e:
-    raise RequestError(f'input "{name}" is not a valid TensorProto: {e}') from e
-
-
-def serialized_examples(request_input: input_pb2.Input) -> List[bytes]:
+def serialized_examples(request_input: input_pb2.Input, limits: Limits = Limits()
+                        ) -> List[bytes]:
   """tf.Examples of an Input, context features merged into each example."""
   kind = request_input.WhichOneof('kind')
+  examples = (request_input.example_list.examples if kind == 'example_list' else
+              request_input.example_list_with_context.examples
+              if kind == 'example_list_with_context' else ())
+  if len(examples) > limits.max_instances:
+    raise TooLargeError(f'{len(examples)} examples; at most {limits.max_instances} per request')
   if kind == 'example_list':
     return [e.SerializeToString() for e in request_input.example_list.examples]
   if kind == 'example_list_with_context':
@@ -76,9 +99,10 @@ def serialized_examples(request_input: input_pb2.Input) -> List[bytes]:
   raise RequestError('Input is empty: give example_list or example_list_with_context')
 
 
-def decode_inputs(request: predict_pb2.PredictRequest) -> Dict[str, np.ndarray]:
+def decode_inputs(request: predict_pb2.PredictRequest, limits: Limits = Limits()
+                  ) -> Dict[str, np.ndarray]:
   """The request's named TensorProtos as arrays; RequestError for an invalid one."""
-  return {name: _tensor_to_array(name, proto) for name, proto in request.inputs.items()}
+  return {name: _tensor_to_array(name, proto, limits) for name, proto in request.inputs.items()}
 
 
 # Inputs holding serialized tf.Examples: logged as base64, as a REST client sends them.

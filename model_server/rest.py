@@ -3,8 +3,8 @@
 Paths, bodies, response shapes and errors (`{"error": ...}`, 400 / 404) follow
 https://www.tensorflow.org/tfx/serving/api_rest so clients and tests written for
 the real TF Serving work unchanged. Limits are enforced before anything is decoded.
+A request the server fails on is answered 500 once, logged once, and counted as 500.
 """
-import dataclasses
 import logging
 import re
 import time
@@ -14,12 +14,13 @@ from typing import Optional
 from google.protobuf import json_format
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from model_server import json_codec, observability
-from model_server.served_model import NotFoundError, RequestError, ServedModel
+from model_server.limits import Limits
+from model_server.served_model import NotFoundError, RequestError, ServedModel, TooLargeError
 from model_server.versions import STATE_NAMES, VersionManager
 
 # A request this small (a few rows) is answered on the event loop: handing it to a worker
@@ -32,16 +33,8 @@ _PATH = re.compile(
     r'(?:/versions/(?P<version>[0-9]{1,18})|/labels/(?P<label>[A-Za-z0-9_\-]{1,64}))?'
     r'(?:(?P<metadata>/metadata)|:(?P<verb>predict|classify|regress))?$')
 
+__all__ = ['Limits', 'create_app', 'read_body']
 
-@dataclasses.dataclass(frozen=True)
-class Limits:
-  max_body_bytes: int = 4 * 1024 * 1024   # after decompression too
-  max_json_depth: int = 32
-  max_instances: int = 10_000
-
-
-class PayloadTooLarge(RequestError):
-  pass
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -51,12 +44,12 @@ def _error(status: int, message: str) -> JSONResponse:
 async def read_body(request: Request, limits: Limits) -> bytes:
   declared = request.headers.get('content-length')
   if declared and declared.isdigit() and int(declared) > limits.max_body_bytes:
-    raise PayloadTooLarge(f'request body of {declared} bytes; at most {limits.max_body_bytes}')
+    raise TooLargeError(f'request body of {declared} bytes; at most {limits.max_body_bytes}')
   chunks, size = [], 0
   async for chunk in request.stream():
     size += len(chunk)
     if size > limits.max_body_bytes:
-      raise PayloadTooLarge(f'request body over {limits.max_body_bytes} bytes')
+      raise TooLargeError(f'request body over {limits.max_body_bytes} bytes')
     chunks.append(chunk)
   body = b''.join(chunks)
   encoding = request.headers.get('content-encoding', 'identity').strip().lower()
@@ -72,7 +65,12 @@ async def read_body(request: Request, limits: Limits) -> bytes:
   except zlib.error as e:
     raise RequestError(f'body is not valid {encoding}: {e}') from e
   if len(data) > limits.max_body_bytes or inflater.unconsumed_tail:
-    raise PayloadTooLarge(f'decompressed body over {limits.max_body_bytes} bytes')
+    raise TooLargeError(f'decompressed body over {limits.max_body_bytes} bytes')
+  if not inflater.eof:
+    raise RequestError(f'{encoding} body is truncated: its stream does not end')
+  if inflater.unused_data:
+    raise RequestError(f'{len(inflater.unused_data)} bytes after the end of the {encoding} '
+                       'stream')
   return data
 
 
@@ -125,10 +123,11 @@ def create_app(manager: VersionManager, limits: Limits = Limits(),
       raise RequestError('"signature_name" must be a string')
     if verb == 'predict':
       name = served.signature(signature)
+      output_filter = json_codec.output_filter(body)
       inputs, row_format = json_codec.request_inputs(body, served.input_specs(name),
                                                      limits.max_instances)
       observer.check_inputs(served, name, inputs)
-      outputs = served.predict(name, inputs, body.get('output_filter') or ())
+      outputs = served.predict(name, inputs, output_filter)
       result = json_codec.predict_response(outputs, row_format)
     else:
       examples = json_codec.examples_from_body(body, limits.max_instances)
@@ -147,7 +146,7 @@ def create_app(manager: VersionManager, limits: Limits = Limits(),
     if not match or not match['verb']:
       return _error(404, 'Malformed request: POST ' + request.url.path)
     verb = match['verb']
-    version = '?'
+    version = ''
     status = 200
     try:
       served = resolve(match)
@@ -163,7 +162,7 @@ def create_app(manager: VersionManager, limits: Limits = Limits(),
         result = await run_in_threadpool(answer, served, verb, raw, request_id)
       return Response(json_codec.dumps(result), media_type='application/json',
                       headers={'X-Request-Id': request_id})
-    except PayloadTooLarge as e:
+    except TooLargeError as e:
       status = 413
       return _error(413, str(e))
     except RequestError as e:
@@ -172,8 +171,17 @@ def create_app(manager: VersionManager, limits: Limits = Limits(),
     except NotFoundError as e:
       status = 404
       return _error(404, str(e))
+    except ClientDisconnect:
+      status = 408  # the client went away, or its body stalled past the deadline
+      return _error(408, 'the request body did not arrive in time')
+    except Exception as e:  # pylint: disable=broad-except
+      status = 500
+      logging.exception('answering POST %s failed', request.url.path)
+      return _error(500, f'internal error: {type(e).__name__}')
     finally:
-      observer.count(manager.model_name, version, verb, status, time.perf_counter() - start)
+      observer.count(manager.model_name, version, verb, str(status),
+                     observability.HTTP_CODES.get(status, 'UNKNOWN'),
+                     time.perf_counter() - start, 'REST')
 
   async def metrics(request: Request) -> Response:
     del request

@@ -3,7 +3,8 @@
 The Trainer ships that schema inside the model (`assets.extra/schema.pbtxt`), so
 every version is checked against its own. One 400 lists every problem found, each
 with its feature: unknown feature, wrong type, required feature missing, value
-outside its domain.
+outside its domain, a tf.Example feature holding more or fewer values than the
+schema's `value_count` allows.
 """
 import math
 import os
@@ -63,6 +64,19 @@ class SchemaCheck:
       elif f.domain and f.domain in string_domains:
         self.string_values[f.name] = string_domains[f.domain]
 
+  def _count_problem(self, name: str, count: int) -> Optional[str]:
+    """A tf.Example feature's number of values against the schema's value_count."""
+    feature = self.features[name]
+    if not feature.HasField('value_count'):
+      return None
+    bounds = feature.value_count
+    low = bounds.min if bounds.HasField('min') else 0
+    high = bounds.max if bounds.HasField('max') and bounds.max else None
+    if count < low or (high is not None and count > high):
+      allowed = f'{low}' if high == low else f'{low} to {high if high is not None else "any"}'
+      return f"feature '{name}': {count} values; the schema allows {allowed}"
+    return None
+
   def _value_problems(self, name: str, values: Sequence) -> List[str]:
     feature = self.features[name]
     problems = []
@@ -78,15 +92,17 @@ class SchemaCheck:
         bad = [int(v) for v in values if (d.HasField('min') and int(v) < d.min)
                or (d.HasField('max') and int(v) > d.max)]
         if bad:
-          problems.append(f"feature '{name}': {bad[:5]} outside [{d.min}, {d.max}]")
+          problems.append(f"feature '{name}': {bad[:5]} outside {_interval(d)}")
     elif feature.type == schema_pb2.FLOAT:
+      if any(math.isinf(float(v)) for v in values):
+        return [f"feature '{name}': infinite values are not accepted"]
       if feature.HasField('float_domain'):
         d = feature.float_domain
         bad = [float(v) for v in values if math.isnan(float(v))
                or (d.HasField('min') and float(v) < d.min)
                or (d.HasField('max') and float(v) > d.max)]
         if bad:
-          problems.append(f"feature '{name}': {bad[:5]} outside [{d.min}, {d.max}]")
+          problems.append(f"feature '{name}': {bad[:5]} outside {_interval(d)}")
     elif feature.type == schema_pb2.BYTES and name in self.string_values:
       bad = sorted({(v.decode('utf-8', 'replace') if isinstance(v, bytes) else str(v))
                     for v in values} - self.string_values[name])
@@ -162,7 +178,7 @@ class SchemaCheck:
     if outside.any():
       bad = present[outside][:5]
       bad = [int(v) for v in bad] if kind == schema_pb2.INT else [float(v) for v in bad]
-      return [f"feature '{name}': {bad} outside [{d.min}, {d.max}]"]
+      return [f"feature '{name}': {bad} outside {_interval(d)}"]
     return []
 
   def check_examples(self, serialized: Sequence[bytes]) -> None:
@@ -184,6 +200,10 @@ class SchemaCheck:
           continue
         if values:
           present.add(name)
+        count_problem = self._count_problem(name, len(values))
+        if count_problem:
+          problems.append(f'example {row}: {count_problem}')
+          continue
         expected = {schema_pb2.INT: 'int64_list', schema_pb2.FLOAT: 'float_list',
                     schema_pb2.BYTES: 'bytes_list'}.get(self.features[name].type)
         if values and expected and kind != expected:
@@ -196,6 +216,13 @@ class SchemaCheck:
         if name not in present:
           problems.append(f"example {row}: feature '{name}': required, missing")
     self._raise(problems)
+
+
+def _interval(domain) -> str:
+  """A domain as an interval: '[1, 77]', or '[0.0, inf)' when it has no maximum."""
+  low = f'[{domain.min}' if domain.HasField('min') else '(-inf'
+  high = f'{domain.max}]' if domain.HasField('max') else 'inf)'
+  return f'{low}, {high}'
 
 
 def _is_missing(value) -> bool:

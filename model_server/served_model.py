@@ -18,10 +18,15 @@ REGRESS_METHOD = 'tensorflow/serving/regress'
 PREDICT_METHOD = 'tensorflow/serving/predict'
 # Keras' own SavedModel bookkeeping, not a serving signature.
 _HIDDEN_SIGNATURES = ('__saved_model_init_op',)
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 class RequestError(ValueError):
   """The request is wrong (400 / INVALID_ARGUMENT); the message says what and where."""
+
+
+class TooLargeError(RequestError):
+  """The request asks for more than the server's limits allow (413 / RESOURCE_EXHAUSTED)."""
 
 
 class NotFoundError(LookupError):
@@ -167,12 +172,24 @@ class ServedModel:
     return [float(v) for v in np.reshape(outputs['outputs'], [-1])]
 
 
-def _fast_tensor(value: np.ndarray, spec: InputSpec) -> Optional[tf.Tensor]:
+def _check_float_range(name: str, value: np.ndarray, spec: InputSpec) -> None:
+  """NaN is a value (the missing marker); an infinity, or a number float32 cannot hold
+  (which would become one), is refused rather than answered with NaN."""
+  if spec.dtype == tf.float32 and value.dtype.kind == 'f' and value.size:
+    with np.errstate(invalid='ignore'):
+      beyond = np.abs(value) > FLOAT32_MAX
+    if beyond.any():
+      raise RequestError(f'input "{name}": {value[beyond].reshape(-1)[:3].tolist()} '
+                         'infinite or beyond float32\'s range')
+
+
+def _fast_tensor(name: str, value: np.ndarray, spec: InputSpec) -> Optional[tf.Tensor]:
   """The common, valid case without the checks below: a flat array of the right kind."""
   if value.ndim != 1 or spec.shape.rank != 1:
     return None
   kind = value.dtype.kind
   if spec.dtype.is_floating and kind == 'f':
+    _check_float_range(name, value, spec)
     return tf.constant(value.astype(spec.dtype.as_numpy_dtype, copy=False))
   if spec.dtype == tf.int64 and kind == 'i':
     return tf.constant(value.astype(np.int64, copy=False))
@@ -183,13 +200,17 @@ def _fast_tensor(value: np.ndarray, spec: InputSpec) -> Optional[tf.Tensor]:
 
 def _to_tensor(name: str, value: np.ndarray, spec: InputSpec) -> tf.Tensor:
   value = np.asarray(value)
-  fast = _fast_tensor(value, spec)
+  fast = _fast_tensor(name, value, spec)
   if fast is not None:
     return fast
   if spec.dtype == tf.string:
     if value.dtype.kind not in ('O', 'S', 'U') and value.size:
       raise RequestError(f'input "{name}" must be strings (DT_STRING), got {value.dtype}')
-    flat = [v if isinstance(v, bytes) else str(v).encode() for v in value.reshape(-1)]
+    try:
+      flat = [v if isinstance(v, bytes) else str(v).encode() for v in value.reshape(-1)]
+    except UnicodeEncodeError as e:
+      raise RequestError(f'input "{name}": a string that is not valid Unicode ({e.reason})'
+                         ) from e
     value = np.array(flat, dtype=object).reshape(value.shape)
   else:
     if value.dtype.kind in ('O', 'S', 'U'):
@@ -199,6 +220,7 @@ def _to_tensor(name: str, value: np.ndarray, spec: InputSpec) -> tf.Tensor:
     if spec.dtype.is_integer and value.dtype.kind == 'f':
       if not np.all(np.isfinite(value)) or not np.all(np.equal(np.mod(value, 1), 0)):
         raise RequestError(f'input "{name}" must be integers ({spec.dtype.name})')
+    _check_float_range(name, value, spec)
     if spec.dtype.is_integer and value.size:
       info = np.iinfo(spec.dtype.as_numpy_dtype)
       # Floats compare against the bounds as floats: int64's max rounds up to 2**63, which

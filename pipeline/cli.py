@@ -2,6 +2,7 @@
 
 Exit codes of `ctpipe run`: 0 the run completed (pushed or not blessed), 3 the data
 gate stopped it, 4 the home is in use by another run, 1 any other failure, 2 usage.
+`ctpipe serve`: 5 a port it was asked to listen on is taken.
 """
 import json
 import os
@@ -20,6 +21,7 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_DATA_GATE = 3
 EXIT_HOME_BUSY = 4
+EXIT_PORT_BUSY = 5
 EXIT_USAGE = 2
 
 # The repository (or installed tree) this package sits in: defaults live there.
@@ -30,6 +32,7 @@ DEFAULT_HOME = os.path.join(PROJECT_ROOT, '.ctpipe')
 DEFAULT_CONFIG = os.path.join(PROJECT_ROOT, 'config', 'ctpipe.yaml')
 
 console = Console(highlight=False)
+errors = Console(highlight=False, stderr=True, soft_wrap=True)
 
 _STATE_STYLE = {'COMPLETE': ('✓', 'green', 'executed'), 'CACHED': ('↺', 'cyan', 'cached'),
                 'FAILED': ('✗', 'red', 'failed'), 'CANCELED': ('✗', 'red', 'canceled')}
@@ -322,11 +325,17 @@ def serve(home, model_base_path, model_name, rest_port, grpc_port, host, poll_se
         host=host, poll_seconds=poll_seconds,
         request_log_dir=os.path.join(home_dir, 'requests')))
   except FileNotFoundError as e:
-    console.print(f'[red]error:[/red] {e}')
+    errors.print(f'[red]error:[/red] {e}')
     sys.exit(EXIT_FAILURE)
+  try:
+    server.bind()  # both ports, before anything is announced
+  except server_lib.PortInUseError as e:
+    errors.print(f'[red]error:[/red] {e}; pass another --rest-port/--grpc-port or stop '
+                 'the server holding it')
+    sys.exit(EXIT_PORT_BUSY)
   console.print(f'serving [bold]{name}[/bold] from {base}\n'
-                f'  REST http://{host}:{rest_port}/v1/models/{name}\n'
-                f'  gRPC {host}:{grpc_port}')
+                f'  REST http://{host}:{server.rest_port}/v1/models/{name}\n'
+                f'  gRPC {host}:{server.grpc_port}')
   try:
     server.run()
   except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after its graceful shutdown
