@@ -3,7 +3,8 @@
 A producer writes `span-<N>/*.csv` and then, last, an empty `span-<N>/_SUCCESS` (the
 Hadoop/Spark convention). A span without the marker is still being written and is
 never read, however old its files are: a stalled upload is not mistaken for a
-complete one. CsvExampleGen's `*.csv` pattern does not see the marker.
+complete one. CsvExampleGen's `*.csv` pattern does not see the marker. A ready span
+that cannot be read is rejected by the runner, which records why in ML Metadata.
 """
 import dataclasses
 import os
@@ -16,9 +17,8 @@ MARKER = spans.READY_MARKER
 
 @dataclasses.dataclass(frozen=True)
 class SpanScan:
-  ready: List[int]      # marker present, CSV readable
+  ready: List[int]      # marker present
   waiting: List[int]    # no marker yet
-  unreadable: List[str]  # marker present but the span cannot be read: one message each
 
 
 def mark_ready(span_dir: str) -> None:
@@ -29,15 +29,10 @@ def mark_ready(span_dir: str) -> None:
 
 def scan(data_root: str) -> SpanScan:
   """Classifies every `span-<N>` folder under `data_root`."""
-  ready, waiting, unreadable = [], [], []
+  ready, waiting = [], []
   for span in spans.span_dirs(data_root):
     if not os.path.exists(os.path.join(span.path, MARKER)):
       waiting.append(span.number)
       continue
-    try:
-      spans.check_span_readable(span)
-    except spans.SpanLayoutError as e:
-      unreadable.append(str(e))
-      continue
     ready.append(span.number)
-  return SpanScan(sorted(ready), sorted(waiting), unreadable)
+  return SpanScan(sorted(ready), sorted(waiting))

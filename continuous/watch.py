@@ -82,8 +82,6 @@ class Watcher:
   def pending(self) -> List[int]:
     """Spans to act on now, oldest first."""
     scan = readiness.scan(self.data_root)
-    for message in scan.unreadable:
-      self.on_event(f'skipped: {message}')
     waiting = set(scan.waiting) - self._reported_waiting
     if waiting:
       self.on_event(f'waiting for span(s) {sorted(waiting)}: no {readiness.MARKER} marker yet')

@@ -141,10 +141,12 @@ def create_pipeline(
   example_validator = ExampleValidator(
       statistics=statistics_gen.outputs['statistics'],
       schema=curated_schema.outputs['schema']).with_id(EXAMPLE_VALIDATOR)
-  # Stops the run on any anomaly; only clean spans reach the training window.
+  # Stops the run on any anomaly, or on a CSV header that ingests wrongly (a duplicated
+  # column); only clean spans reach the training window.
   data_gate = DataGate(
       examples=example_gen.outputs['examples'],
-      anomalies=example_validator.outputs['anomalies']).with_id(DATA_GATE)
+      anomalies=example_validator.outputs['anomalies'],
+      input_base=paths.data_root).with_id(DATA_GATE)
   # What the newest trained model learned from (a previous run's TrainingStatistics):
   # the new span's drift is measured against it with the schema's drift comparators.
   drift_reference = Resolver(

@@ -9,9 +9,11 @@ import fcntl
 import hashlib
 import os
 import time
-from typing import Callable, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from pipeline import definition, interrupted, metadata, progress, run_reason, spans
+from pipeline import definition, interrupted, metadata, progress, run_reason, span_rejections
+from pipeline import spans
+from pipeline.anomalies import Anomaly
 from pipeline.beam_modes import BeamChoice, BeamMode, beam_args, choose_beam
 from pipeline import drift as drift_lib
 from pipeline.components import drift_check
@@ -129,6 +131,11 @@ def plan_spans(available: Sequence[int], ingested: Sequence[int], validated: Seq
   return SpanPlan(newest=newest, window=window, backfill=backfill, excluded=excluded)
 
 
+def rejection_error(span: int, reason: str) -> DataGateError:
+  """A span that cannot be read, said as the data gate says what it stops on."""
+  return DataGateError([Anomaly(span, 'files', '', 'cannot be read', reason)])
+
+
 @dataclasses.dataclass
 class RunObserver:
   """What the runner reports while it works; the CLI prints, tests may record."""
@@ -221,6 +228,32 @@ class LocalRun:
           return drift_check.read_report(report.uri)
     return []
 
+  def _span(self, number: int) -> spans.Span:
+    return next(s for s in spans.span_dirs(self.data_root) if s.number == number)
+
+  def _still_rejected(self, reader, available: Sequence[int], ingested: Sequence[int]
+                      ) -> Dict[int, str]:
+    """Span -> reason, for spans rejected earlier whose files have not changed since."""
+    if reader is None:
+      return {}
+    found = {}
+    for span, rejection in reader.span_rejections().items():
+      if span in available and span not in ingested and (
+          rejection.fingerprint == spans.fingerprint(self._span(span))):
+        found[span] = rejection.reason
+    return found
+
+  def _reject_if_unreadable(self, number: int) -> Optional[str]:
+    """Checks a span's files before ingesting them; an unreadable span is recorded as
+    rejected in ML Metadata (with the reason) and the reason returned."""
+    span = self._span(number)
+    reason = spans.unreadable_reason(span)
+    if reason:
+      span_rejections.record(self.home.metadata_config(), self.settings.pipeline_name, number,
+                             reason, spans.fingerprint(span), self.reason)
+      self._reader = None  # the store may have been created just now
+    return reason
+
   def run(self, newest: Optional[int] = None, available: Optional[Sequence[int]] = None,
           ingest_only: bool = False) -> RunResult:
     """Runs the pipeline for span `newest` (default: the newest available span).
@@ -250,7 +283,9 @@ class LocalRun:
       first_id = reader.max_execution_id() if reader else 0
       ingested = reader.spans_of(definition.EXAMPLE_GEN) if reader else []
       validated = reader.spans_of(definition.DATA_GATE) if reader else []
-      plan = plan_spans(available, ingested, validated, self.settings.window_spans)
+      rejected = self._still_rejected(reader, available, ingested)
+      plan = plan_spans(available, sorted(set(ingested) | set(rejected)), validated,
+                        self.settings.window_spans)
       self.beam = choose_beam(self.beam_mode, spans.csv_bytes(self.data_root, plan.window),
                               os.cpu_count() or 1)
       self.observer.on_phase(f'Beam: {self.beam.describe()}')
@@ -259,8 +294,19 @@ class LocalRun:
                                'the window goes on without them')
       measured: List[drift_lib.Measurement] = []
       reason = self.reason
+      if plan.newest not in ingested:
+        reason = rejected.get(plan.newest) or self._reject_if_unreadable(plan.newest)
+        if reason:
+          self.observer.on_phase(f'span {plan.newest} cannot be read: {reason}')
+          return RunResult('data_gate', plan, first_id, time.time() - start,
+                           gate_error=rejection_error(plan.newest, reason), reason=self.reason)
       try:
         for span in plan.backfill:
+          unreadable = self._reject_if_unreadable(span)
+          if unreadable:
+            self.observer.on_phase(f'backfill: span {span} cannot be read ({unreadable}); '
+                                   'rejected, the window goes on without it')
+            continue
           self.observer.on_phase(f'backfill: ingesting span {span} for the training window')
           self._run_dag(self._build(span, ingest_only=True), f'backfill for {self.reason}')
         if ingest_only:

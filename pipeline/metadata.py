@@ -13,6 +13,8 @@ from ml_metadata.proto import metadata_store_pb2
 PIPELINE_CONTEXT = 'pipeline'
 RUN_CONTEXT = 'pipeline_run'
 NODE_CONTEXT = 'node'
+# Written by span_rejections.py: a span whose files could not be read.
+SPAN_REJECTION_TYPE = 'ctpipe.SpanRejection'
 
 _STATE_NAMES = {v: k for k, v in metadata_store_pb2.Execution.State.items()}
 
@@ -44,6 +46,14 @@ class ArtifactInfo:
     """ExampleGen records span as a custom property; other artifacts as a property."""
     value = self.custom_properties.get('span', self.properties.get('span'))
     return int(value) if value not in (None, '') else None
+
+
+@dataclasses.dataclass(frozen=True)
+class SpanRejection:
+  span: int
+  reason: str
+  fingerprint: str  # of the files as they were rejected
+  execution_id: int
 
 
 def sqlite_config(path: str, read_only: bool = True) -> metadata_store_pb2.ConnectionConfig:
@@ -213,6 +223,17 @@ class MetadataReader:
       result.setdefault(by_id[artifact.id], []).append(
           _artifact(artifact, self._artifact_type_name(artifact.type_id)))
     return result
+
+  def span_rejections(self) -> Dict[int, 'SpanRejection']:
+    """The newest rejection of each span whose files could not be read (span_rejections.py)."""
+    executions = self._store.get_executions_by_type(SPAN_REJECTION_TYPE)
+    found: Dict[int, SpanRejection] = {}
+    for execution in sorted(executions, key=lambda e: e.id):
+      props = execution.properties
+      span = int(props['span'].int_value)
+      found[span] = SpanRejection(span, props['reason'].string_value,
+                                  props['fingerprint'].string_value, execution.id)
+    return found
 
   def spans_of(self, node_id: str, type_name: str = 'Examples') -> List[int]:
     """Distinct spans of the Examples a node has published, ascending."""

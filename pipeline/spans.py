@@ -3,14 +3,25 @@
 A span is a complete batch of data that arrives at once (here: one calendar period
 of taxi trips). `spans.json` at the data root names the period of each span; it is
 informational and not read by ExampleGen.
+
+Two checks of a span's files, each with one owner downstream:
+- `unreadable_reason`: files ExampleGen cannot ingest (no CSV, empty, a header and no
+  rows, not UTF-8, a field over the CSV reader's limit, a row whose column count is not
+  the header's, files with different headers). The local runner rejects such a span
+  before ingesting it and records why in ML Metadata.
+- `header_problems`: a header that ingests but gives the wrong data (a duplicated
+  column, whose last cell wins; a column without a name; a name with surrounding
+  spaces or control characters). The data gate stops the run on them, on every runner.
 """
+import collections
 import csv
 import dataclasses
 import datetime
+import hashlib
 import json
 import os
 import re
-from typing import Dict, Iterable, List, Sequence
+from typing import Dict, Iterable, List, Optional, Sequence
 
 SPAN_DIR_PREFIX = 'span-'
 SPAN_PATTERN = SPAN_DIR_PREFIX + '{SPAN}/*.csv'
@@ -49,13 +60,14 @@ def span_dirs(data_root: str) -> List[Span]:
 
 
 def list_spans(data_root: str) -> List[Span]:
-  """Spans under `data_root`, oldest first; raises SpanLayoutError when there are none."""
+  """Spans under `data_root`, oldest first; raises SpanLayoutError when there are none.
+
+  An unreadable span is listed: it is rejected when its turn comes (`unreadable_reason`),
+  so it never stops the spans after it."""
   spans = span_dirs(data_root)
   if not spans:
     raise SpanLayoutError(f'no {SPAN_DIR_PREFIX}<N>/ folders in {data_root}; '
                           f'lay out CSV files as {os.path.join(data_root, SPAN_PATTERN)}')
-  for span in spans:
-    check_span_readable(span)
   return spans
 
 
@@ -66,32 +78,91 @@ def csv_bytes(data_root: str, numbers: Sequence[int]) -> int:
              for span in span_dirs(data_root) if span.number in wanted for name in span.files)
 
 
-def count_rows(span: Span) -> int:
-  """Data rows (header excluded) in a span's CSV files; quoted newlines counted correctly."""
+def count_rows(span: Span) -> Optional[int]:
+  """Data rows (header excluded) in a span's CSV files; quoted newlines counted correctly.
+  None when the files cannot be read."""
   total = 0
-  for name in span.files:
-    with open(os.path.join(span.path, name), newline='', encoding='utf-8') as f:
-      total += max(0, sum(1 for _ in csv.reader(f)) - 1)
+  try:
+    for name in span.files:
+      with open(os.path.join(span.path, name), newline='', encoding='utf-8') as f:
+        total += max(0, sum(1 for _ in csv.reader(f)) - 1)
+  except (OSError, UnicodeDecodeError, csv.Error):
+    return None
   return total
 
 
 def check_span_readable(span: Span) -> None:
-  """Raises SpanLayoutError for a span with no CSV, an empty CSV or an unreadable header."""
+  """Raises SpanLayoutError (with the reason) for a span ExampleGen cannot ingest."""
+  reason = unreadable_reason(span)
+  if reason:
+    raise SpanLayoutError(f'span {span.number} ({span.path}): {reason}')
+
+
+def unreadable_reason(span: Span) -> Optional[str]:
+  """Why ExampleGen cannot ingest the span's files, or None. Reads every row once."""
   if not span.files:
-    raise SpanLayoutError(f'span {span.number} ({span.path}) holds no .csv file')
+    return 'holds no .csv file'
+  first_header: Optional[List[str]] = None
+  rows = 0
   for name in span.files:
     path = os.path.join(span.path, name)
+    line = 0
     try:
       with open(path, newline='', encoding='utf-8') as f:
         reader = csv.reader(f)
         header = next(reader, None)
-        first = next(reader, None)
-    except (OSError, UnicodeDecodeError, csv.Error) as e:
-      raise SpanLayoutError(f'span {span.number}: cannot read {path}: {e}') from e
-    if not header:
-      raise SpanLayoutError(f'span {span.number}: {path} is empty')
-    if first is None:
-      raise SpanLayoutError(f'span {span.number}: {path} has a header but no rows')
+        if header is None:
+          return f'{name} is empty'
+        if first_header is None:
+          first_header = header
+        elif header != first_header:
+          return f'{name} has another header than {span.files[0]}'
+        for row in reader:
+          line = reader.line_num
+          if not row:
+            continue  # blank lines are skipped by ExampleGen too
+          if len(row) != len(header):
+            return (f'{name}, line {line}: {len(row)} columns where the header has '
+                    f'{len(header)}')
+          rows += 1
+    except UnicodeDecodeError as e:
+      return f'{name} is not UTF-8 text ({e.reason} at byte {e.start})'
+    except csv.Error as e:
+      return f'{name}, line {line + 1}: {e}'
+    except OSError as e:
+      return f'cannot read {name}: {e.strerror or e}'
+  if rows == 0:
+    return 'has a header but no rows'
+  return None
+
+
+def header_problems(header: Sequence[str]) -> List[tuple]:
+  """(column, problem) for each header column that would ingest as the wrong feature."""
+  problems = []
+  positions = collections.defaultdict(list)
+  for index, name in enumerate(header, start=1):
+    positions[name].append(index)
+  for index, name in enumerate(header, start=1):
+    if not name.strip():
+      problems.append((f'column {index}', 'a column without a name'))
+    elif name != name.strip():
+      problems.append((name, f'column {index}: spaces around the name {name!r}'))
+    elif any(ord(c) < 32 or c == '"' for c in name):
+      problems.append((name, f'column {index}: a control character or quote in the name'))
+  for name, where in positions.items():
+    if len(where) > 1 and name.strip():
+      problems.append((name, f'column {name!r} appears {len(where)} times (columns '
+                             f'{", ".join(map(str, where))}); ingestion would keep the last'))
+  return problems
+
+
+def fingerprint(span: Span) -> str:
+  """Names, sizes and modification times of a span's files: it changes when they do."""
+  digest = hashlib.sha256()
+  for name in span.files:
+    stat = os.stat(os.path.join(span.path, name))
+    digest.update(f'{name}:{stat.st_size}:{stat.st_mtime_ns};'.encode())
+  return digest.hexdigest()[:16]
 
 
 def period_of(timestamp: int, period: str) -> str:

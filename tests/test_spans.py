@@ -40,14 +40,16 @@ def test_folder_without_spans(tmp_path):
 
 def test_empty_span_and_header_only_csv(tmp_path):
   os.makedirs(tmp_path / 'span-1')
+  [span] = spans.list_spans(str(tmp_path))  # listed; rejected when its turn comes
   with pytest.raises(spans.SpanLayoutError, match='span 1 .* holds no .csv file'):
-    spans.list_spans(str(tmp_path))
+    spans.check_span_readable(span)
   (tmp_path / 'span-1' / 'data.csv').write_text('a,b\n')
+  [span] = spans.list_spans(str(tmp_path))
   with pytest.raises(spans.SpanLayoutError, match='header but no rows'):
-    spans.list_spans(str(tmp_path))
+    spans.check_span_readable(span)
   (tmp_path / 'span-1' / 'data.csv').write_text('')
   with pytest.raises(spans.SpanLayoutError, match='is empty'):
-    spans.list_spans(str(tmp_path))
+    spans.check_span_readable(span)
 
 
 def test_embedded_data_is_split_by_year():

@@ -5,22 +5,33 @@ gate fails its execution when any split of the span has an anomaly, so LocalDagR
 (and Vertex) stop the run there: Transform, Trainer and Pusher never run. A clean
 span is re-published as `validated_examples` (hard links, or a copy where links are
 impossible), and only validated spans ever enter the training window.
+
+The gate also reads the header of each of the span's CSV files (`input_base`): a
+duplicated column ingests as one feature holding the last column's values, which no
+statistic can tell from real data, so a header that would ingest wrongly is an
+anomaly of its own (schema skew), whichever executor ingested the span.
 """
+import csv
+import io
 import os
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import tensorflow as tf
 from tfx import types
 from tfx.dsl.components.base import base_component, base_executor, executor_spec
 from tfx.types import artifact_utils, standard_artifacts
-from tfx.types.component_spec import ChannelParameter, ComponentSpec
+from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
 from pipeline import anomalies as anomalies_lib
+from pipeline import spans
 from pipeline.components.span_window import span_of
 
 EXAMPLES_KEY = 'examples'
 ANOMALIES_KEY = 'anomalies'
 VALIDATED_EXAMPLES_KEY = 'validated_examples'
+INPUT_BASE_KEY = 'input_base'
+# A header is read from the first bytes of a file; a longer one is itself a problem.
+MAX_HEADER_BYTES = 1 << 20
 
 
 class DataGateError(RuntimeError):
@@ -57,12 +68,43 @@ def link_tree(src: str, dst: str) -> int:
   return count
 
 
+def _read_header(path: str) -> Optional[List[str]]:
+  """The first CSV record of a file (any tf.io.gfile file system); None if unparseable."""
+  with tf.io.gfile.GFile(path, 'rb') as f:
+    head = f.read(MAX_HEADER_BYTES)
+  text = head.decode('utf-8', errors='replace')
+  try:
+    return next(csv.reader(io.StringIO(text, newline='')), [])
+  except csv.Error:
+    return None
+
+
+def header_anomalies(input_base: str, span: int) -> List[anomalies_lib.Anomaly]:
+  """Anomalies of the span's CSV headers: columns that would ingest as the wrong feature."""
+  pattern = os.path.join(input_base, spans.SPAN_PATTERN.replace('{SPAN}', str(span)))
+  found = []
+  for path in sorted(tf.io.gfile.glob(pattern)):
+    name = os.path.basename(path)
+    header = _read_header(path)
+    if header is None:
+      found.append(anomalies_lib.Anomaly(span, 'header', '', 'malformed header',
+                                         f'{name}: the header line is not valid CSV'))
+      continue
+    for column, problem in spans.header_problems(header):
+      found.append(anomalies_lib.Anomaly(span, 'header', column, 'malformed header',
+                                         f'{name}: {problem}'))
+  return found
+
+
 def pass_gate(examples: types.Artifact, anomalies_artifact: types.Artifact,
-              validated: types.Artifact) -> None:
-  """Raises DataGateError if the span has anomalies; else publishes it as validated."""
+              validated: types.Artifact, input_base: str = '') -> None:
+  """Raises DataGateError if the span has anomalies (ExampleValidator's, and its CSV
+  headers' under `input_base` when given); else publishes it as validated."""
   splits = artifact_utils.decode_split_names(anomalies_artifact.split_names)
   span = span_of(examples)  # ExampleGen keeps it as a custom property; `.span` reads 0
   found = anomalies_lib.read_anomalies(anomalies_artifact.uri, splits, span)
+  if input_base:
+    found = header_anomalies(input_base, span) + found
   if found:
     raise DataGateError(found)
   link_tree(examples.uri, validated.uri)
@@ -80,11 +122,12 @@ class DataGateExecutor(base_executor.BaseExecutor):
          output_dict: Dict[str, List[types.Artifact]], exec_properties: Dict[str, Any]) -> None:
     pass_gate(artifact_utils.get_single_instance(input_dict[EXAMPLES_KEY]),
               artifact_utils.get_single_instance(input_dict[ANOMALIES_KEY]),
-              artifact_utils.get_single_instance(output_dict[VALIDATED_EXAMPLES_KEY]))
+              artifact_utils.get_single_instance(output_dict[VALIDATED_EXAMPLES_KEY]),
+              exec_properties.get(INPUT_BASE_KEY) or '')
 
 
 class DataGateSpec(ComponentSpec):
-  PARAMETERS: Dict[str, Any] = {}
+  PARAMETERS: Dict[str, Any] = {INPUT_BASE_KEY: ExecutionParameter(type=str, optional=True)}
   INPUTS = {
       EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
       ANOMALIES_KEY: ChannelParameter(type=standard_artifacts.ExampleAnomalies),
@@ -97,7 +140,9 @@ class DataGate(base_component.BaseComponent):
   SPEC_CLASS = DataGateSpec
   EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(DataGateExecutor)
 
-  def __init__(self, examples: types.BaseChannel, anomalies: types.BaseChannel):
+  def __init__(self, examples: types.BaseChannel, anomalies: types.BaseChannel,
+               input_base: Optional[str] = None):
+    """`input_base`: ExampleGen's input base, whose span CSV headers are checked too."""
     super().__init__(spec=DataGateSpec(
-        examples=examples, anomalies=anomalies,
+        examples=examples, anomalies=anomalies, input_base=input_base,
         validated_examples=types.Channel(type=standard_artifacts.Examples)))
