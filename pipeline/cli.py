@@ -164,16 +164,18 @@ def run(config_path, overrides, data_root, home, schema_file, window, epochs, mi
     try:
       result = runner.run()
     except local_runner.HomeBusyError as e:
-      console.print(f'[red]error:[/red] {e}')
+      console.print(f'[red]error:[/red] {e}')  # last_run.json is the other run's to write
       sys.exit(EXIT_HOME_BUSY)
     except (spans.SpanLayoutError, FileNotFoundError, ValueError) as e:
+      _write_failure_record(runner_home, str(e), log_path)
       console.print(f'[red]error:[/red] {e}')
       sys.exit(EXIT_FAILURE)
     except Exception as e:  # pylint: disable=broad-except
       traceback.print_exc()  # into the log file
       last = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+      _write_failure_record(runner_home, f'{type(e).__name__}: {last}', log_path)
       console.print(f'[red]error:[/red] the run failed: {type(e).__name__}: {last} '
-                    f'(full trace in {log_path})')
+                    f'(full trace in {log_path})', soft_wrap=True)
       sys.exit(EXIT_FAILURE)
     reader = runner_home.reader(settings.pipeline_name)
     summary = run_summary.summarize(reader, result.first_execution_id)
@@ -257,10 +259,27 @@ def _write_run_record(home, result, summary, log_path: str, report_path: Optiona
       'log': log_path,
       'report': report_path,
   }
+  _write_record(home, record)
+
+
+def _write_failure_record(home, error: str, log_path: str) -> None:
+  """`last_run.json` after a failed run: nothing from an earlier run is left in it."""
+  _write_record(home, {'status': 'failed', 'error': error, 'pushed_version': None,
+                       'blessed': None, 'log': log_path, 'report': None})
+
+
+def _write_record(home, record: dict) -> None:
   path = os.path.join(home.root, 'last_run.json')
-  with open(path + '.tmp', 'w', encoding='utf-8') as f:
-    json.dump(record, f, indent=2, sort_keys=True)
-  os.replace(path + '.tmp', path)
+  try:
+    with open(path + '.tmp', 'w', encoding='utf-8') as f:
+      json.dump(record, f, indent=2, sort_keys=True)
+    os.replace(path + '.tmp', path)
+  except OSError as e:  # e.g. the disk that failed the run is full
+    if os.path.exists(path + '.tmp'):
+      os.remove(path + '.tmp')
+    if os.path.exists(path):
+      os.remove(path)  # better no record than a stale one
+    console.print(f'[yellow]warning:[/yellow] {path} could not be written: {e.strerror}')
 
 
 @main.command()

@@ -15,6 +15,22 @@ INCOMING_PREFIX = '.incoming-'
 _VERSION_DIR = re.compile(r'^\d+$')
 
 
+class PublishError(OSError):
+  """A version could not be published (disk full, permissions); nothing partial is left."""
+
+
+def _why(error: BaseException) -> str:
+  """The first cause of a failed copy, in a few words ("No space left on device")."""
+  if isinstance(error, shutil.Error) and error.args and isinstance(error.args[0], list):
+    first = error.args[0][0] if error.args[0] else None
+    if first and len(first) == 3:  # (source, destination, "[Errno 28] No space ...: paths")
+      found = re.match(r'\[Errno (\d+)\]', str(first[2]))
+      return os.strerror(int(found.group(1))) if found else str(first[2])
+  if isinstance(error, OSError) and error.strerror:
+    return error.strerror
+  return str(error) or type(error).__name__
+
+
 def versions(model_base: str) -> List[int]:
   """Integer versions published under `model_base`, ascending."""
   if not tf.io.gfile.isdir(model_base):
@@ -76,8 +92,13 @@ def publish(saved_model_dir: str, model_base: str, version: Optional[int] = None
   final = os.path.join(model_base, str(version))
   if _is_local(model_base):
     staging = os.path.join(model_base, f'{INCOMING_PREFIX}{version}-{os.getpid()}')
-    shutil.copytree(saved_model_dir, staging)
-    os.rename(staging, final)  # atomic on one file system
+    try:
+      shutil.copytree(saved_model_dir, staging)
+      os.rename(staging, final)  # atomic on one file system
+    except (OSError, shutil.Error) as e:
+      shutil.rmtree(staging, ignore_errors=True)  # never left to fill the volume
+      raise PublishError(f'could not publish version {version} to {model_base}: {_why(e)}; '
+                         'the partial copy was removed, nothing was pushed') from e
   else:
     # Object stores have no atomic directory rename: copy saved_model.pb last, as TF
     # Serving only loads a version once that file exists.
