@@ -5,6 +5,10 @@ the newest version, or the version pinned by `ctpipe rollback` (`serving_policy.
 in the base path). A new target is loaded and warmed up completely while the current
 version keeps serving; only then does it take traffic and the old one is retired. A
 version that fails to load or warm up never serves; its error stays in the status.
+
+A running server says what it serves in `served_state.json` in the base path (the
+serving version, the versions that failed, its pid), so `ctpipe rollback` can tell
+what is actually served rather than what the folders suggest.
 """
 import concurrent.futures
 import dataclasses
@@ -20,6 +24,7 @@ from model_server import protos, warmup
 from model_server.served_model import NotFoundError, ServedModel
 
 POLICY_FILE = 'serving_policy.json'
+STATE_FILE = 'served_state.json'
 WARMUP_THREADS = 4  # TF Serving's default num_model_warmup_threads
 _VERSION_DIR = re.compile(r'^[0-9]{1,18}$')
 
@@ -51,13 +56,39 @@ def read_policy(base_path: str) -> dict:
     return json.load(f)
 
 
-def write_policy(base_path: str, policy: dict) -> None:
-  """Atomic: a poller never reads half a file."""
+def _write_json(base_path: str, name: str, value: dict) -> None:
+  """Atomic: a reader never sees half a file."""
   os.makedirs(base_path, exist_ok=True)
-  tmp = os.path.join(base_path, f'.{POLICY_FILE}.tmp')
+  tmp = os.path.join(base_path, f'.{name}.{os.getpid()}.tmp')
   with open(tmp, 'w') as f:
-    json.dump(policy, f, indent=2, sort_keys=True)
-  os.replace(tmp, os.path.join(base_path, POLICY_FILE))
+    json.dump(value, f, indent=2, sort_keys=True)
+  os.replace(tmp, os.path.join(base_path, name))
+
+
+def write_policy(base_path: str, policy: dict) -> None:
+  _write_json(base_path, POLICY_FILE, policy)
+
+
+def _alive(pid: int) -> bool:
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:
+    return True
+  return True
+
+
+def read_served_state(base_path: str) -> Optional[dict]:
+  """What a running server on this base path serves ({"serving": N or None, "failed":
+  {version: error}}), or None when no live server wrote one."""
+  path = os.path.join(base_path, STATE_FILE)
+  try:
+    with open(path) as f:
+      state = json.load(f)
+  except (OSError, ValueError):
+    return None
+  return state if _alive(int(state.get('pid', 0)) or -1) else None
 
 
 def target_version(base_path: str) -> Optional[int]:
@@ -154,6 +185,7 @@ class VersionManager:
       self._failed_mtime[target] = mtime
       with self._lock:
         self._status[target] = VersionStatus(target, END, f'{type(e).__name__}: {e}')
+      self._write_state()
       return
     with self._lock:
       old = self._serving
@@ -161,7 +193,19 @@ class VersionManager:
       self._status[target] = VersionStatus(target, AVAILABLE)
       if old is not None:
         self._status[old.version] = VersionStatus(old.version, END)
+    self._write_state()
     logging.info('version %d serving%s', target, f' (retired {old.version})' if old else '')
+
+  def _write_state(self) -> None:
+    served = self.serving()
+    with self._lock:
+      failed = {str(v): s.error for v, s in self._status.items() if s.error}
+    try:
+      _write_json(self.base_path, STATE_FILE, {
+          'serving': served.version if served else None, 'failed': failed,
+          'pid': os.getpid(), 'updated': time.time()})
+    except OSError:  # a read-only base path: serving goes on, rollback cannot tell
+      logging.warning('cannot write %s in %s', STATE_FILE, self.base_path)
 
   def _loop(self) -> None:
     while not self._stop.is_set():
@@ -180,6 +224,14 @@ class VersionManager:
     self._stop.set()
     if self._thread:
       self._thread.join(timeout=10)
+    path = os.path.join(self.base_path, STATE_FILE)
+    try:
+      with open(path) as f:
+        ours = json.load(f).get('pid') == os.getpid()
+      if ours:
+        os.remove(path)  # a stopped server serves nothing
+    except (OSError, ValueError):
+      pass
 
   def wait_for_version(self, version: int, timeout_s: float = 60) -> VersionStatus:
     deadline = time.time() + timeout_s

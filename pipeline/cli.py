@@ -371,8 +371,9 @@ def serve(home, model_base_path, model_name, rest_port, grpc_port, host, poll_se
 @click.option('--reason', default='', help='Why; recorded in ML Metadata.')
 def rollback(home, to_version, clear, reason) -> None:
   """Serve a previous version (recorded in ML Metadata); --clear to follow the newest."""
-  from pipeline import config, local_runner, metadata  # pylint: disable=g-import-not-at-top
-  from pipeline import rollback as rollback_lib  # pylint: disable=g-import-not-at-top
+  from pipeline import config, console_logs, local_runner, metadata  # pylint: disable=g-import-not-at-top
+  with console_logs.quiet_stderr():  # TensorFlow prints while importing
+    from pipeline import rollback as rollback_lib  # pylint: disable=g-import-not-at-top
   if clear and to_version is not None:
     raise click.UsageError('give --to or --clear, not both')
   settings = config.PipelineSettings()
@@ -383,19 +384,35 @@ def rollback(home, to_version, clear, reason) -> None:
     sys.exit(EXIT_FAILURE)
   base = os.path.join(home_obj.serving_base, settings.model_name)
   try:
-    result = rollback_lib.rollback(
-        base, metadata.sqlite_config(home_obj.metadata_path, read_only=False),
-        settings.pipeline_name, to_version=to_version, reason=reason, clear=clear)
+    with console_logs.quiet_stderr():  # loading a version to check it: TensorFlow's chatter
+      result = rollback_lib.rollback(
+          base, metadata.sqlite_config(home_obj.metadata_path, read_only=False),
+          settings.pipeline_name, to_version=to_version, reason=reason, clear=clear)
   except ValueError as e:
-    console.print(f'[red]error:[/red] {e}')
+    errors.print(f'[red]error:[/red] {e}')
     sys.exit(EXIT_FAILURE)
+  for version, why in result.skipped:
+    console.print(f'[yellow]skipped version {version}:[/yellow] it does not load ({why})',
+                  soft_wrap=True)
+  recorded = f'recorded as execution {result.execution_id}'
   if result.to_version is None:
-    console.print(f'Pin cleared: the newest version serves (was {result.from_version}); '
-                  f'recorded as execution {result.execution_id}')
-  else:
+    if not result.was_pinned:
+      console.print(f'No pin to clear: the newest version already serves; {recorded}')
+    elif result.server_running:
+      console.print(f'Pin cleared: the server now serves version {result.now_serving} '
+                    f'(was {result.from_version}); {recorded}')
+    else:
+      console.print(f'Pin cleared: the newest version will serve; {recorded}')
+  elif not result.server_running:
+    console.print(f'Pinned version {result.to_version} (it loads); no server is running on '
+                  f'{base}: `ctpipe serve` will serve it; {recorded}', soft_wrap=True)
+  elif result.now_serving == result.to_version:
     console.print(f'Serving version {result.to_version} instead of {result.from_version}; '
-                  f'recorded as execution {result.execution_id}. A running server switches '
-                  'within its poll interval.')
+                  f'{recorded}')
+  else:
+    console.print(f'[yellow]Pinned version {result.to_version}, but the server still serves '
+                  f'version {result.now_serving}[/yellow] (see its log); {recorded}',
+                  soft_wrap=True)
 
 
 @main.command()

@@ -269,6 +269,40 @@ def test_new_version_takes_over_without_failed_requests(served):
   shutil.rmtree(os.path.join(base, '3'))
 
 
+def _wait_serving(server, version, timeout_s=30):
+  deadline = time.time() + timeout_s
+  while server.manager.serving().version != version and time.time() < deadline:
+    time.sleep(0.1)
+  assert server.manager.serving().version == version
+
+
+def test_rollback_trusts_what_loads_not_what_folders_say(served):
+  server, base, home = served['server'], served['base'], served['home']
+  if 2 not in versions.list_versions(base):
+    _publish_copy(base, 1, 2)
+  _wait_serving(server, 2)
+  hidden = os.path.join(base, '.incoming-3')
+  shutil.copytree(os.path.join(base, '1'), hidden)
+  with open(os.path.join(hidden, 'saved_model.pb'), 'r+b') as f:
+    f.truncate(100)  # a truncated copy: the folder is there, the model does not load
+  os.rename(hidden, os.path.join(base, '3'))
+  assert server.manager.wait_for_version(3).state == versions.END
+  assert versions.read_served_state(base)['serving'] == 2  # what the server says it serves
+  config = metadata.sqlite_config(home.metadata_path, read_only=False)
+  try:
+    with pytest.raises(ValueError, match='version 3 does not load.*version 2 still serves'):
+      rollback.rollback(base, config, 'ctpipe-taxi', to_version=3)
+    assert 'pinned' not in versions.read_policy(base)
+    result = rollback.rollback(base, config, 'ctpipe-taxi', reason='test: from what serves')
+    # From 2 (served), not from 3 (the newest folder, which never served).
+    assert (result.from_version, result.to_version, result.now_serving) == (2, 1, 1)
+    assert result.server_running and server.manager.serving().version == 1
+  finally:
+    rollback.rollback(base, config, 'ctpipe-taxi', clear=True, wait_seconds=0)
+    shutil.rmtree(os.path.join(base, '3'))
+  _wait_serving(server, 2)
+
+
 def test_rollback_pins_a_version_and_is_recorded(served):
   server, base, home = served['server'], served['base'], served['home']
   if 2 not in versions.list_versions(base):
