@@ -12,7 +12,8 @@ from typing import Optional
 from ml_metadata.metadata_store import metadata_store
 
 from mlmd_inspect.errors import InspectError
-from pipeline.metadata import MySQLSettings, mysql_config, sqlite_config  # read-only by default
+from pipeline.metadata import (MySQLSettings, diagnose_mysql, mysql_config,  # read-only by default
+                               sqlite_config)
 
 # The schema version ml-metadata 1.16 (TFX 1.16) reads and writes.
 SUPPORTED_SCHEMA_VERSION = 10
@@ -67,4 +68,6 @@ def open_store(db: Optional[str] = None, home: Optional[str] = None,
     return metadata_store.MetadataStore(config)
   except RuntimeError as error:
     first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
+    if mysql is not None:
+      first_line = diagnose_mysql(mysql)  # MLMD says nothing useful about MySQL failures
     raise InspectError(f'cannot open the metadata store at {where}: {first_line[:200]}') from error

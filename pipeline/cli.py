@@ -31,7 +31,7 @@ DEFAULT_SCHEMA = os.path.join(PROJECT_ROOT, 'schema', 'schema.pbtxt')
 DEFAULT_HOME = os.path.join(PROJECT_ROOT, '.ctpipe')
 DEFAULT_CONFIG = os.path.join(PROJECT_ROOT, 'config', 'ctpipe.yaml')
 
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)  # a long line stays one line in a pipe
 errors = Console(highlight=False, stderr=True, soft_wrap=True)
 
 _STATE_STYLE = {'COMPLETE': ('✓', 'green', 'executed'), 'CACHED': ('↺', 'cyan', 'cached'),

@@ -53,7 +53,22 @@ class Home:
     return metadata.sqlite_config(self.metadata_path, read_only=read_only)
 
   def has_metadata(self) -> bool:
-    return self.mysql is not None or os.path.exists(self.metadata_path)
+    """Whether a store exists to read (a zero-byte SQLite file is a new, empty one)."""
+    return self.mysql is not None or (os.path.exists(self.metadata_path)
+                                      and os.path.getsize(self.metadata_path) > 0)
+
+  def check_store(self) -> None:
+    """Raises metadata.MetadataStoreError, in one line, for a store a run cannot use."""
+    if self.mysql is None:
+      metadata.check_sqlite_store(self.metadata_path)
+      return
+    from ml_metadata.metadata_store import metadata_store  # pylint: disable=g-import-not-at-top
+    try:
+      metadata_store.MetadataStore(metadata.mysql_config(self.mysql))
+    except RuntimeError as e:
+      raise metadata.MetadataStoreError(
+          f'cannot open the metadata store {self.describe_store()}: '
+          f'{metadata.diagnose_mysql(self.mysql)}') from e
 
   def reader(self, pipeline_name: str) -> Optional['metadata.MetadataReader']:
     """A reader of the home's store (None before the first run wrote a SQLite store)."""
@@ -272,6 +287,7 @@ class LocalRun:
       available = [s for s in available if s <= newest]
     if not available:
       raise spans.SpanLayoutError(f'no span to run in {self.data_root}')
+    self.home.check_store()
     with locked(self.home):
       start = time.time()
       reader = self.reader()

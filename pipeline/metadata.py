@@ -87,6 +87,51 @@ def mysql_password(password_file: str, user: str, host: str) -> str:
   return ''
 
 
+class MetadataStoreError(ValueError):
+  """The metadata store cannot be used as it is; the message says why and what to do."""
+
+
+def check_sqlite_store(path: str) -> None:
+  """Raises MetadataStoreError for a SQLite file that is not a healthy database.
+
+  ML Metadata would report a damaged file as a failed `CREATE TABLE` statement; SQLite's
+  own check says what is wrong. A missing or empty file is a new store, not an error.
+  """
+  if not os.path.exists(path) or os.path.getsize(path) == 0:
+    return
+  import sqlite3  # pylint: disable=g-import-not-at-top
+  advice = ('restore it from a backup, or move it aside to start a new store (the home\'s '
+            'artifacts stay, but their history is lost)')
+  try:
+    connection = sqlite3.connect(f'file:{path}?mode=ro', uri=True)
+    try:
+      verdict = connection.execute('PRAGMA quick_check').fetchone()
+    finally:
+      connection.close()
+  except sqlite3.DatabaseError as e:
+    raise MetadataStoreError(f'the metadata store {path} is damaged ({e}); {advice}') from e
+  if verdict and verdict[0] != 'ok':
+    raise MetadataStoreError(f'the metadata store {path} is damaged ({verdict[0]}); {advice}')
+
+
+def diagnose_mysql(settings: 'MySQLSettings', timeout_s: float = 5.0) -> str:
+  """Why a MySQL store could not be opened, told apart by a plain TCP connection (ML
+  Metadata's own message is empty for both a stopped server and a refused login)."""
+  import socket  # pylint: disable=g-import-not-at-top
+  where = f'{settings.host}:{settings.port}'
+  try:
+    with socket.create_connection((settings.host, settings.port), timeout=timeout_s):
+      pass
+  except ConnectionRefusedError:
+    return f'nothing listens on {where}: is the MySQL server running?'
+  except socket.timeout:
+    return f'no answer from {where} within {timeout_s:.0f} s (a firewall, or the wrong host?)'
+  except OSError as e:
+    return f'cannot reach {where}: {e.strerror or e}'
+  return (f'the server on {where} refused user {settings.user!r} for database '
+          f'{settings.database!r}: a wrong password, an unknown user, or no access to it')
+
+
 def mysql_config(settings: MySQLSettings) -> metadata_store_pb2.ConnectionConfig:
   config = metadata_store_pb2.ConnectionConfig()
   config.mysql.host = settings.host

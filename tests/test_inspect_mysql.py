@@ -1,5 +1,6 @@
 """`ctpipe inspect` on a MySQL-compatible store: a real MariaDB on loopback."""
 import json
+import socket
 import os
 
 from click.testing import CliRunner
@@ -41,3 +42,9 @@ def test_inspect_reads_a_mysql_store(mariadb_server, tmp_path):
   output = run('runs', code=1)
   assert output.startswith('error: cannot open the metadata store at mysql://') and (
       output.count('\n') == 1)
+  assert 'refused user' in output and 'wrong password' in output, output
+  with socket.socket() as unused:  # a port nothing listens on: a stopped server
+    unused.bind(('127.0.0.1', 0))
+    store_args[3] = str(unused.getsockname()[1])
+    down = run('runs', code=1)
+  assert 'nothing listens on' in down and down.count('\n') == 1, down
