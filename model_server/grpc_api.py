@@ -28,6 +28,42 @@ class PortInUseError(OSError):
   """A port the server was asked to listen on is taken (or cannot be bound)."""
 
 
+_UNDECODABLE = object()
+
+
+class _DecodeErrors(grpc.ServerInterceptor):
+  """Request bytes that are not the method's message answer INVALID_ARGUMENT (gRPC's own
+  answer is INTERNAL, a server fault). Wrapped handlers are kept per method."""
+
+  def __init__(self):
+    self._wrapped = {}
+
+  def intercept_service(self, continuation, handler_call_details):
+    method = handler_call_details.method
+    if method in self._wrapped:
+      return self._wrapped[method]
+    handler = continuation(handler_call_details)
+    if handler is None or handler.request_deserializer is None or handler.unary_unary is None:
+      return handler
+    decode, behavior = handler.request_deserializer, handler.unary_unary
+
+    def safe_decode(data):
+      try:
+        return decode(data)
+      except Exception:  # pylint: disable=broad-except  # protobuf's DecodeError and kin
+        return _UNDECODABLE
+
+    def safe_behavior(request, context):
+      if request is _UNDECODABLE:
+        context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                      f'the request is not a valid message for {method}')
+      return behavior(request, context)
+
+    self._wrapped[method] = handler._replace(request_deserializer=safe_decode,
+                                             unary_unary=safe_behavior)
+    return self._wrapped[method]
+
+
 def _resolve(manager: VersionManager, spec: model_pb2.ModelSpec) -> ServedModel:
   if spec.name != manager.model_name:
     raise NotFoundError(f'Servable not found for request: Latest({spec.name})')
@@ -190,7 +226,7 @@ def create_server(manager: VersionManager, port: int,
   """A gRPC server bound to host:port (not started); PortInUseError if it cannot bind."""
   calls = _Calls(manager, observer or observability.Observer(), limits)
   server = grpc.server(
-      futures.ThreadPoolExecutor(max_workers=workers),
+      futures.ThreadPoolExecutor(max_workers=workers), interceptors=[_DecodeErrors()],
       options=[('grpc.max_receive_message_length', MAX_MESSAGE_BYTES),
                ('grpc.max_send_message_length', MAX_MESSAGE_BYTES),
                ('grpc.so_reuseport', 0)])

@@ -232,13 +232,17 @@ def predict_response(outputs: Mapping[str, np.ndarray], row_format: bool) -> Dic
   return {'outputs': {n: _jsonable(v, n) for n, v in outputs.items()}}
 
 
-def _feature(value: Any, where: str) -> tf.train.Feature:
+def _feature(value: Any, where: str, is_float: bool = False) -> tf.train.Feature:
+  """`is_float`: the schema types the feature as a float, so whole numbers are floats
+  (JSON cannot tell 12 from 12.0, and TF's parsing refuses int64 for a float)."""
   values = _decode_value(value if isinstance(value, list) else [value], where)
   if any(isinstance(v, list) for v in values):
     raise RequestError(f'{where}: a feature is a value or a flat list of values')
   if all(isinstance(v, bool) for v in values) and values:
     raise RequestError(f'{where}: booleans are not tf.Example values')
-  if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+  if not values:
+    return tf.train.Feature()  # no values: the feature is missing, whatever its kind
+  if not is_float and all(isinstance(v, int) and not isinstance(v, bool) for v in values):
     if any(abs(v) >= 2**63 for v in values):
       raise RequestError(f'{where}: integer out of int64 range')
     return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
@@ -252,8 +256,10 @@ def _feature(value: Any, where: str) -> tf.train.Feature:
   raise RequestError(f'{where}: mixed or unsupported value types')
 
 
-def examples_from_body(body: Mapping[str, Any], max_instances: int) -> List[bytes]:
-  """Serialized tf.Examples of a classify/regress body (`examples` plus optional `context`)."""
+def examples_from_body(body: Mapping[str, Any], max_instances: int,
+                       float_features: frozenset = frozenset()) -> List[bytes]:
+  """Serialized tf.Examples of a classify/regress body (`examples` plus optional `context`);
+  `float_features` are written as floats whatever their JSON numbers look like."""
   examples = body.get('examples')
   if not isinstance(examples, list) or not examples:
     raise RequestError('"examples" must be a non-empty list of objects')
@@ -268,6 +274,7 @@ def examples_from_body(body: Mapping[str, Any], max_instances: int) -> List[byte
       raise RequestError(f'example {row} must be an object of features')
     proto = tf.train.Example()
     for key, value in {**context, **example}.items():
-      proto.features.feature[key].CopyFrom(_feature(value, f'example {row}, feature "{key}"'))
+      proto.features.feature[key].CopyFrom(_feature(value, f'example {row}, feature "{key}"',
+                                                    key in float_features))
     serialized.append(proto.SerializeToString())
   return serialized

@@ -97,6 +97,11 @@ class Observer:
     elif set(inputs) == {'examples'}:
       check.check_examples(list(np.asarray(inputs['examples'], dtype=object).reshape(-1)))
 
+  def float_features(self, served: ServedModel) -> frozenset:
+    """Features the model's schema types as floats (a JSON `12` for one is 12.0)."""
+    check = self._check(served)
+    return check.float_features if check is not None else frozenset()
+
   def check_examples(self, served: ServedModel, examples: List[bytes]) -> None:
     check = self._check(served)
     if check is not None:

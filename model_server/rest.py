@@ -130,7 +130,8 @@ def create_app(manager: VersionManager, limits: Limits = Limits(),
       outputs = served.predict(name, inputs, output_filter)
       result = json_codec.predict_response(outputs, row_format)
     else:
-      examples = json_codec.examples_from_body(body, limits.max_instances)
+      examples = json_codec.examples_from_body(body, limits.max_instances,
+                                               observer.float_features(served))
       observer.check_examples(served, examples)
       if verb == 'classify':
         result = {'results': [[[label, score] for label, score in row]

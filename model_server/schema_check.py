@@ -57,6 +57,8 @@ class SchemaCheck:
         d = getattr(f, field)
         self._domains[f.name] = (d.min if d.HasField('min') else None,
                                  d.max if d.HasField('max') else None, d)
+    self.float_features = frozenset(f.name for f in schema.feature
+                                    if f.type == schema_pb2.FLOAT)
     self.string_values: Dict[str, set] = {}
     for f in schema.feature:
       if f.HasField('string_domain'):
@@ -206,11 +208,10 @@ class SchemaCheck:
           continue
         expected = {schema_pb2.INT: 'int64_list', schema_pb2.FLOAT: 'float_list',
                     schema_pb2.BYTES: 'bytes_list'}.get(self.features[name].type)
-        if values and expected and kind != expected:
-          # An int64 value for a float feature parses fine in TF; anything else does not.
-          if not (expected == 'float_list' and kind == 'int64_list'):
-            problems.append(f"example {row}: feature '{name}': expected {expected}, got {kind}")
-            continue
+        if kind and expected and kind != expected:
+          # TF's parsing refuses another kind, even an empty list or int64 for a float.
+          problems.append(f"example {row}: feature '{name}': expected {expected}, got {kind}")
+          continue
         problems.extend(f'example {row}: {p}' for p in self._value_problems(name, values))
       for name in self.required:
         if name not in present:

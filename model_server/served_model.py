@@ -136,13 +136,18 @@ class ServedModel:
     without that method, the public call.
     """
     function = self._functions[name]
-    if self._direct_calls:
-      try:
-        return function._call_flat([tensors[key] for key in sorted(tensors)],  # pylint: disable=protected-access
-                                   function.captured_inputs)
-      except AttributeError:
-        self._direct_calls = False
-    return function(**tensors)
+    try:
+      if self._direct_calls:
+        try:
+          return function._call_flat([tensors[key] for key in sorted(tensors)],  # pylint: disable=protected-access
+                                     function.captured_inputs)
+        except AttributeError:
+          self._direct_calls = False
+      return function(**tensors)
+    except tf.errors.InvalidArgumentError as e:
+      # The graph refused the input (as TF Serving answers INVALID_ARGUMENT for it): the
+      # checks before it missed a case, but the request, not the server, is at fault.
+      raise RequestError(f'signature "{name}" refused the input: {_tf_reason(e)}') from e
 
   def _examples_signature(self, signature: Optional[str], method: str) -> str:
     name = self.signature(signature)
@@ -170,6 +175,16 @@ class ServedModel:
     name = self._examples_signature(signature, REGRESS_METHOD)
     outputs = self.predict(name, {'inputs': np.array(serialized_examples, dtype=object)})
     return [float(v) for v in np.reshape(outputs['outputs'], [-1])]
+
+
+def _tf_reason(error: Exception) -> str:
+  """The line of a TensorFlow error that says what was wrong (not "Graph execution error")."""
+  lines = [line.strip() for line in str(getattr(error, 'message', '') or error).splitlines()]
+  for line in lines:
+    if line and not line.startswith(('Graph execution error', 'Detected at node', '[[', 'File ',
+                                     '<stack traces')):
+      return line[:300]
+  return 'invalid argument'
 
 
 def _check_float_range(name: str, value: np.ndarray, spec: InputSpec) -> None:

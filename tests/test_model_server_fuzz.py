@@ -1,7 +1,10 @@
-"""Malformed and hostile requests (property-based) against REST and gRPC.
+"""Malformed and hostile requests (property-based, seeded and bounded) against REST and gRPC.
 
-Each one must get an answer (a 4xx with an error, or a result) and the server must
-keep serving good requests afterwards.
+Each one must get an answer: REST 200 or a 4xx with an error, gRPC OK, INVALID_ARGUMENT,
+NOT_FOUND or RESOURCE_EXHAUSTED; never a 5xx, INTERNAL or UNKNOWN. Two kinds: free-form
+bodies and messages, and mutations of a valid request (one field made hostile, the
+values found in the reliability review among them). Afterwards a good request still
+gets the very answer it got before the fuzzing.
 """
 import base64
 import json
@@ -13,6 +16,7 @@ import pytest
 import requests
 import tensorflow as tf
 from hypothesis import HealthCheck, given, settings, strategies as st
+from tensorflow_serving.apis import classification_pb2
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
@@ -49,6 +53,24 @@ paths = st.sampled_from([f'{MODEL}:predict', f'{MODEL}:classify', f'{MODEL}:regr
                          f'{MODEL}:explode', f'{MODEL}/metadata'])
 
 
+ROW = {'fare': 12.5, 'trip_miles': 3.1, 'trip_seconds': 720, 'payment_type': 'Credit Card',
+       'company': '', 'trip_start_hour': 14, 'trip_start_day': 3, 'trip_start_month': 5,
+       'pickup_community_area': 8, 'dropoff_community_area': 32, 'dropoff_census_tract': -1,
+       'pickup_latitude': 41.89, 'pickup_longitude': -87.63, 'dropoff_latitude': 41.88,
+       'dropoff_longitude': -87.62}
+GOOD = {'signature_name': 'serving_raw', 'instances': [ROW]}
+REST_CODES = (200, 400, 404, 413)
+GRPC_CODES = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND,
+              grpc.StatusCode.RESOURCE_EXHAUSTED)
+FUZZ = settings(deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+
+# Values that broke the server before (reliability review), and their neighbours.
+hostile_values = st.sampled_from([
+    2**63, -2**63 - 1, 2**64, 10**30, -10**30, float('inf'), float('-inf'), float('nan'),
+    1e39, 1e308, -1e39, 3.4e38, '\ud800', '', 'x' * 3000, True, None, [], [1, 2], [[1]],
+    {}, {'b64': '!!'}, {'b64': 'AAEC'}, 'Credit Card', -1, 0, 1]) | json_values
+
+
 @pytest.fixture(scope='module')
 def server(pushed_home, tmp_path_factory):
   _, pushed_base, _, _ = pushed_home
@@ -56,7 +78,15 @@ def server(pushed_home, tmp_path_factory):
   shutil.copytree(pushed_base, base)
   with LocalServer(MODEL, base, limits=Limits(max_body_bytes=64 * 1024, max_instances=50)) as s:
     assert s.manager.wait_for_version(1).state == versions.AVAILABLE
+    s.good_answer = _good_answer(s)  # what a good request gets before any fuzzing
     yield s
+
+
+def _good_answer(server) -> float:
+  response = requests.post(f'{server.rest_url}/v1/models/{MODEL}:predict', json=GOOD,
+                           timeout=30)
+  assert response.status_code == 200, response.text
+  return response.json()['predictions'][0]['probability']
 
 
 def _good_request_works(server) -> None:
@@ -69,14 +99,56 @@ def _good_request_works(server) -> None:
   assert requests.get(f'{server.rest_url}/v1/models/{MODEL}', timeout=30).status_code == 200
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(FUZZ, max_examples=150)
 @given(path=paths, body=bodies, raw=st.booleans(), garbage=st.binary(max_size=200))
 def test_rest_answers_every_hostile_request(server, path, body, raw, garbage):
   data = garbage if raw else json.dumps(body, allow_nan=True)
   response = requests.post(f'{server.rest_url}/v1/models/{path}', data=data, timeout=30)
-  assert response.status_code in (200, 400, 404, 413), (response.status_code, response.text)
+  assert response.status_code in REST_CODES, (response.status_code, response.text)
   payload = response.json()
   assert ('error' in payload) == (response.status_code != 200)
+
+
+def _json_text(body) -> str:
+  """JSON as a client may write it: NaN and Infinity literals, lone surrogates escaped."""
+  return json.dumps(body, allow_nan=True, ensure_ascii=True)
+
+
+@settings(FUZZ, max_examples=250)
+@given(verb=st.sampled_from(['predict', 'classify', 'regress']),
+       feature=st.sampled_from(sorted(ROW) + ['unknown']), value=hostile_values,
+       where=st.sampled_from(['value', 'signature_name', 'output_filter', 'context', 'rows']),
+       gzip_it=st.booleans())
+def test_rest_answers_every_mutation_of_a_good_request(server, verb, feature, value, where,
+                                                       gzip_it):
+  row = dict(ROW)
+  if verb == 'predict':
+    body = {'signature_name': 'serving_raw', 'instances': [row]}
+  else:
+    body = {'signature_name': verb, 'examples': [row]}
+  if where == 'value':
+    row[feature] = value
+  elif where == 'rows':
+    body['instances' if verb == 'predict' else 'examples'] = [row] * (
+        value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 60
+        else 3)
+  elif where == 'context':
+    body['context'] = {feature: value}
+  else:
+    body[where] = value
+  data = _json_text(body).encode()
+  headers = {}
+  if gzip_it:
+    import gzip  # pylint: disable=g-import-not-at-top
+    data, headers = gzip.compress(data), {'Content-Encoding': 'gzip'}
+  response = requests.post(f'{server.rest_url}/v1/models/{MODEL}:{verb}', data=data,
+                           headers=headers, timeout=30)
+  assert response.status_code in REST_CODES, (response.status_code, response.text)
+  payload = response.json()
+  assert ('error' in payload) == (response.status_code != 200)
+  if response.status_code == 200 and verb == 'predict':
+    for answer in payload['predictions']:
+      assert 0 <= answer['probability'] <= 1, payload  # never a NaN answer
 
 
 def _tensor(dtype, values, dims):
@@ -91,7 +163,7 @@ def _tensor(dtype, values, dims):
   return proto
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(FUZZ, max_examples=100)
 @given(signature=st.sampled_from(['', 'serving_raw', 'classify', 'nope']),
        inputs=st.dictionaries(
            st.sampled_from(FEATURES),
@@ -112,18 +184,106 @@ def test_grpc_answers_every_hostile_request(server, signature, inputs, garbage):
     try:
       stub.Predict(request, timeout=30)
     except grpc.RpcError as e:
-      assert e.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND), e
-    raw_call = channel.unary_unary('/tensorflow.serving.PredictionService/Predict',
-                                   request_serializer=lambda b: b,
-                                   response_deserializer=lambda b: b)
+      assert e.code() in GRPC_CODES, e
+    for method in ('Predict', 'Classify', 'Regress', 'GetModelMetadata'):
+      raw_call = channel.unary_unary(f'/tensorflow.serving.PredictionService/{method}',
+                                     request_serializer=lambda b: b,
+                                     response_deserializer=lambda b: b)
+      try:
+        raw_call(garbage, timeout=30)
+      except grpc.RpcError as e:  # undecodable bytes too: INVALID_ARGUMENT, not INTERNAL
+        assert e.code() in GRPC_CODES, e
+
+
+_DTYPES = [d for d in types_pb2.DataType.values() if 0 < d < 100]
+
+
+@settings(FUZZ, max_examples=200)
+@given(feature=st.sampled_from(sorted(ROW)), dtype=st.sampled_from(_DTYPES),
+       dims=st.lists(st.sampled_from([-1, 0, 1, 2, 3, 50, 10_001, 200_000, 10**12]),
+                     max_size=3),
+       values=st.lists(st.floats(allow_nan=True, allow_infinity=True) |
+                       st.integers(min_value=-2**63, max_value=2**63 - 1), max_size=4),
+       content=st.binary(max_size=64), use_content=st.booleans())
+def test_grpc_answers_every_mutation_of_a_good_request(server, feature, dtype, dims, values,
+                                                       content, use_content):
+  request = predict_pb2.PredictRequest()
+  request.model_spec.name = MODEL
+  request.model_spec.signature_name = 'serving_raw'
+  for name, value in ROW.items():
+    request.inputs[name].CopyFrom(tf.make_tensor_proto(
+        [value], dtype=tf.string if isinstance(value, str) else
+        tf.float32 if isinstance(value, float) else tf.int64))
+  proto = request.inputs[feature]
+  proto.Clear()
+  proto.dtype = dtype
+  for size in dims:
+    proto.tensor_shape.dim.add(size=size)
+  if use_content:
+    proto.tensor_content = content
+  elif dtype in (types_pb2.DT_FLOAT, types_pb2.DT_DOUBLE):
+    getattr(proto, 'float_val' if dtype == types_pb2.DT_FLOAT else 'double_val').extend(
+        float(v) for v in values)
+  elif dtype in (types_pb2.DT_INT64, types_pb2.DT_INT32):
+    getattr(proto, 'int64_val' if dtype == types_pb2.DT_INT64 else 'int_val').extend(
+        int(v) % 2**31 if dtype == types_pb2.DT_INT32 and v == v and abs(v) != float('inf')
+        else int(v) if v == v and abs(v) != float('inf') else 0 for v in values)
+  elif dtype == types_pb2.DT_STRING:
+    proto.string_val.extend(str(v).encode() for v in values)
+  with grpc.insecure_channel(server.grpc_target) as channel:
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
     try:
-      raw_call(garbage, timeout=30)
+      response = stub.Predict(request, timeout=30)
+      probability = tf.make_ndarray(response.outputs['probability'])
+      assert ((probability >= 0) & (probability <= 1)).all(), probability
     except grpc.RpcError as e:
-      # Undecodable bytes are refused by gRPC itself before our code runs.
-      assert e.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND,
-                          grpc.StatusCode.INTERNAL), e
+      assert e.code() in GRPC_CODES, e
+
+
+@settings(FUZZ, max_examples=100)
+@given(feature=st.sampled_from(sorted(ROW) + ['x']),
+       kind=st.sampled_from(['float_list', 'int64_list', 'bytes_list', None]),
+       count=st.integers(min_value=0, max_value=3), value=st.floats(allow_nan=True,
+                                                                    allow_infinity=True),
+       rows=st.sampled_from([0, 1, 2, 51]), method=st.sampled_from(['Classify', 'Regress']))
+def test_grpc_classify_and_regress_answer_every_mutated_example(server, feature, kind, count,
+                                                                value, rows, method):
+  request = classification_pb2.ClassificationRequest()
+  request.model_spec.name = MODEL
+  request.model_spec.signature_name = method.lower()
+  for _ in range(rows):
+    example = request.input.example_list.examples.add()
+    for name, good in ROW.items():
+      target = example.features.feature[name]
+      if isinstance(good, str):
+        target.bytes_list.value.append(good.encode())
+      elif isinstance(good, float):
+        target.float_list.value.append(good)
+      else:
+        target.int64_list.value.append(good)
+    mutated = example.features.feature[feature]
+    mutated.Clear()
+    if kind == 'float_list':
+      mutated.float_list.value.extend([value] * count)
+    elif kind == 'int64_list':
+      mutated.int64_list.value.extend([int(value) if value == value and abs(value) < 2**62
+                                       else 7] * count)
+    elif kind == 'bytes_list':
+      mutated.bytes_list.value.extend([b'\xff\xfe'] * count)
+  with grpc.insecure_channel(server.grpc_target) as channel:
+    call = channel.unary_unary(f'/tensorflow.serving.PredictionService/{method}',
+                               request_serializer=lambda m: m.SerializeToString(),
+                               response_deserializer=lambda b: b)
+    try:
+      call(request, timeout=30)
+    except grpc.RpcError as e:
+      assert e.code() in GRPC_CODES, e
 
 
 def test_server_still_serves_after_the_fuzzing(server):
   _good_request_works(server)
+  assert _good_answer(server) == server.good_answer  # the very same answer as before
   assert os.path.isdir(server.manager.base_path)
+  metrics = requests.get(f'{server.rest_url}/monitoring/prometheus/metrics', timeout=10).text
+  assert 'status="500"' not in metrics and 'status="INTERNAL"' not in metrics
+  assert 'status="UNKNOWN"' not in metrics

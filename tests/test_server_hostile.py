@@ -306,3 +306,14 @@ def test_ctpipe_serve_on_a_busy_port_exits_5_before_announcing(served, tmp_path,
   assert 'serving' not in done.stdout
   error_lines = [line for line in done.stderr.splitlines() if line.startswith('error:')]
   assert len(error_lines) == 1 and str(busy) in error_lines[0], done.stderr
+
+
+def test_json_whole_numbers_for_float_features_classify_and_an_empty_list_is_missing(served):
+  whole = {**ROW, 'fare': 12, 'pickup_latitude': 42}  # JSON cannot tell 12 from 12.0
+  response = requests.post(f'{served.rest_url}/v1/models/{MODEL}:classify', timeout=30,
+                           json={'signature_name': 'classify', 'examples': [whole]})
+  assert response.status_code == 200, response.text
+  missing = {**ROW, 'company': []}
+  response = requests.post(f'{served.rest_url}/v1/models/{MODEL}:classify', timeout=30,
+                           json={'signature_name': 'classify', 'examples': [missing]})
+  assert response.status_code == 200, response.text  # company is optional
