@@ -9,7 +9,7 @@ import logging
 import re
 import time
 import zlib
-from typing import Optional
+from typing import Optional, Tuple
 
 from google.protobuf import json_format
 from starlette.applications import Starlette
@@ -72,6 +72,10 @@ async def read_body(request: Request, limits: Limits) -> bytes:
     raise RequestError(f'{len(inflater.unused_data)} bytes after the end of the {encoding} '
                        'stream')
   return data
+
+
+# Most specific first: a TooLargeError is a RequestError too.
+_REFUSAL_STATUS = {TooLargeError: 413, RequestError: 400, NotFoundError: 404}
 
 
 def _status_json(manager: VersionManager, version: Optional[int]) -> dict:
@@ -141,6 +145,18 @@ def create_app(manager: VersionManager, limits: Limits = Limits(),
     observer.log_request(served, verb, body, result, request_id)
     return result
 
+  def attempt(served: ServedModel, verb: str, raw: bytes, request_id: str
+              ) -> Tuple[Optional[dict], Optional[Tuple[type, str]]]:
+    """`answer`, with a refusal returned as (kind, message) rather than raised: an exception
+    carried back from the worker thread keeps the request's frames (its parsed body) in a
+    reference cycle that only a full collection frees (measured: +50 MB per refused
+    10,001-row body until one ran)."""
+    try:
+      return answer(served, verb, raw, request_id), None
+    except (TooLargeError, RequestError, NotFoundError) as e:
+      kind = next(k for k in _REFUSAL_STATUS if isinstance(e, k))
+      return None, (kind, str(e))
+
   async def post_model(request: Request) -> Response:
     start = time.perf_counter()
     match = _PATH.match(request.path_params['rest'])
@@ -158,9 +174,12 @@ def create_app(manager: VersionManager, limits: Limits = Limits(),
       # The client's X-Request-Id names the logged request (labels join on it later).
       request_id = observability.request_id(request.headers.get('x-request-id'))
       if len(raw) <= INLINE_BODY_BYTES:
-        result = answer(served, verb, raw, request_id)
+        result, refusal = attempt(served, verb, raw, request_id)
       else:
-        result = await run_in_threadpool(answer, served, verb, raw, request_id)
+        result, refusal = await run_in_threadpool(attempt, served, verb, raw, request_id)
+      if refusal is not None:
+        status = _REFUSAL_STATUS[refusal[0]]
+        return _error(status, refusal[1])
       return Response(json_codec.dumps(result), media_type='application/json',
                       headers={'X-Request-Id': request_id})
     except TooLargeError as e:
