@@ -33,7 +33,10 @@ _UNDECODABLE = object()
 
 class _DecodeErrors(grpc.ServerInterceptor):
   """Request bytes that are not the method's message answer INVALID_ARGUMENT (gRPC's own
-  answer is INTERNAL, a server fault). Wrapped handlers are kept per method."""
+  answer is INTERNAL, a server fault). Wrapped handlers are kept per method.
+
+  Relies on grpcio's RpcMethodHandler being a namedtuple (`_replace`); guarded by
+  tests/test_model_server_fuzz.py, which sends undecodable bytes to every method."""
 
   def __init__(self):
     self._wrapped = {}

@@ -12,6 +12,13 @@ A connection past its deadline is closed; one whose request is being answered ha
 no deadline (the model call is bounded by the request's size). The number of
 requests answered at once is bounded separately (`InFlightLimit`), not the number of
 open sockets.
+
+Private uvicorn (0.54, pinned) internals this leans on: H11Protocol's `handle_events`,
+`on_response_complete`, `conn` (h11 state), `cycle`, `loop` and `transport`, and
+RequestResponseCycle's `more_body`, `response_complete`, `disconnected` and
+`message_event`. Guarded by tests/test_server_hostile.py
+(`test_slow_headers_and_stalled_bodies_are_closed`,
+`test_idle_sockets_do_not_lock_out_clients_and_are_closed`).
 """
 import asyncio
 import time
