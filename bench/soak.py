@@ -32,17 +32,13 @@ from typing import Dict, List
 import grpc
 import numpy as np
 import requests
-import tensorflow as tf
-from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
+from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MODEL = 'taxi'
-ROW = {'fare': 12.5, 'trip_miles': 3.1, 'trip_seconds': 720, 'payment_type': 'Credit Card',
-       'company': '', 'trip_start_hour': 14, 'trip_start_day': 3, 'trip_start_month': 5,
-       'pickup_community_area': 8, 'dropoff_community_area': 32, 'dropoff_census_tract': -1,
-       'pickup_latitude': 41.89, 'pickup_longitude': -87.63, 'dropoff_latitude': 41.88,
-       'dropoff_longitude': -87.62}
+sys.path.insert(0, REPO)
+from tests.taxi_requests import MODEL, ROW, grpc_raw_request, tensor as _tensor  # pylint: disable=wrong-import-position
+
 GOOD_BODY = json.dumps({'signature_name': 'serving_raw', 'instances': [ROW] * 4})
 
 
@@ -61,24 +57,7 @@ def _rss_mib(pid: int) -> float:
 
 
 def _grpc_request(**replace) -> predict_pb2.PredictRequest:
-  request = predict_pb2.PredictRequest()
-  request.model_spec.name = MODEL
-  request.model_spec.signature_name = 'serving_raw'
-  for name, value in ROW.items():
-    dtype = tf.string if isinstance(value, str) else tf.float32 if isinstance(value, float) \
-        else tf.int64
-    request.inputs[name].CopyFrom(tf.make_tensor_proto([value] * 4, dtype=dtype))
-  for name, proto in replace.items():
-    request.inputs[name].CopyFrom(proto)
-  return request
-
-
-def _tensor(dtype, dims, **values) -> tensor_pb2.TensorProto:
-  proto = tensor_pb2.TensorProto(dtype=dtype, tensor_shape=tensor_shape_pb2.TensorShapeProto(
-      dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=d) for d in dims]))
-  for field, items in values.items():
-    getattr(proto, field).extend(items)
-  return proto
+  return grpc_raw_request(rows=4, **replace)
 
 
 def hostile_rest() -> List[tuple]:

@@ -23,6 +23,7 @@ from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 from model_server import versions
 from model_server.local import LocalServer
 from model_server.rest import Limits
+from tests.taxi_requests import ROW, fill_example, grpc_raw_request
 
 MODEL = 'taxi'
 FEATURES = ['fare', 'payment_type', 'trip_start_hour', 'company', 'examples', 'inputs', 'x']
@@ -53,11 +54,6 @@ paths = st.sampled_from([f'{MODEL}:predict', f'{MODEL}:classify', f'{MODEL}:regr
                          f'{MODEL}:explode', f'{MODEL}/metadata'])
 
 
-ROW = {'fare': 12.5, 'trip_miles': 3.1, 'trip_seconds': 720, 'payment_type': 'Credit Card',
-       'company': '', 'trip_start_hour': 14, 'trip_start_day': 3, 'trip_start_month': 5,
-       'pickup_community_area': 8, 'dropoff_community_area': 32, 'dropoff_census_tract': -1,
-       'pickup_latitude': 41.89, 'pickup_longitude': -87.63, 'dropoff_latitude': 41.88,
-       'dropoff_longitude': -87.62}
 GOOD = {'signature_name': 'serving_raw', 'instances': [ROW]}
 REST_CODES = (200, 400, 404, 413)
 GRPC_CODES = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND,
@@ -207,13 +203,7 @@ _DTYPES = [d for d in types_pb2.DataType.values() if 0 < d < 100]
        content=st.binary(max_size=64), use_content=st.booleans())
 def test_grpc_answers_every_mutation_of_a_good_request(server, feature, dtype, dims, values,
                                                        content, use_content):
-  request = predict_pb2.PredictRequest()
-  request.model_spec.name = MODEL
-  request.model_spec.signature_name = 'serving_raw'
-  for name, value in ROW.items():
-    request.inputs[name].CopyFrom(tf.make_tensor_proto(
-        [value], dtype=tf.string if isinstance(value, str) else
-        tf.float32 if isinstance(value, float) else tf.int64))
+  request = grpc_raw_request()
   proto = request.inputs[feature]
   proto.Clear()
   proto.dtype = dtype
@@ -252,15 +242,7 @@ def test_grpc_classify_and_regress_answer_every_mutated_example(server, feature,
   request.model_spec.name = MODEL
   request.model_spec.signature_name = method.lower()
   for _ in range(rows):
-    example = request.input.example_list.examples.add()
-    for name, good in ROW.items():
-      target = example.features.feature[name]
-      if isinstance(good, str):
-        target.bytes_list.value.append(good.encode())
-      elif isinstance(good, float):
-        target.float_list.value.append(good)
-      else:
-        target.int64_list.value.append(good)
+    example = fill_example(request.input.example_list.examples.add())
     mutated = example.features.feature[feature]
     mutated.Clear()
     if kind == 'float_list':

@@ -17,23 +17,17 @@ import grpc
 import pytest
 import requests
 import tensorflow as tf
-from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
-from tensorflow_serving.apis import (classification_pb2, predict_pb2,
-                                     prediction_service_pb2_grpc)
+from tensorflow.core.framework import types_pb2
+from tensorflow_serving.apis import classification_pb2, prediction_service_pb2_grpc
 
 from model_server import grpc_api, observability, rest, server as server_lib, versions
 from model_server.limits import Limits
 from model_server.local import LocalServer
 from tests.conftest import REPO
+from tests.taxi_requests import MODEL, ROW, fill_example, grpc_raw_request, tensor
 
-MODEL = 'taxi'
 LIMITS = Limits(max_instances=1000, header_seconds=1.0, body_seconds=1.0,
                 keep_alive_seconds=1.0, max_log_line_bytes=64 * 1024)
-ROW = {'fare': 12.5, 'trip_miles': 3.1, 'trip_seconds': 720, 'payment_type': 'Credit Card',
-       'company': '', 'trip_start_hour': 14, 'trip_start_day': 3, 'trip_start_month': 5,
-       'pickup_community_area': 8, 'dropoff_community_area': 32, 'dropoff_census_tract': -1,
-       'pickup_latitude': 41.89, 'pickup_longitude': -87.63, 'dropoff_latitude': 41.88,
-       'dropoff_longitude': -87.62}
 
 
 @pytest.fixture(scope='module')
@@ -62,27 +56,6 @@ def _good_answer(server) -> float:
   response = _predict(server, _raw_body())
   assert response.status_code == 200, response.text
   return response.json()['predictions'][0]['probability']
-
-
-def _grpc_raw_request(**replace) -> predict_pb2.PredictRequest:
-  request = predict_pb2.PredictRequest()
-  request.model_spec.name = MODEL
-  request.model_spec.signature_name = 'serving_raw'
-  for name, value in ROW.items():
-    dtype = tf.string if isinstance(value, str) else tf.float32 if isinstance(value, float) \
-        else tf.int64
-    request.inputs[name].CopyFrom(tf.make_tensor_proto([value], dtype=dtype))
-  for name, proto in replace.items():
-    request.inputs[name].CopyFrom(proto)
-  return request
-
-
-def _tensor(dtype, dims, **values) -> tensor_pb2.TensorProto:
-  proto = tensor_pb2.TensorProto(dtype=dtype, tensor_shape=tensor_shape_pb2.TensorShapeProto(
-      dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=d) for d in dims]))
-  for field, items in values.items():
-    getattr(proto, field).extend(items)
-  return proto
 
 
 def _grpc_code(server, call: str, request) -> grpc.StatusCode:
@@ -127,15 +100,7 @@ def test_grpc_examples_with_two_values_of_a_feature_are_invalid(served):
   request = classification_pb2.ClassificationRequest()
   request.model_spec.name = MODEL
   request.model_spec.signature_name = 'classify'
-  example = request.input.example_list.examples.add()
-  for name, value in ROW.items():
-    feature = example.features.feature[name]
-    if isinstance(value, str):
-      feature.bytes_list.value.append(value.encode())
-    elif isinstance(value, float):
-      feature.float_list.value.append(value)
-    else:
-      feature.int64_list.value.append(value)
+  example = fill_example(request.input.example_list.examples.add())
   assert _grpc_code(served, 'Classify', request) == grpc.StatusCode.OK
   example.features.feature['fare'].float_list.value.append(3.0)
   assert _grpc_code(served, 'Classify', request) == grpc.StatusCode.INVALID_ARGUMENT
@@ -152,31 +117,31 @@ def test_gzip_bodies_that_are_not_one_whole_stream_are_refused(served, encoding_
 
 
 @pytest.mark.parametrize('name,proto,code', [
-    ('DT_VARIANT', _tensor(types_pb2.DT_VARIANT, [1]), grpc.StatusCode.INVALID_ARGUMENT),
-    ('DT_RESOURCE', _tensor(types_pb2.DT_RESOURCE, [1]), grpc.StatusCode.INVALID_ARGUMENT),
-    ('shape [200000] from one value', _tensor(types_pb2.DT_FLOAT, [200_000], float_val=[1.0]),
+    ('DT_VARIANT', tensor(types_pb2.DT_VARIANT, [1]), grpc.StatusCode.INVALID_ARGUMENT),
+    ('DT_RESOURCE', tensor(types_pb2.DT_RESOURCE, [1]), grpc.StatusCode.INVALID_ARGUMENT),
+    ('shape [200000] from one value', tensor(types_pb2.DT_FLOAT, [200_000], float_val=[1.0]),
      grpc.StatusCode.RESOURCE_EXHAUSTED),
-    ('shape [50M]', _tensor(types_pb2.DT_FLOAT, [50_000_000], float_val=[1.0]),
+    ('shape [50M]', tensor(types_pb2.DT_FLOAT, [50_000_000], float_val=[1.0]),
      grpc.StatusCode.RESOURCE_EXHAUSTED),
-    ('shape [10**12]', _tensor(types_pb2.DT_FLOAT, [10**12], float_val=[1.0]),
+    ('shape [10**12]', tensor(types_pb2.DT_FLOAT, [10**12], float_val=[1.0]),
      grpc.StatusCode.RESOURCE_EXHAUSTED),
-    ('shape [1, 100000] from one value', _tensor(types_pb2.DT_FLOAT, [1, 100_000],
+    ('shape [1, 100000] from one value', tensor(types_pb2.DT_FLOAT, [1, 100_000],
                                                  float_val=[1.0]),
      grpc.StatusCode.INVALID_ARGUMENT),
-    ('shape [3] holding 1 value', _tensor(types_pb2.DT_FLOAT, [3], float_val=[1.0]),
+    ('shape [3] holding 1 value', tensor(types_pb2.DT_FLOAT, [3], float_val=[1.0]),
      grpc.StatusCode.INVALID_ARGUMENT),
-    ('+inf', _tensor(types_pb2.DT_FLOAT, [1], float_val=[float('inf')]),
+    ('+inf', tensor(types_pb2.DT_FLOAT, [1], float_val=[float('inf')]),
      grpc.StatusCode.INVALID_ARGUMENT),
 ])
 def test_grpc_tensors_are_checked_from_their_declared_shape(served, name, proto, code):
   start = time.perf_counter()
-  assert _grpc_code(served, 'Predict', _grpc_raw_request(fare=proto)) == code, name
+  assert _grpc_code(served, 'Predict', grpc_raw_request(fare=proto)) == code, name
   assert time.perf_counter() - start < 2, f'{name}: refused only after work'
 
 
 def test_grpc_refuses_more_rows_than_rest_allows(served):
   rows = LIMITS.max_instances + 1
-  request = _grpc_raw_request()
+  request = grpc_raw_request()
   for name, proto in list(request.inputs.items()):
     values = tf.make_ndarray(proto).repeat(rows)
     request.inputs[name].CopyFrom(tf.make_tensor_proto(values))
@@ -252,7 +217,7 @@ def test_slow_headers_and_stalled_bodies_are_closed(served):
 def test_metrics_carry_tf_serving_names_real_statuses_and_grpc_versions(served):
   _good_answer(served)
   assert _predict(served, {**_raw_body(), 'output_filter': 5}).status_code == 400
-  assert _grpc_code(served, 'Predict', _grpc_raw_request()) == grpc.StatusCode.OK
+  assert _grpc_code(served, 'Predict', grpc_raw_request()) == grpc.StatusCode.OK
   text = requests.get(f'{served.rest_url}/monitoring/prometheus/metrics', timeout=10).text
   assert ':tensorflow:serving:request_count{model_name="taxi",status="OK"}' in text
   assert ':tensorflow:serving:request_count{model_name="taxi",status="INVALID_ARGUMENT"}' in text
