@@ -18,8 +18,11 @@ from model_server.served_model import FLOAT32_MAX, InputSpec, RequestError, TooL
 
 # A JSON string literal: brackets inside one do not nest anything.
 _STRING_LITERAL = re.compile(rb'"(?:[^"\\]|\\.)*"', re.S)
-# An integer literal beyond 64 bits, which orjson reads as a float (rounded).
-_LONG_DIGITS = re.compile(rb'[0-9]{19,}')
+# A run of 19+ digits: maybe an integer literal beyond 64 bits, which orjson reads as a
+# rounded float. Found by mapping digits to b'0' and the rest to b' ' (C speed: ~0.2 ms
+# for a 1,000-row body; a regex took ~2.8 ms).
+_DIGITS_AS_ZEROS = bytes(48 if 48 <= i <= 57 else 32 for i in range(256))
+_LONG_RUN = b'0' * 19
 # A \uD800-\uDFFF escape: a lone one decodes to a string no UTF-8 encoder writes.
 _SURROGATE = re.compile(rb'\\u[dD][89a-fA-F]')
 _OPEN, _CLOSE = np.frombuffer(b'[{', np.uint8), np.frombuffer(b']}', np.uint8)
@@ -52,7 +55,7 @@ def parse_body(body: bytes, max_depth: int) -> Dict[str, Any]:
   # integer beyond 64 bits as a rounded float: bodies with such digit runs skip it, so
   # an out-of-range integer is refused rather than rounded into range.
   try:
-    if _LONG_DIGITS.search(body):
+    if _LONG_RUN in body.translate(_DIGITS_AS_ZEROS):
       raise orjson.JSONDecodeError('long integer literal', '', 0)
     value = orjson.loads(body)
   except orjson.JSONDecodeError:

@@ -7,6 +7,7 @@ INVALID_ARGUMENT) and never an exception inside a graph.
 """
 import dataclasses
 import os
+import threading
 from typing import Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
@@ -71,6 +72,8 @@ class ServedModel:
     self._functions = dict(self._loaded.signatures)
     self._input_specs: Dict[str, List[InputSpec]] = {}
     self._direct_calls = True
+    self._packed_functions: Dict[str, Optional[tuple]] = {}
+    self._packing = threading.Lock()
     missing = sorted(set(self.signature_defs) - set(self._functions))
     if missing:
       raise RequestError(f'signatures {missing} are declared but cannot be called')
@@ -119,7 +122,7 @@ class ServedModel:
       elif size != batch:
         raise RequestError(f'input "{key}" has {size} rows, the others {batch}; '
                            'every input needs the same batch size')
-    outputs = self._call(name, _tensors(arrays))
+    outputs = self._call_packed(name, arrays)
     unknown_out = sorted(set(output_filter) - set(outputs))
     if unknown_out:
       raise RequestError(f'output_filter names unknown outputs {unknown_out}; '
@@ -127,7 +130,39 @@ class ServedModel:
     keep = output_filter or sorted(outputs)
     return {k: outputs[k].numpy() for k in keep}
 
-  def _call(self, name: str, tensors: Dict[str, tf.Tensor]):
+  def _packed(self, name: str):
+    """(the signature wrapped by tensors.packed, its string names, its numeric names), or
+    None when a string input is not of rank 1 or there is none."""
+    with self._packing:
+      if name in self._packed_functions:
+        return self._packed_functions[name]
+      specs = self.input_specs(name)
+      strings = [s.name for s in specs if s.dtype == tf.string]
+      numbers = [(s.name, tf.TensorSpec(s.shape, s.dtype)) for s in specs if s.dtype != tf.string]
+      usable = strings and all(s.shape.rank == 1 for s in specs if s.dtype == tf.string)
+      self._packed_functions[name] = (
+          (tensors.packed(self._functions[name], strings, numbers), strings,
+           [n for n, _ in numbers]) if usable else None)
+      return self._packed_functions[name]
+
+  def _call_packed(self, name: str, arrays: Dict[str, np.ndarray]):
+    """The signature on checked arrays: in one graph call with its strings rebuilt there
+    (tensors.py: no leaking tensor constructors), else through `_call`."""
+    packed = self._packed(name) if self._direct_calls else None
+    if packed is None:
+      return self._call(name, _tensors(arrays))
+    function, strings, numbers = packed
+    try:
+      flat = tensors.pack_strings([arrays[k] for k in strings])
+    except UnicodeEncodeError as e:
+      raise RequestError(f'a string input is not valid Unicode ({e.reason})') from e
+    flat += [tensors.numeric(arrays[k]) for k in numbers]
+    try:
+      return function._call_flat(flat, function.captured_inputs)  # pylint: disable=protected-access
+    except tf.errors.InvalidArgumentError as e:
+      raise RequestError(f'signature "{name}" refused the input: {_tf_reason(e)}') from e
+
+  def _call(self, name: str, inputs: Dict[str, tf.Tensor]):
     """The signature on tensors that already match its specs (`_to_array` checked them).
 
     The public call binds and re-checks every argument against the signature (~0.2 ms
@@ -140,11 +175,11 @@ class ServedModel:
     try:
       if self._direct_calls:
         try:
-          return function._call_flat([tensors[key] for key in sorted(tensors)],  # pylint: disable=protected-access
+          return function._call_flat([inputs[key] for key in sorted(inputs)],  # pylint: disable=protected-access
                                      function.captured_inputs)
         except AttributeError:
           self._direct_calls = False
-      return function(**tensors)
+      return function(**inputs)
     except tf.errors.InvalidArgumentError as e:
       # The graph refused the input (as TF Serving answers INVALID_ARGUMENT for it): the
       # checks before it missed a case, but the request, not the server, is at fault.
