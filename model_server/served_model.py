@@ -74,6 +74,7 @@ class ServedModel:
     self._direct_calls = True
     self._packed_functions: Dict[str, Optional[tuple]] = {}
     self._packing = threading.Lock()
+    self._packing_locks: Dict[str, threading.Lock] = {}
     missing = sorted(set(self.signature_defs) - set(self._functions))
     if missing:
       raise RequestError(f'signatures {missing} are declared but cannot be called')
@@ -133,7 +134,11 @@ class ServedModel:
   def _packed(self, name: str):
     """(the signature wrapped by tensors.packed, its string names, its numeric names), or
     None when a string input is not of rank 1 or there is none."""
-    with self._packing:
+    if name in self._packed_functions:
+      return self._packed_functions[name]
+    with self._packing:  # one lock per signature: warmup threads trace theirs in parallel
+      lock = self._packing_locks.setdefault(name, threading.Lock())
+    with lock:
       if name in self._packed_functions:
         return self._packed_functions[name]
       specs = self.input_specs(name)
