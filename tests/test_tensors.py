@@ -49,8 +49,9 @@ def test_making_tensors_does_not_grow_memory():
     tensors.numeric(numbers), tensors.strings([words, words])
   gc.collect()
   before = _rss_mib()
-  for _ in range(30_000):
+  for _ in range(50_000):
     tensors.numeric(numbers), tensors.strings([words, words])
   gc.collect()
-  # tf.constant leaked ~320 bytes a tensor here (3 a round: ~27 MiB for 30,000 rounds).
-  assert _rss_mib() - before < 6, _rss_mib() - before
+  # tf.constant leaked ~320 bytes a tensor here: 3 a round, ~46 MiB for 50,000 rounds.
+  # The bound leaves room for the allocator's own noise in a busy test worker (~7 MiB seen).
+  assert _rss_mib() - before < 15, _rss_mib() - before
