@@ -123,7 +123,14 @@ class ServedModel:
       elif size != batch:
         raise RequestError(f'input "{key}" has {size} rows, the others {batch}; '
                            'every input needs the same batch size')
-    outputs = self._call_packed(name, arrays)
+    try:
+      outputs = self._call_packed(name, arrays)
+    except UnicodeEncodeError as e:
+      raise RequestError(f'a string input is not valid Unicode ({e.reason})') from e
+    except tf.errors.InvalidArgumentError as e:
+      # The graph refused the input (as TF Serving answers INVALID_ARGUMENT for it): the
+      # checks before it missed a case, but the request, not the server, is at fault.
+      raise RequestError(f'signature "{name}" refused the input: {_tf_reason(e)}') from e
     unknown_out = sorted(set(output_filter) - set(outputs))
     if unknown_out:
       raise RequestError(f'output_filter names unknown outputs {unknown_out}; '
@@ -157,15 +164,9 @@ class ServedModel:
     if packed is None:
       return self._call(name, _tensors(arrays))
     function, strings, numbers = packed
-    try:
-      flat = tensors.pack_strings([arrays[k] for k in strings])
-    except UnicodeEncodeError as e:
-      raise RequestError(f'a string input is not valid Unicode ({e.reason})') from e
+    flat = tensors.pack_strings([arrays[k] for k in strings])
     flat += [tensors.numeric(arrays[k]) for k in numbers]
-    try:
-      return function._call_flat(flat, function.captured_inputs)  # pylint: disable=protected-access
-    except tf.errors.InvalidArgumentError as e:
-      raise RequestError(f'signature "{name}" refused the input: {_tf_reason(e)}') from e
+    return function._call_flat(flat, function.captured_inputs)  # pylint: disable=protected-access
 
   def _call(self, name: str, inputs: Dict[str, tf.Tensor]):
     """The signature on tensors that already match its specs (`_to_array` checked them).
@@ -177,18 +178,13 @@ class ServedModel:
     without that method, the public call.
     """
     function = self._functions[name]
-    try:
-      if self._direct_calls:
-        try:
-          return function._call_flat([inputs[key] for key in sorted(inputs)],  # pylint: disable=protected-access
-                                     function.captured_inputs)
-        except AttributeError:
-          self._direct_calls = False
-      return function(**inputs)
-    except tf.errors.InvalidArgumentError as e:
-      # The graph refused the input (as TF Serving answers INVALID_ARGUMENT for it): the
-      # checks before it missed a case, but the request, not the server, is at fault.
-      raise RequestError(f'signature "{name}" refused the input: {_tf_reason(e)}') from e
+    if self._direct_calls:
+      try:
+        return function._call_flat([inputs[key] for key in sorted(inputs)],  # pylint: disable=protected-access
+                                   function.captured_inputs)
+      except AttributeError:
+        self._direct_calls = False
+    return function(**inputs)
 
   def _examples_signature(self, signature: Optional[str], method: str) -> str:
     name = self.signature(signature)
@@ -301,10 +297,7 @@ def _to_array(name: str, value: np.ndarray, spec: InputSpec) -> np.ndarray:
 def _tensors(arrays: Mapping[str, np.ndarray]) -> Dict[str, tf.Tensor]:
   """Checked arrays as tensors (tensors.py: without TensorFlow's constructor leak)."""
   names = [k for k, v in arrays.items() if v.dtype == object]
-  try:
-    built = dict(zip(names, tensors.strings([arrays[k] for k in names])))
-  except UnicodeEncodeError as e:
-    raise RequestError(f'a string input is not valid Unicode ({e.reason})') from e
+  built = dict(zip(names, tensors.strings([arrays[k] for k in names])))
   for key, array in arrays.items():
     if key not in built:
       built[key] = tensors.numeric(array)
