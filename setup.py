@@ -1,21 +1,9 @@
-"""ctpipe: a continuous-training TFX pipeline for TensorFlow models.
+"""ctpipe's setup shim: the package metadata is in pyproject.toml (PEP 621).
 
-The TFX 1.16 stack is pinned in requirements.lock (installed with
-`pip install --ignore-requires-python -r requirements.lock`, see README); the
-package itself declares no dependencies so that TFX's own Vertex image can
-install it with `--no-deps` on Python 3.10.
+Kept because the project layout names it, and for tools that still call `setup.py`.
+The installed package declares its real dependency ranges; TFX's Vertex image installs
+it with `--no-deps` (its TFX stack stays as it is).
 """
-from setuptools import find_packages, setup
+from setuptools import setup
 
-setup(
-    name='ctpipe',
-    version='0.1.0',
-    description='Continuous-training TFX pipeline (MLOps level 1) on Chicago-taxi spans',
-    python_requires='>=3.10,<3.12',
-    packages=find_packages(include=['pipeline', 'pipeline.*', 'models', 'models.*', 'model_server',
-                                    'model_server.*', 'mlmd_inspect', 'mlmd_inspect.*', 'continuous',
-                                    'continuous.*']),
-    package_data={'pipeline': ['py.typed']},
-    install_requires=[],
-    entry_points={'console_scripts': ['ctpipe = pipeline.cli:main']},
-)
+setup()

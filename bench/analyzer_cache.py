@@ -16,7 +16,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from pipeline import config, definition, local_runner, run_summary, spans  # pylint: disable=wrong-import-position
+from ctpipe import config  # pylint: disable=wrong-import-position
+from ctpipe.home import Home  # pylint: disable=wrong-import-position
+from pipeline import definition, local_runner, run_summary, spans  # pylint: disable=wrong-import-position
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -36,9 +38,9 @@ def main() -> None:
   numbers = [s.number for s in spans.list_spans(args.data_root)]
   schema = os.path.join(REPO, 'schema', 'schema.pbtxt')
   for cached in (False, True):
-    settings = dataclasses.replace(config.PipelineSettings(), edge_export=False,
-                                   analyzer_cache=cached)
-    home = local_runner.Home(os.path.join(args.out, 'cache' if cached else 'merged'))
+    settings = config.load(os.path.join(REPO, 'config', 'ctpipe.yaml')).pipeline.replace(
+        edge_export=False, analyzer_cache=cached)
+    home = Home(os.path.join(args.out, 'cache' if cached else 'merged'))
     shutil.rmtree(home.root, ignore_errors=True)
     line = []
     for newest in numbers[-2:]:

@@ -22,7 +22,7 @@ from ml_metadata.proto import metadata_store_pb2
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
-from pipeline.metadata import sqlite_config  # pylint: disable=wrong-import-position
+from ctpipe.metadata.connection import connect, sqlite_config  # pylint: disable=wrong-import-position
 
 _OUTPUTS = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)
 
@@ -30,7 +30,7 @@ _OUTPUTS = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_O
 def build(source: str, target: str, runs: int) -> float:
   """Copies `source` to `target`, then adds `runs` replicas of its newest full run."""
   shutil.copyfile(source, target)
-  store = metadata_store.MetadataStore(sqlite_config(target, read_only=False))
+  store = connect(sqlite_config(target, read_only=False))
   run_contexts = store.get_contexts_by_type('pipeline_run')
   # The newest run with the most executions: a full training run, not a backfill.
   template = max(run_contexts[-3:], key=lambda c: len(store.get_executions_by_context(c.id)))
@@ -97,7 +97,7 @@ def main() -> None:
   work = tempfile.mkdtemp(prefix='ctpipe-inspect-bench-')
   target = args.keep or os.path.join(work, 'metadata.db')
   build_seconds = build(args.source, target, args.runs)
-  store = metadata_store.MetadataStore(sqlite_config(target, read_only=True))
+  store = connect(sqlite_config(target, read_only=True))
   print(f'store: {target}: {len(store.get_contexts_by_type("pipeline_run"))} runs, '
         f'{len(store.get_executions())} executions, {len(store.get_artifacts())} artifacts, '
         f'{os.path.getsize(target) / 1e6:.1f} MB (built in {build_seconds:.0f} s)')

@@ -105,7 +105,7 @@ def run_measured(command: List[str], log_path: str) -> Dict[str, object]:
 
 def running_at(db_path: str, pipeline_name: str, moment: float) -> str:
   """The component that was executing at `moment` (epoch seconds), if any."""
-  from pipeline import metadata  # pylint: disable=g-import-not-at-top
+  from ctpipe.metadata import reader as metadata  # pylint: disable=g-import-not-at-top
   reader = metadata.MetadataReader.open_sqlite(db_path, pipeline_name)
   for execution in reader.executions_after(0):
     if execution.created_ms / 1000 <= moment <= execution.updated_ms / 1000:
@@ -115,7 +115,7 @@ def running_at(db_path: str, pipeline_name: str, moment: float) -> str:
 
 def components(db_path: str, pipeline_name: str, after_id: int = 0):
   """Per node: total seconds and count of this invocation's executions; first start."""
-  from pipeline import metadata  # pylint: disable=g-import-not-at-top
+  from ctpipe.metadata import reader as metadata  # pylint: disable=g-import-not-at-top
   reader = metadata.MetadataReader.open_sqlite(db_path, pipeline_name)
   per_node: Dict[str, Dict[str, float]] = {}
   first_ms, last_id = None, after_id
@@ -132,7 +132,7 @@ def components(db_path: str, pipeline_name: str, after_id: int = 0):
 def statistics_rows(db_path: str, pipeline_name: str, node_id: str, after_id: int) -> int:
   """Examples counted by `node_id`'s statistics (all splits) in executions after `after_id`."""
   import tensorflow_data_validation as tfdv  # pylint: disable=g-import-not-at-top
-  from pipeline import metadata  # pylint: disable=g-import-not-at-top
+  from ctpipe.metadata import reader as metadata  # pylint: disable=g-import-not-at-top
   reader = metadata.MetadataReader.open_sqlite(db_path, pipeline_name)
   total = 0
   for execution in reader.executions_after(after_id):

@@ -258,7 +258,7 @@ def main() -> None:
     sys.exit(f'no pushed model under {source_base}: run `make run` first')
   source = os.path.join(source_base, str(pushed[0]))
 
-  from model_server.served_model import input_specs_of, read_signature_defs  # pylint: disable=g-import-not-at-top
+  from ctpipe.model_server.served_model import input_specs_of, read_signature_defs  # pylint: disable=g-import-not-at-top
   specs = {s.name: s.dtype.name for s in input_specs_of(read_signature_defs(source)[SIGNATURE])}
   single, hundred, thousand = (Inputs(specs, _rows(n)) for n in (1, 100, 1000))
   results: dict = {'model': source}

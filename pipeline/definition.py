@@ -8,7 +8,8 @@ definition compiles for Vertex with no module upload.
 Two things differ by orchestrator, because Vertex AI Pipelines resolves inputs only
 with TFX's LatestArtifact and LatestBlessedModel strategies:
 - LOCAL: each run ingests one span; the training window is assembled from the
-  validated spans in ML Metadata (SpanWindowStrategy), so no span is read twice.
+  validated spans in ML Metadata (`pipeline.window`, SpanWindowStrategy), so no span is
+  read twice.
 - VERTEX: ExampleGen reads the newest `window_spans` spans in one go (TFX's rolling
   range, on Dataflow); the data gate checks the whole window, so a broken span blocks
   runs until it is fixed or removed from the bucket.
@@ -36,18 +37,18 @@ from tfx.types.channel import Channel
 from models import preprocessing
 from pipeline import evaluation, spans
 from pipeline.components.atomic_pusher import AtomicPusherExecutor
-from pipeline.components.csv_ingest import InProcessCsvExecutor
-from pipeline.components.evaluator import InProcessEvaluatorExecutor
+from pipeline.in_process.csv_ingest import InProcessCsvExecutor
+from pipeline.in_process.evaluator import InProcessEvaluatorExecutor
 from pipeline.components.merge_window import MergeWindow
-from pipeline.components.newest_artifact import NewestArtifactStrategy
+from pipeline.resolvers.newest_artifact import NewestArtifactStrategy
 from pipeline.components.data_gate import VALIDATED_EXAMPLES_KEY, DataGate
 from pipeline.components.drift_check import DriftCheck
 from pipeline.components.edge_export import EdgeExport
 from pipeline.components.schema_review import SchemaReview
 from pipeline.components.serving_check import ServingCheck
-from pipeline.components.span_window import SpanWindowStrategy
-from pipeline.components.statistics import InProcessStatisticsExecutor
-from pipeline.config import PipelinePaths, PipelineSettings
+from pipeline.resolvers.span_window import SpanWindowStrategy
+from pipeline.in_process.statistics import InProcessStatisticsExecutor
+from ctpipe.config import PipelinePaths, PipelineSettings
 
 
 class Orchestrator(enum.Enum):
@@ -96,6 +97,7 @@ def create_pipeline(
     beam_pipeline_args: Sequence[str] = (),
     metadata_connection_config=None,
     span: Optional[int] = None,
+    window: Sequence[int] = (),
     ingest_only: bool = False,
     enable_cache: bool = True,
     user_code_version: str = '',
@@ -104,8 +106,12 @@ def create_pipeline(
 ) -> Pipeline:
   """The pipeline for one span (the newest one when `span` is None).
 
-  `cloud` (VERTEX only): a `pipeline.targets.VertexTarget`, for the optional Vertex AI
+  `cloud` (VERTEX only): a `ctpipe.config.VertexTarget`, for the optional Vertex AI
   Training and Endpoint components.
+
+  `window` (LOCAL): the spans Transform, Trainer and Evaluator read, as
+  `pipeline.window` computed them; the resolver takes exactly these (each span's newest
+  validated artifact).
 
   With `ingest_only`, the pipeline stops after the data gate: it ingests and validates
   one span for the training window (used to backfill a window on a fresh store).
@@ -178,7 +184,7 @@ def create_pipeline(
   schema_review = SchemaReview(
       curated_schema=curated_schema.outputs['schema'],
       inferred_schema=schema_gen.outputs['schema']).with_id(SCHEMA_REVIEW)
-  # The newest `window_spans` validated spans: what the model learns from and is judged on.
+  # The training window's validated spans: what the model learns from and is judged on.
   # Reads every run's validated spans (not just this run's), hence a plain Channel
   # naming the gate plus an explicit edge so it resolves after the gate.
   window_nodes: List = []
@@ -188,7 +194,7 @@ def create_pipeline(
   else:
     training_window = Resolver(
         strategy_class=SpanWindowStrategy,
-        config={'num_spans': settings.window_spans},
+        config={'spans': [int(s) for s in window]},
         examples=Channel(
             type=standard_artifacts.Examples, producer_component_id=DATA_GATE,
             output_key=VALIDATED_EXAMPLES_KEY)).with_id(TRAINING_WINDOW)
@@ -263,7 +269,8 @@ def create_pipeline(
       model=trainer.outputs['model'],
       baseline_model=baseline.outputs['model'],
       example_splits=['eval'],
-      eval_config=evaluation.eval_config(settings.thresholds)).with_id(EVALUATOR)
+      eval_config=evaluation.eval_config(settings.thresholds, settings.dataset)
+  ).with_id(EVALUATOR)
   evaluator.executor_spec = executor_spec.BeamExecutorSpec(InProcessEvaluatorExecutor)
   # The blessed candidate must answer real requests through the serving stack; the
   # checked copy carries TF Serving warmup requests and is what gets pushed.

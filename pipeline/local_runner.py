@@ -11,14 +11,16 @@ import os
 import time
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from pipeline import definition, interrupted, metadata, progress, run_reason, span_rejections
-from pipeline import spans
-from pipeline.anomalies import Anomaly
+from ctpipe.config import PipelineSettings
+from ctpipe.home import Home, HomeBusyError
+from ctpipe.metadata import writes
+from ctpipe.metadata.reader import ExecutionInfo, MetadataReader
+from pipeline import definition, progress, spans, window as window_lib
+from pipeline.components.data_gate.anomalies import Anomaly
 from pipeline.beam_modes import BeamChoice, BeamMode, beam_args, choose_beam
-from pipeline import drift as drift_lib
+from pipeline.components.drift_check import drift as drift_lib
 from pipeline.components import drift_check
 from pipeline.components.data_gate import DataGateError
-from pipeline.config import PipelinePaths, PipelineSettings
 
 
 def user_code_version() -> str:
@@ -35,76 +37,6 @@ def user_code_version() -> str:
         with open(path, 'rb') as f:
           digest.update(f.read())
   return digest.hexdigest()[:16]
-
-
-class HomeBusyError(RuntimeError):
-  """Another ctpipe process holds the home's lock."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Home:
-  """Where a run writes; its metadata store is SQLite in the home unless `mysql` names one."""
-  root: str
-  mysql: Optional[metadata.MySQLSettings] = None
-
-  def metadata_config(self, read_only: bool = False):
-    if self.mysql is not None:
-      return metadata.mysql_config(self.mysql)
-    return metadata.sqlite_config(self.metadata_path, read_only=read_only)
-
-  def has_metadata(self) -> bool:
-    """Whether a store exists to read (a zero-byte SQLite file is a new, empty one)."""
-    return self.mysql is not None or (os.path.exists(self.metadata_path)
-                                      and os.path.getsize(self.metadata_path) > 0)
-
-  def check_store(self) -> None:
-    """Raises metadata.MetadataStoreError, in one line, for a store a run cannot use."""
-    if self.mysql is None:
-      metadata.check_sqlite_store(self.metadata_path)
-      return
-    from ml_metadata.metadata_store import metadata_store  # pylint: disable=g-import-not-at-top
-    try:
-      metadata_store.MetadataStore(metadata.mysql_config(self.mysql))
-    except RuntimeError as e:
-      raise metadata.MetadataStoreError(
-          f'cannot open the metadata store {self.describe_store()}: '
-          f'{metadata.diagnose_mysql(self.mysql)}') from e
-
-  def reader(self, pipeline_name: str) -> Optional['metadata.MetadataReader']:
-    """A reader of the home's store (None before the first run wrote a SQLite store)."""
-    if not self.has_metadata():
-      return None
-    return metadata.MetadataReader(self.metadata_config(read_only=self.mysql is None),
-                                   pipeline_name)
-
-  def describe_store(self) -> str:
-    if self.mysql is not None:
-      return f'mysql://{self.mysql.user}@{self.mysql.host}:{self.mysql.port}/{self.mysql.database}'
-    return self.metadata_path
-
-  @property
-  def pipeline_root(self) -> str:
-    return os.path.join(self.root, 'pipeline')
-
-  @property
-  def metadata_path(self) -> str:
-    return os.path.join(self.root, 'metadata.db')
-
-  @property
-  def serving_base(self) -> str:
-    return os.path.join(self.root, 'serving')
-
-  @property
-  def log_dir(self) -> str:
-    return os.path.join(self.root, 'logs')
-
-  @property
-  def lock_path(self) -> str:
-    return os.path.join(self.root, '.lock')
-
-  def paths(self, data_root: str, schema_file: str) -> PipelinePaths:
-    return PipelinePaths(pipeline_root=self.pipeline_root, data_root=data_root,
-                         schema_file=schema_file, serving_base=self.serving_base)
 
 
 @contextlib.contextmanager
@@ -126,26 +58,6 @@ def locked(home: Home) -> Iterator[None]:
     os.close(fd)  # closing releases the flock
 
 
-@dataclasses.dataclass(frozen=True)
-class SpanPlan:
-  newest: int
-  window: List[int]
-  backfill: List[int]
-  excluded: List[int]  # in the window, ingested earlier, but rejected by the data gate
-
-
-def plan_spans(available: Sequence[int], ingested: Sequence[int], validated: Sequence[int],
-               window_spans: int) -> SpanPlan:
-  """Which spans this run ingests: older window spans never ingested, then the newest."""
-  ordered = sorted(available)
-  window = ordered[-window_spans:]
-  newest = ordered[-1]
-  seen = set(ingested)
-  backfill = [s for s in window[:-1] if s not in seen]
-  excluded = [s for s in window[:-1] if s in seen and s not in set(validated)]
-  return SpanPlan(newest=newest, window=window, backfill=backfill, excluded=excluded)
-
-
 def rejection_error(span: int, reason: str) -> DataGateError:
   """A span that cannot be read, said as the data gate says what it stops on."""
   return DataGateError([Anomaly(span, 'files', '', 'cannot be read', reason)])
@@ -156,13 +68,13 @@ class RunObserver:
   """What the runner reports while it works; the CLI prints, tests may record."""
   on_phase: Callable[[str], None] = lambda text: None
   on_start: Callable[[str], None] = lambda node_id: None
-  on_end: Callable[[metadata.ExecutionInfo], None] = lambda execution: None
+  on_end: Callable[[ExecutionInfo], None] = lambda execution: None
 
 
 @dataclasses.dataclass
 class RunResult:
   status: str  # 'completed' | 'data_gate' | 'ingested'
-  plan: SpanPlan
+  plan: window_lib.SpanPlan  # its window: what this run trained on
   first_execution_id: int  # executions of this invocation have larger ids
   seconds: float
   gate_error: Optional[DataGateError] = None
@@ -200,20 +112,21 @@ class LocalRun:
     self.beam_mode = beam_mode
     self.beam: Optional[BeamChoice] = None  # decided by run() from the window's size
     self.observer = observer or RunObserver()
-    self._reader: Optional[metadata.MetadataReader] = None
+    self._reader: Optional[MetadataReader] = None
     self._code_version = user_code_version()  # hashed once, not once per span
 
-  def reader(self) -> Optional[metadata.MetadataReader]:
+  def reader(self) -> Optional[MetadataReader]:
     if self._reader is None:
       self._reader = self.home.reader(self.settings.pipeline_name)
     return self._reader
 
-  def _build(self, span: int, ingest_only: bool):
+  def _build(self, span: int, ingest_only: bool, window: Sequence[int] = ()):
     return definition.create_pipeline(
         self.settings, self.home.paths(self.data_root, self.schema_file),
         beam_pipeline_args=beam_args(self.beam),
         metadata_connection_config=self.home.metadata_config(),
-        span=span, ingest_only=ingest_only, user_code_version=self._code_version)
+        span=span, window=window, ingest_only=ingest_only,
+        user_code_version=self._code_version)
 
   def _run_dag(self, pipeline, reason: str) -> Tuple[List[drift_lib.Measurement], str]:
     """Runs one pipeline; returns its span's drift and the reason recorded for it."""
@@ -230,7 +143,7 @@ class LocalRun:
       over = drift_lib.beyond(measured)
       if over:  # the reason says that the span drifted, whatever started the run
         reason = f'{reason}; {drift_lib.summary(over, drift_lib.DRIFT)}'
-      run_reason.record_reason(self.home.metadata_config(), after, reason)
+      writes.record_reason(self.home.metadata_config(), after, reason)
     return measured, reason
 
   def _drift_after(self, execution_id: int) -> List[drift_lib.Measurement]:
@@ -264,7 +177,7 @@ class LocalRun:
     span = self._span(number)
     reason = spans.unreadable_reason(span)
     if reason:
-      span_rejections.record(self.home.metadata_config(), self.settings.pipeline_name, number,
+      writes.record_span_rejection(self.home.metadata_config(), self.settings.pipeline_name, number,
                              reason, spans.fingerprint(span), self.reason)
       self._reader = None  # the store may have been created just now
     return reason
@@ -292,7 +205,7 @@ class LocalRun:
       start = time.time()
       reader = self.reader()
       if reader:
-        orphans = interrupted.cancel_orphaned_executions(self.home.metadata_config())
+        orphans = writes.cancel_orphaned_executions(self.home.metadata_config())
         if orphans:
           self.observer.on_phase(f'executions {orphans} were left running by a run that died; '
                                  'marked canceled, their work will be redone')
@@ -300,8 +213,8 @@ class LocalRun:
       ingested = reader.spans_of(definition.EXAMPLE_GEN) if reader else []
       validated = reader.spans_of(definition.DATA_GATE) if reader else []
       rejected = self._still_rejected(reader, available, ingested)
-      plan = plan_spans(available, sorted(set(ingested) | set(rejected)), validated,
-                        self.settings.window_spans)
+      plan = window_lib.plan(available, sorted(set(ingested) | set(rejected)), validated,
+                             self.settings.window_spans)
       self.beam = choose_beam(self.beam_mode, spans.csv_bytes(self.data_root, plan.window),
                               os.cpu_count() or 1)
       self.observer.on_phase(f'Beam: {self.beam.describe()}')
@@ -325,13 +238,18 @@ class LocalRun:
             continue
           self.observer.on_phase(f'backfill: ingesting span {span} for the training window')
           self._run_dag(self._build(span, ingest_only=True), f'backfill for {self.reason}')
+        if plan.backfill:  # a backfilled span may have failed the gate
+          reader = self.reader()
+          plan = dataclasses.replace(plan, window=window_lib.window(
+              reader.spans_of(definition.DATA_GATE) if reader else [], plan.newest,
+              self.settings.window_spans))
         if ingest_only:
           self.observer.on_phase(f'ingest: span {plan.newest} (validation and drift, no training)')
         else:
           self.observer.on_phase(f'run: span {plan.newest}, window of spans '
-                                 f'{plan.window[0]}..{plan.window[-1]}')
-        measured, reason = self._run_dag(self._build(plan.newest, ingest_only=ingest_only),
-                                         self.reason)
+                                 f'{window_lib.describe(plan.window)}')
+        measured, reason = self._run_dag(
+            self._build(plan.newest, ingest_only=ingest_only, window=plan.window), self.reason)
       except Exception as e:  # pylint: disable=broad-except
         gate = find_cause(e, DataGateError)
         if gate is None:

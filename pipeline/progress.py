@@ -7,7 +7,7 @@ component as it starts and as it ends, with its state and elapsed time.
 import threading
 from typing import Callable, Dict, Optional, Set
 
-from pipeline import metadata
+from ctpipe.metadata import reader as metadata
 
 StartCallback = Callable[[str], None]
 EndCallback = Callable[[metadata.ExecutionInfo], None]

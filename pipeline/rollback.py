@@ -10,17 +10,14 @@ the server loads it; "from" is what a running server actually serves (its
 `served_state.json`), and when a server runs, the rollback waits until it has switched.
 """
 import dataclasses
-import getpass
 import os
 import time
 from typing import Callable, List, Optional
 
-from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-from model_server import tf_serving_config, versions
-
-EXECUTION_TYPE = 'ctpipe.Rollback'
+from ctpipe.metadata import writes
+from ctpipe.model_server import tf_serving_config, versions
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,32 +29,6 @@ class RollbackResult:
   now_serving: Optional[int] = None  # what the running server serves once it switched
   skipped: tuple = ()  # (version, why) of older versions passed over: they do not load
   was_pinned: bool = True  # --clear: whether there was a pin to clear
-
-
-def _record(config: metadata_store_pb2.ConnectionConfig, pipeline_name: str,
-            from_version: Optional[int], to_version: Optional[int], reason: str) -> int:
-  store = metadata_store.MetadataStore(config)
-  type_id = store.put_execution_type(metadata_store_pb2.ExecutionType(
-      name=EXECUTION_TYPE, properties={
-          'from_version': metadata_store_pb2.INT, 'to_version': metadata_store_pb2.INT,
-          'action': metadata_store_pb2.STRING, 'reason': metadata_store_pb2.STRING,
-          'user': metadata_store_pb2.STRING}))
-  execution = metadata_store_pb2.Execution(
-      type_id=type_id, last_known_state=metadata_store_pb2.Execution.COMPLETE)
-  execution.properties['action'].string_value = 'clear' if to_version is None else 'pin'
-  if from_version is not None:
-    execution.properties['from_version'].int_value = from_version
-  if to_version is not None:
-    execution.properties['to_version'].int_value = to_version
-  execution.properties['reason'].string_value = reason
-  execution.properties['user'].string_value = getpass.getuser()
-  [execution_id] = store.put_executions([execution])
-  pipeline_context = store.get_context_by_type_and_name('pipeline', pipeline_name)
-  if pipeline_context is not None:
-    store.put_attributions_and_associations(
-        [], [metadata_store_pb2.Association(context_id=pipeline_context.id,
-                                            execution_id=execution_id)])
-  return execution_id
 
 
 def load_error(model_base: str, version: int) -> Optional[str]:
@@ -99,7 +70,7 @@ def rollback(model_base: str, config: metadata_store_pb2.ConnectionConfig, pipel
     policy.update(cleared_at=time.strftime('%Y-%m-%dT%H:%M:%S'), reason=reason)
     versions.write_policy(model_base, policy)
     tf_serving_config.write_for(model_base)
-    execution_id = _record(config, pipeline_name, current, None, reason)
+    execution_id = writes.record_rollback(config, pipeline_name, current, None, reason)
     now = _wait_for(model_base, versions.target_version(model_base), wait_seconds) \
         if running else None
     return RollbackResult(current, None, execution_id, running, now, was_pinned=was_pinned)
@@ -129,6 +100,6 @@ def rollback(model_base: str, config: metadata_store_pb2.ConnectionConfig, pipel
                 previous=current, reason=reason)
   versions.write_policy(model_base, policy)
   tf_serving_config.write_for(model_base)
-  execution_id = _record(config, pipeline_name, current, to_version, reason)
+  execution_id = writes.record_rollback(config, pipeline_name, current, to_version, reason)
   now = _wait_for(model_base, to_version, wait_seconds) if running else None
   return RollbackResult(current, to_version, execution_id, running, now, tuple(skipped))

@@ -7,7 +7,8 @@ import dataclasses
 import os
 from typing import Dict, List, Optional
 
-from pipeline import definition, metadata
+from ctpipe.metadata import reader as metadata
+from pipeline import definition
 
 HEADLINE_METRICS = ('auc', 'binary_accuracy', 'accuracy_lift', 'precision', 'recall',
                     'calibration', 'example_count')

@@ -10,7 +10,8 @@ from typing import Optional, Tuple
 
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-from pipeline import schema_review, spans
+from pipeline import spans
+from pipeline.components.schema_review import proposals as schema_review
 
 
 def data_statistics(data_root: str):

@@ -1,7 +1,7 @@
 """Span layout of input data: `<data root>/span-<N>/*.csv`, read by CsvExampleGen's {SPAN} pattern.
 
-A span is a complete batch of data that arrives at once (here: one calendar period
-of taxi trips). `spans.json` at the data root names the period of each span; it is
+A span is a complete batch of data that arrives at once (for the embedded data: one
+calendar year). `spans.json` at the data root names the period of each span; it is
 informational and not read by ExampleGen.
 
 Two checks of a span's files, each with one owner downstream:
@@ -28,7 +28,6 @@ SPAN_PATTERN = SPAN_DIR_PREFIX + '{SPAN}/*.csv'
 INDEX_FILE = 'spans.json'
 # A span's completion marker, written after its last file (see continuous/readiness.py).
 READY_MARKER = '_SUCCESS'
-TIMESTAMP_COLUMN = 'trip_start_timestamp'
 _SPAN_DIR = re.compile(r'^' + re.escape(SPAN_DIR_PREFIX) + r'(\d+)$')
 
 
@@ -176,15 +175,16 @@ def period_of(timestamp: int, period: str) -> str:
 
 
 def split_rows_into_spans(header: Sequence[str], rows: Iterable[Sequence[str]], out_root: str,
-                          period: str) -> Dict[int, Dict[str, object]]:
-  """Writes rows into `out_root/span-<N>/data.csv`, one span per period, in time order.
+                          period: str, time_column: str) -> Dict[int, Dict[str, object]]:
+  """Writes rows into `out_root/span-<N>/data.csv`, one span per period of `time_column`
+  (unix seconds), in time order.
 
   Returns (and writes to spans.json) {span number: {"period": ..., "rows": ...}}.
   """
   try:
-    ts_index = list(header).index(TIMESTAMP_COLUMN)
+    ts_index = list(header).index(time_column)
   except ValueError as e:
-    raise SpanLayoutError(f'input has no {TIMESTAMP_COLUMN} column to split on') from e
+    raise SpanLayoutError(f'input has no {time_column} column to split on') from e
   by_period: Dict[str, List[Sequence[str]]] = {}
   for row in rows:
     by_period.setdefault(period_of(int(row[ts_index]), period), []).append(row)
@@ -206,9 +206,10 @@ def split_rows_into_spans(header: Sequence[str], rows: Iterable[Sequence[str]], 
   return index
 
 
-def split_csv_into_spans(csv_path: str, out_root: str, period: str) -> Dict[int, Dict[str, object]]:
+def split_csv_into_spans(csv_path: str, out_root: str, period: str,
+                         time_column: str) -> Dict[int, Dict[str, object]]:
   """Splits one CSV file into spans (see split_rows_into_spans)."""
   with open(csv_path, newline='', encoding='utf-8') as f:
     reader = csv.reader(f)
     header = next(reader)
-    return split_rows_into_spans(header, reader, out_root, period)
+    return split_rows_into_spans(header, reader, out_root, period, time_column)

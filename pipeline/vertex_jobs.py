@@ -10,7 +10,7 @@ import dataclasses
 import json
 from typing import Any, Dict, Iterator, List, Mapping, Optional
 
-from pipeline.targets import VertexTarget
+from ctpipe.config import VertexTarget
 
 
 @dataclasses.dataclass

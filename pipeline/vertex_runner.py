@@ -9,8 +9,8 @@ import os
 from typing import Dict, List, Mapping
 
 from pipeline import definition, local_runner
-from pipeline.config import PipelinePaths, PipelineSettings
-from pipeline.targets import ProjectConfig, VertexTarget, require_vertex
+from ctpipe.config import PipelinePaths, PipelineSettings
+from ctpipe.config import ProjectConfig, VertexTarget, require_vertex
 
 
 def dataflow_args(vertex: VertexTarget) -> List[str]:
@@ -88,7 +88,7 @@ def parameter_values(settings: PipelineSettings, friendly: Mapping[str, str],
     else:
       raise ValueError(f'unknown parameter {name!r}; known: {known}')
   # The same checks a local run applies.
-  from models.model import HParams  # pylint: disable=g-import-not-at-top
+  from ctpipe.config import HParams  # pylint: disable=g-import-not-at-top
   HParams.from_dict(hparams)
   return {
       definition.TRAINER_CONFIG_PARAMETER: json.dumps(

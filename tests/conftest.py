@@ -5,9 +5,15 @@ import random
 
 import pytest
 
+from ctpipe import config as config_lib
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-EMBEDDED_DATA = os.path.join(REPO, 'data', 'taxi')
-CURATED_SCHEMA = os.path.join(REPO, 'schema', 'schema.pbtxt')
+CONFIG = os.path.join(REPO, 'config', 'ctpipe.yaml')
+# The project's configuration as every command reads it (the taxi data set's definition).
+PROJECT = config_lib.load(CONFIG, sections=('dataset', 'pipeline', 'local'))
+SETTINGS = PROJECT.pipeline
+EMBEDDED_DATA = os.path.join(REPO, PROJECT.data_root())
+CURATED_SCHEMA = os.path.join(REPO, PROJECT.local.schema)
 
 
 def read_span(number: int):
@@ -85,10 +91,11 @@ def pushed_home(tmp_path_factory):
   The end-to-end tests continue from this home (re-runs, a broken span); the serving
   tests copy the model base before changing anything in it.
   """
+  from ctpipe.home import Home  # pylint: disable=g-import-not-at-top
   from pipeline import local_runner  # pylint: disable=g-import-not-at-top
   root = tmp_path_factory.mktemp('pushed')
   data = sample_spans(str(root / 'data'), [(2, 2500), (3, 1500)])
-  home = local_runner.Home(str(root / 'home'))
+  home = Home(str(root / 'home'))
   result = local_runner.LocalRun(home, data, CURATED_SCHEMA, SAMPLE_SETTINGS()).run()
   assert result.status == 'completed'
   base = os.path.join(home.serving_base, SAMPLE_SETTINGS().model_name)
@@ -109,15 +116,13 @@ def mariadb_server(tmp_path_factory):
 
 def SAMPLE_SETTINGS():  # pylint: disable=invalid-name
   """Settings of the shared sample run: small window, short training, lower AUC bar."""
-  from pipeline import config  # pylint: disable=g-import-not-at-top
   # The sample is small; the real quality bar is measured by bench/, not here.
-  return config.replace_settings(config.PipelineSettings(), window_spans=2, epochs=2,
-                                 min_auc=0.80)
+  return SETTINGS.replace(window_spans=2, epochs=2, min_auc=0.80)
 
 
 # Shared homes (and the evaluator comparison's runs) are built once per worker process:
 # every test that uses one runs on the same worker (`pytest -n 2 --dist loadgroup`, see
-# pytest.ini), the others anywhere.
+# pyproject.toml), the others anywhere.
 _SHARED_HOMES = ('pushed_home', 'replayed', 'evaluator_runs')
 
 

@@ -7,9 +7,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from model_server import batch_predict
+from ctpipe.model_server import batch_predict
 from models import raw_examples
-from tests.conftest import read_span, write_span
+from tests.conftest import PROJECT, read_span, write_span
+
+OUTPUTS = PROJECT.dataset.predictions
 
 
 def test_scores_every_row_like_the_serving_signature(pushed_home, tmp_path):
@@ -20,7 +22,7 @@ def test_scores_every_row_like_the_serving_signature(pushed_home, tmp_path):
   sample = [[row[i] for i in keep] for row in rows[:300]]
   write_span(str(tmp_path / 'in'), 1, unlabelled_header, sample)
   pattern = batch_predict.run(str(tmp_path / 'in'), str(tmp_path / 'out'),
-                              os.path.join(base, '1'))
+                              os.path.join(base, '1'), OUTPUTS)
   out_rows = []
   for name in sorted(glob.glob(pattern)):
     with open(name, newline='') as f:
@@ -44,4 +46,5 @@ def test_missing_model_inputs_are_named(pushed_home, tmp_path):
   _, base, _, _ = pushed_home
   write_span(str(tmp_path / 'in'), 1, ['fare', 'tips'], [['1.0', '0.0']])
   with pytest.raises(ValueError, match='payment_type'):
-    batch_predict.run(str(tmp_path / 'in'), str(tmp_path / 'out'), os.path.join(base, '1'))
+    batch_predict.run(str(tmp_path / 'in'), str(tmp_path / 'out'), os.path.join(base, '1'),
+                      OUTPUTS)

@@ -17,21 +17,26 @@ import pytest
 import requests
 import tensorflow as tf
 
-from continuous import demo_data, feedback, readiness, replay
-from continuous.span_runs import HALTED, INGESTED, TRAINED, RetrainPolicy, SpanRunner
-from continuous.watch import Watcher, WatchOptions
-from mlmd_inspect import records, runs
-from model_server import versions
-from model_server.local import LocalServer
+from ctpipe.continuous import demo_data, feedback, readiness, replay
+from ctpipe.continuous.span_runs import HALTED, INGESTED, TRAINED, RetrainPolicy, SpanRunner
+from ctpipe.continuous.watch import Watcher, WatchOptions
+from ctpipe.home import Home
+from ctpipe.metadata import reader as metadata
+from ctpipe.mlmd_inspect import runs, store
+from ctpipe.model_server import versions
+from ctpipe.model_server.local import LocalServer
 from models import raw_examples
-from pipeline import definition, local_runner, metadata, publishing, schema_tool, serving_check
-from tests.conftest import CURATED_SCHEMA, SAMPLE_SETTINGS, read_span, write_span
+from pipeline import definition, local_runner, schema_tool
+from pipeline.components.atomic_pusher import publishing
+from pipeline.components.serving_check import check as serving_check
+from tests.conftest import CURATED_SCHEMA, PROJECT, SAMPLE_SETTINGS, read_span, write_span
 
 # Small spans need more passes than the shared sample's 2 epochs to clear AUC 0.80.
 SETTINGS = dataclasses.replace(
     SAMPLE_SETTINGS(), edge_export=False,
     hparams=dataclasses.replace(SAMPLE_SETTINGS().hparams, epochs=12))
 MODEL = SETTINGS.model_name
+DEMO = PROJECT.dataset.demo
 
 
 def _watcher(home, staging, ledger_dir, settings=SETTINGS,
@@ -51,11 +56,11 @@ def replayed(tmp_path_factory):
   random.Random(3).shuffle(rows)
   write_span(source, 1, header, rows[:1000])
   write_span(source, 2, header, rows[1000:2000])
-  write_span(source, 3, header, demo_data.drifted(header, rows[2000:3000], random.Random(4)))
-  broken_header, broken_rows = demo_data.broken(header, rows[3000:3300])
+  write_span(source, 3, header, demo_data.drifted(header, rows[2000:3000], random.Random(4), DEMO))
+  broken_header, broken_rows = demo_data.broken(header, rows[3000:3300], DEMO)
   write_span(source, 4, broken_header, broken_rows)
   write_span(source, 5, header, rows[3300:4300])
-  home = local_runner.Home(str(root / 'home'))
+  home = Home(str(root / 'home'))
   staging = str(root / 'arrivals')
   os.makedirs(staging)
   watcher = _watcher(home, staging, str(root / 'ledger'))
@@ -82,7 +87,7 @@ def test_replay_trains_on_the_first_and_the_drifted_span_only(replayed):
   assert drifted_features & {'fare', 'trip_miles', 'payment_type'}, drifted_features
   # The reason is what ML Metadata holds for that run, and what `inspect runs` shows.
   triggers = [r.trigger for r in runs.list_runs(
-      records.open_records(db=replayed['home'].metadata_path), limit=50)]
+      store.open_records(db=replayed['home'].metadata_path), limit=50)]
   assert drifted['trigger'] in triggers
 
 
@@ -177,7 +182,7 @@ def feedback_home(pushed_home, tmp_path_factory):
       header = next(reader)
       rows.extend(reader)
   sample = random.Random(11).sample(rows, 400)
-  shifted = demo_data.drifted(header, sample, random.Random(12))
+  shifted = demo_data.drifted(header, sample, random.Random(12), DEMO)
   logs = {'plain': str(tmp_path_factory.mktemp('plain')),
           'shifted': str(tmp_path_factory.mktemp('shifted'))}
   copy = str(tmp_path_factory.mktemp('served') / MODEL)
@@ -199,7 +204,7 @@ def feedback_home(pushed_home, tmp_path_factory):
 
 
 def _check(env, log, labels=None):
-  return feedback.check(env['home'].root, SETTINGS.pipeline_name, MODEL, env['schema'],
+  return feedback.check(env['home'], SETTINGS.pipeline_name, MODEL, env['schema'],
                         labels_path=labels, request_dir=env['logs'][log])
 
 
@@ -225,7 +230,7 @@ def test_live_metrics_from_labels_and_degradation(feedback_home):
 
 def test_the_feedback_trigger_fires_once_per_finding(feedback_home, tmp_path):
   trigger = feedback.FeedbackTrigger(
-      feedback_home['home'].root, SETTINGS.pipeline_name, MODEL, feedback_home['schema'],
+      feedback_home['home'], SETTINGS.pipeline_name, MODEL, feedback_home['schema'],
       request_dir=feedback_home['logs']['shifted'], state_dir=str(tmp_path))
   first = trigger()
   assert first and first.startswith('skew: ')
@@ -244,7 +249,7 @@ def test_labels_file_errors_are_one_line(tmp_path):
 
 
 def test_cron_and_options_are_checked():
-  from continuous import watch  # pylint: disable=g-import-not-at-top
+  from ctpipe.continuous import watch  # pylint: disable=g-import-not-at-top
   with pytest.raises(ValueError, match='invalid cron expression'):
     WatchOptions(cron='every day')
   due = watch.next_due('0 3 * * *', 0.0)  # 1970-01-01 00:00 UTC

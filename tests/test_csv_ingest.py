@@ -9,7 +9,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_artifacts, standard_component_specs as keys
 from tfx.utils import proto_utils
 
-from pipeline.components import csv_ingest
+from pipeline.in_process import csv_ingest
 from tests.conftest import sample_spans
 
 BEAM_IN_MEMORY = ['--direct_running_mode=in_memory', '--direct_num_workers=1']

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from pipeline import publishing
+from pipeline.components.atomic_pusher import publishing
 from tests.conftest import REPO, sample_spans
 
 
@@ -45,7 +45,7 @@ def test_a_run_whose_push_hits_a_full_disk_exits_1_and_last_run_tells_the_truth(
   (home / 'last_run.json').write_text(json.dumps(stale))
   with _small_disk(str(home / 'serving'), '64k'):
     proc = subprocess.run(
-        [sys.executable, '-m', 'pipeline.cli', 'run', '--home', str(home), '--data-root', data,
+        [sys.executable, '-m', 'ctpipe.cli', 'run', '--home', str(home), '--data-root', data,
          '--window', '2', '--epochs', '2', '--min-auc', '0.8'],
         capture_output=True, text=True, timeout=600, cwd=REPO, check=False)
     assert proc.returncode == 1, proc.stdout + proc.stderr

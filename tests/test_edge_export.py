@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from models import signatures
-from pipeline import edge_export
+from pipeline.components.edge_export import tflite as edge_export
 from pipeline.components.edge_export import edge_dir
 from tests.conftest import SAMPLE_SETTINGS, read_span
 

@@ -5,7 +5,10 @@ import pytest
 
 from models.metrics import AccuracyLift
 from pipeline import evaluation
-from pipeline.config import Thresholds
+from ctpipe.config import Thresholds
+from tests.conftest import PROJECT
+
+DATASET = PROJECT.dataset
 
 
 def test_accuracy_lift_is_zero_for_the_majority_answer():
@@ -17,7 +20,7 @@ def test_accuracy_lift_is_zero_for_the_majority_answer():
 
 
 def test_every_threshold_names_its_slices():
-  config = evaluation.eval_config(Thresholds(min_auc=0.93))
+  config = evaluation.eval_config(Thresholds(min_auc=0.93), DATASET)
   metrics = {m.class_name: m for m in config.metrics_specs[0].metrics}
   for metric in metrics.values():
     assert not metric.HasField('threshold'), metric.class_name  # would apply to every slice

@@ -19,10 +19,13 @@ from tfx.types import standard_artifacts, standard_component_specs as keys
 from tfx.utils import proto_utils
 from tensorflow_model_analysis.writers import metrics_plots_and_validations_writer as tfma_writer
 
-from pipeline import evaluation, local_metrics
-from pipeline.components import evaluator
-from pipeline.config import Thresholds
-from tests.conftest import write_examples
+from pipeline import evaluation
+from pipeline.in_process import local_metrics
+from pipeline.in_process import evaluator
+from ctpipe.config import Thresholds
+from tests.conftest import PROJECT, write_examples
+
+DATASET = PROJECT.dataset
 
 BEAM_IN_MEMORY = ['--direct_running_mode=in_memory', '--direct_num_workers=1']
 FEATURES = {
@@ -71,7 +74,7 @@ def _model_artifact(root: str, name: str, model: _Model, artifact_id: int):
 def _wide_config() -> tfma.EvalConfig:
   """The pipeline's config, plus a sparse feature's slices and a two-feature slice, with a
   change threshold the candidate fails."""
-  config = evaluation.eval_config(Thresholds(min_auc=0.5, min_accuracy_lift=-1.0))
+  config = evaluation.eval_config(Thresholds(min_auc=0.5, min_accuracy_lift=-1.0), DATASET)
   config.slicing_specs.add(feature_keys=['company'])
   config.slicing_specs.add(feature_keys=['payment_type', 'trip_start_day'])
   config.metrics_specs[0].metrics.add(class_name='BinaryAccuracy', config=json.dumps(
@@ -108,7 +111,8 @@ def evaluator_runs(tmp_path_factory):
   candidate = _model_artifact(root, 'candidate', _Model(0.02, fractional_labels=False), 11)
   baseline = _model_artifact(root, 'baseline', _Model(0.05, fractional_labels=True), 7)
   out = {}
-  for label, config, base in (('first', evaluation.eval_config(Thresholds(min_auc=0.5)), None),
+  first_config = evaluation.eval_config(Thresholds(min_auc=0.5), DATASET)
+  for label, config, base in (('first', first_config, None),
                               ('against_baseline', _wide_config(), baseline)):
     for side, executor_class in (('ours', evaluator.InProcessEvaluatorExecutor),
                                  ('tfx', tfx_evaluator.Executor)):
@@ -216,12 +220,12 @@ def test_unsupported_configs_and_remote_runners_go_to_tfxs_executor(tmp_path):
   assert local._why_beam({keys.MODEL_KEY: [object()]}, properties) is None  # pylint: disable=protected-access
   assert local._why_beam({keys.MODEL_KEY: [object()]}, {}) == 'no EvalConfig'  # pylint: disable=protected-access
 
-  config = evaluation.eval_config(Thresholds())
+  config = evaluation.eval_config(Thresholds(), DATASET)
   planned = local_metrics.computations(config)
   assert local_metrics.unsupported_reason(config, planned) is None
   config.metrics_specs[0].metrics.add(class_name='MeanSquaredError')
   assert 'combiner' in local_metrics.unsupported_reason(config, local_metrics.computations(config))
-  config = evaluation.eval_config(Thresholds())
+  config = evaluation.eval_config(Thresholds(), DATASET)
   config.options.compute_confidence_intervals.value = True
   assert local_metrics.unsupported_reason(config, planned) == 'confidence intervals'
 
@@ -248,5 +252,5 @@ def test_an_empty_evaluation_split_is_not_blessed(tmp_path):
   examples = write_examples(str(tmp_path), train_rows=10, eval_rows=0)
   candidate = _model_artifact(str(tmp_path), 'candidate', _Model(0.02, False), 3)
   _, blessing = _evaluate(evaluator.InProcessEvaluatorExecutor, str(tmp_path), 'empty', examples,
-                          evaluation.eval_config(Thresholds(min_auc=0.5)), candidate)
+                          evaluation.eval_config(Thresholds(min_auc=0.5), DATASET), candidate)
   assert os.listdir(blessing.uri) == ['NOT_BLESSED']

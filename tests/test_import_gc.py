@@ -1,9 +1,9 @@
-"""pipeline.import_gc: collection paused inside the block, everything alive frozen after."""
+"""ctpipe.import_gc: collection paused inside the block, everything alive frozen after."""
 import gc
 
 import pytest
 
-from pipeline import import_gc
+from ctpipe import import_gc
 
 
 @pytest.fixture

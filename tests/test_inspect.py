@@ -6,7 +6,7 @@ import sqlite3
 
 from click.testing import CliRunner
 
-from pipeline.cli import main
+from ctpipe.cli import main
 
 TFX_EXAMPLE_STORE = os.path.join(os.path.dirname(__file__), 'data',
                                  'tfx_taxi_example.mlmd.sqlite')

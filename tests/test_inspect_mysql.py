@@ -4,11 +4,9 @@ import socket
 import os
 
 from click.testing import CliRunner
-from ml_metadata.metadata_store import metadata_store
-
-from mlmd_inspect import store as store_lib
-from pipeline import metadata_copy
-from pipeline.cli import main
+from ctpipe.metadata import connection
+from ctpipe.metadata import store_copy as metadata_copy
+from ctpipe.cli import main
 
 TFX_EXAMPLE_STORE = os.path.join(os.path.dirname(__file__), 'data',
                                  'tfx_taxi_example.mlmd.sqlite')
@@ -16,10 +14,10 @@ TFX_EXAMPLE_STORE = os.path.join(os.path.dirname(__file__), 'data',
 
 def test_inspect_reads_a_mysql_store(mariadb_server, tmp_path):
   server = mariadb_server
-  settings = store_lib.MySQLSettings('127.0.0.1', server.database, server.user, server.port,
-                                     server.password)
-  target = metadata_store.MetadataStore(store_lib.mysql_config(settings))
-  source = metadata_store.MetadataStore(store_lib.sqlite_config(TFX_EXAMPLE_STORE))
+  settings = connection.MySQLSettings('127.0.0.1', server.database, server.user, server.port,
+                                      server.password)
+  target = connection.connect(connection.mysql_config(settings))
+  source = connection.connect(connection.sqlite_config(TFX_EXAMPLE_STORE))
   counts = metadata_copy.copy_store(source, target)
   assert counts.executions == len(source.get_executions()) > 5
   password_file = tmp_path / 'password'

@@ -13,15 +13,19 @@ import time
 
 import pytest
 
-from continuous import ledger as ledger_lib
-from continuous import readiness
-from pipeline import config, definition, local_runner, metadata, publishing
+from ctpipe.continuous import ledger as ledger_lib
+from ctpipe.continuous import readiness
+from ctpipe.home import Home
+from ctpipe.metadata import reader as metadata
+from pipeline import definition, local_runner
+from pipeline.components.atomic_pusher import publishing
+from tests.conftest import SETTINGS
 from tests.conftest import sample_spans
 
 EPOCHS_LONG_ENOUGH_TO_BE_KILLED = 500
 
 
-def _wait_for_running_trainer(home: local_runner.Home, proc: subprocess.Popen,
+def _wait_for_running_trainer(home: Home, proc: subprocess.Popen,
                               timeout_s: float = 300) -> int:
   deadline = time.time() + timeout_s
   while time.time() < deadline:
@@ -29,7 +33,7 @@ def _wait_for_running_trainer(home: local_runner.Home, proc: subprocess.Popen,
     if os.path.exists(home.metadata_path):
       try:
         reader = metadata.MetadataReader.open_sqlite(home.metadata_path,
-                                                     config.PipelineSettings().pipeline_name)
+                                                     SETTINGS.pipeline_name)
         running = [e for e in reader.executions_after(0)
                    if e.node_id == definition.TRAINER and e.state == 'RUNNING']
       except RuntimeError:
@@ -43,7 +47,7 @@ def _wait_for_running_trainer(home: local_runner.Home, proc: subprocess.Popen,
 
 
 def _watch(home, data, epochs):
-  return [sys.executable, '-m', 'pipeline.cli', 'watch', '--once', '--home', home.root,
+  return [sys.executable, '-m', 'ctpipe.cli', 'watch', '--once', '--home', home.root,
           '--data-root', data, '--window', '1', '--epochs', str(epochs), '--min-auc', '0.5',
           '--no-edge-export']
 
@@ -51,7 +55,7 @@ def _watch(home, data, epochs):
 def test_watcher_killed_during_trainer_then_restarted_finishes_the_span(tmp_path):
   data = sample_spans(str(tmp_path / 'data'), [(3, 1500)])
   readiness.mark_ready(os.path.join(data, 'span-1'))
-  home = local_runner.Home(str(tmp_path / 'home'))
+  home = Home(str(tmp_path / 'home'))
   proc = subprocess.Popen(_watch(home, data, EPOCHS_LONG_ENOUGH_TO_BE_KILLED),
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                           start_new_session=True)
@@ -61,7 +65,7 @@ def test_watcher_killed_during_trainer_then_restarted_finishes_the_span(tmp_path
   finally:
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=60)
-  model_base = os.path.join(home.serving_base, config.PipelineSettings().model_name)
+  model_base = os.path.join(home.serving_base, SETTINGS.model_name)
   assert publishing.versions(model_base) == []
   assert not os.path.exists(model_base) or os.listdir(model_base) == []
   ledger = ledger_lib.Ledger(os.path.join(home.root, 'watch'))
@@ -74,7 +78,7 @@ def test_watcher_killed_during_trainer_then_restarted_finishes_the_span(tmp_path
   assert 'span 1: trained' in restarted.stdout, restarted.stdout
   assert ledger.unfinished_spans() == [] and ledger.finished_spans() == {1}
   reader = metadata.MetadataReader.open_sqlite(home.metadata_path,
-                                               config.PipelineSettings().pipeline_name)
+                                               SETTINGS.pipeline_name)
   executions = reader.executions_after(killed_trainer)
   # Everything the killed run finished is reused: the span is not read a second time.
   states = {}

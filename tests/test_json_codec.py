@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from model_server.json_codec import check_depth, dumps, parse_body
-from model_server.served_model import RequestError
+from ctpipe.model_server.json_codec import check_depth, dumps, parse_body
+from ctpipe.model_server.served_model import RequestError
 
 _SCALARS = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(
     alphabet=st.sampled_from('ab[]{}"\\\n é'), max_size=6)

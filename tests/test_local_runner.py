@@ -4,11 +4,12 @@ import os
 
 import pytest
 
-from pipeline import local_runner
+from ctpipe.home import Home, HomeBusyError
+from pipeline import local_runner, window
 
 
 def _hold_lock(root, ready, release):
-  with local_runner.locked(local_runner.Home(root)):
+  with local_runner.locked(Home(root)):
     ready.set()
     release.wait(30)
 
@@ -20,23 +21,23 @@ def test_second_run_on_the_same_home_fails_fast_with_the_holder(tmp_path):
   holder.start()
   try:
     assert ready.wait(30)
-    with pytest.raises(local_runner.HomeBusyError, match=f'pid {holder.pid}'):
-      with local_runner.locked(local_runner.Home(str(tmp_path))):
+    with pytest.raises(HomeBusyError, match=f'pid {holder.pid}'):
+      with local_runner.locked(Home(str(tmp_path))):
         pass
   finally:
     release.set()
     holder.join(30)
-  with local_runner.locked(local_runner.Home(str(tmp_path))):  # free again
+  with local_runner.locked(Home(str(tmp_path))):  # free again
     assert os.path.exists(tmp_path / '.lock')
 
 
 def test_plan_backfills_only_window_spans_never_ingested():
-  plan = local_runner.plan_spans(available=[1, 2, 3, 4, 5], ingested=[3], validated=[3],
+  plan = window.plan(available=[1, 2, 3, 4, 5], ingested=[3], validated=[3],
                                  window_spans=3)
   assert plan.window == [3, 4, 5] and plan.newest == 5 and plan.backfill == [4]
 
 
 def test_plan_reports_rejected_spans_and_does_not_retry_them():
-  plan = local_runner.plan_spans(available=[1, 2, 3], ingested=[1, 2], validated=[1],
+  plan = window.plan(available=[1, 2, 3], ingested=[1, 2], validated=[1],
                                  window_spans=3)
   assert plan.backfill == [] and plan.excluded == [2]

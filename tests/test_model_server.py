@@ -20,13 +20,16 @@ from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
                                      get_model_status_pb2, model_service_pb2_grpc, predict_pb2,
                                      prediction_service_pb2_grpc, regression_pb2)
 
-from continuous import feedback
-from model_server import versions, warmup
+from ctpipe.continuous import feedback
+from ctpipe.model_server import versions, warmup
 from models import raw_examples
-from model_server.local import LocalServer
-from model_server.rest import Limits
-from model_server.served_model import RequestError
-from pipeline import metadata, rollback, serving_check
+from ctpipe.model_server.local import LocalServer
+from ctpipe.model_server.rest import Limits
+from ctpipe.model_server.served_model import RequestError
+from ctpipe.metadata import connection as metadata
+from ctpipe.metadata.reader import MetadataReader
+from pipeline import rollback
+from pipeline.components.serving_check import check as serving_check
 from tests.conftest import read_span
 
 MODEL = 'taxi'
@@ -318,7 +321,7 @@ def test_rollback_pins_a_version_and_is_recorded(served):
   assert server.manager.labels() == {'stable': 1}
   tf_config = open(os.path.join(os.path.dirname(base), 'models.config')).read()
   assert 'specific' in tf_config and 'versions: 1' in tf_config and 'versions: 2' not in tf_config
-  reader = metadata.MetadataReader.open_sqlite(home.metadata_path, 'ctpipe-taxi')
+  reader = MetadataReader.open_sqlite(home.metadata_path, 'ctpipe-taxi')
   [execution] = reader.store.get_executions_by_id([result.execution_id])
   assert execution.properties['to_version'].int_value == 1
   assert execution.properties['reason'].string_value == 'test: bad canary'
@@ -398,7 +401,7 @@ def test_ctpipe_serve_command_serves_and_stops_on_interrupt(served, tmp_path):
   import sys  # pylint: disable=g-import-not-at-top
   rest_port, grpc_port = _free_port(), _free_port()
   proc = subprocess.Popen(
-      [sys.executable, '-m', 'pipeline.cli', 'serve', '--model-base-path', served['base'],
+      [sys.executable, '-m', 'ctpipe.cli', 'serve', '--model-base-path', served['base'],
        '--home', str(tmp_path), '--rest-port', str(rest_port), '--grpc-port', str(grpc_port)],
       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
   try:

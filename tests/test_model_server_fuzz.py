@@ -20,9 +20,9 @@ from tensorflow_serving.apis import classification_pb2
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-from model_server import versions
-from model_server.local import LocalServer
-from model_server.rest import Limits
+from ctpipe.model_server import versions
+from ctpipe.model_server.local import LocalServer
+from ctpipe.model_server.rest import Limits
 from tests.taxi_requests import ROW, fill_example, grpc_raw_request
 
 MODEL = 'taxi'

@@ -15,7 +15,10 @@ import pytest
 import tensorflow as tf
 
 from models import features, raw_examples, signatures
-from pipeline import anomalies as anomalies_lib, definition, metadata, publishing, run_summary
+from ctpipe.metadata import reader as metadata
+from pipeline import definition, run_summary
+from pipeline.components.atomic_pusher import publishing
+from pipeline.components.data_gate import anomalies as anomalies_lib
 from tests.conftest import SAMPLE_SETTINGS, read_span, write_span
 
 SETTINGS = SAMPLE_SETTINGS()
@@ -96,7 +99,7 @@ def test_broken_span_stops_the_run_before_transform(env):
   write_span(env['data'], 3, header, broken)
   reader = metadata.MetadataReader.open_sqlite(env['home'].metadata_path, SETTINGS.pipeline_name)
   before = reader.max_execution_id()
-  cmd = [sys.executable, '-m', 'pipeline.cli', 'run', '--home', env['home'].root,
+  cmd = [sys.executable, '-m', 'ctpipe.cli', 'run', '--home', env['home'].root,
          '--data-root', env['data'], '--window', '2', '--epochs', '2', '--min-auc', '0.8']
   proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
   assert proc.returncode == 3, proc.stdout + proc.stderr

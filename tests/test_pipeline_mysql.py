@@ -11,7 +11,7 @@ import sys
 
 from click.testing import CliRunner
 
-from pipeline.cli import main
+from ctpipe.cli import main
 from tests.conftest import sample_spans
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -29,7 +29,7 @@ def test_ctpipe_run_on_mariadb_and_its_lineage_read_back(mariadb_server, tmp_pat
                           'user': server.user, 'password_file': str(password_file)}}}))
   home = tmp_path / 'home'
   proc = subprocess.run(
-      [sys.executable, '-m', 'pipeline.cli', 'run', '--config', str(config), '--home', str(home),
+      [sys.executable, '-m', 'ctpipe.cli', 'run', '--config', str(config), '--home', str(home),
        '--data-root', data], cwd=REPO, capture_output=True, text=True, timeout=900)
   assert proc.returncode == 0, proc.stdout + proc.stderr
   assert 'Pushed version 1' in proc.stdout, proc.stdout
@@ -57,7 +57,7 @@ def test_ctpipe_run_on_mariadb_and_its_lineage_read_back(mariadb_server, tmp_pat
 
 def test_log_records_never_carry_a_password():
   import logging  # pylint: disable=g-import-not-at-top
-  from pipeline.console_logs import RedactPasswords  # pylint: disable=g-import-not-at-top
+  from ctpipe.console_logs import RedactPasswords  # pylint: disable=g-import-not-at-top
   config = 'mysql {\n  host: "db"\n  password: "s3cr\\"et"\n  user: "u"\n}'
   record = logging.LogRecord('absl', logging.INFO, '', 0, 'Using connection config:\n %s',
                              (config,), None)

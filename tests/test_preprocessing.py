@@ -9,7 +9,7 @@ import tensorflow_transform.beam as tft_beam
 from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
 from models import features, preprocessing
-from pipeline import schema_review
+from pipeline.components.schema_review import proposals as schema_review
 
 
 def _row(**overrides):

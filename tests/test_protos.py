@@ -5,9 +5,9 @@ import tensorflow as tf
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 from tensorflow_serving.apis import predict_pb2
 
-from model_server import protos
-from model_server.limits import Limits
-from model_server.served_model import RequestError, TooLargeError
+from ctpipe.model_server import protos
+from ctpipe.model_server.limits import Limits
+from ctpipe.model_server.served_model import RequestError, TooLargeError
 
 
 def _decode(proto, limits=Limits()):

@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from pipeline import publishing
+from pipeline.components.atomic_pusher import publishing
 
 
 def _saved_model(path, payload=b'graph', fingerprint=b'fp1'):

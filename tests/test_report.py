@@ -7,7 +7,7 @@ import subprocess
 
 from click.testing import CliRunner
 
-from pipeline.cli import main
+from ctpipe.cli import main
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Screenshots land here for whoever reads the test run (git-ignored).

@@ -3,8 +3,8 @@ import pytest
 from tfx.types import standard_artifacts
 
 from models import features
-from pipeline import schema_review
-from pipeline.components import span_window
+from pipeline.components.schema_review import proposals as schema_review
+from pipeline.resolvers import span_window
 
 
 def _schema(text):
@@ -53,12 +53,14 @@ def _examples(span, artifact_id):
   return artifact
 
 
-def test_window_keeps_the_newest_artifact_per_span_and_the_newest_spans():
+def test_window_keeps_the_newest_artifact_of_exactly_the_planned_spans():
   artifacts = [_examples(1, 1), _examples(2, 2), _examples(3, 3), _examples(2, 9)]
-  window = span_window.newest_spans(artifacts, 2)
+  window = span_window.window_artifacts(artifacts, [3, 2])
   assert [(span_window.span_of(a), a.id) for a in window] == [(2, 9), (3, 3)]
+  # A span the gate stopped (no validated artifact) is not replaced by an older one.
+  assert [a.id for a in span_window.window_artifacts(artifacts, [1, 4])] == [1]
 
 
 def test_window_needs_spans():
-  with pytest.raises(ValueError, match='num_spans must be >= 1'):
-    span_window.newest_spans([], 0)
+  with pytest.raises(ValueError, match='names no span'):
+    span_window.window_artifacts([], [])

@@ -4,8 +4,8 @@ import pytest
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-from model_server.schema_check import SchemaCheck
-from model_server.served_model import RequestError
+from ctpipe.model_server.schema_check import SchemaCheck
+from ctpipe.model_server.served_model import RequestError
 from models import features
 from tests.conftest import CURATED_SCHEMA
 

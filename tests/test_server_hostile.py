@@ -20,9 +20,9 @@ import tensorflow as tf
 from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import classification_pb2, prediction_service_pb2_grpc
 
-from model_server import grpc_api, observability, rest, server as server_lib, versions
-from model_server.limits import Limits
-from model_server.local import LocalServer
+from ctpipe.model_server import grpc_api, observability, rest, server as server_lib, versions
+from ctpipe.model_server.limits import Limits
+from ctpipe.model_server.local import LocalServer
 from tests.conftest import REPO
 from tests.taxi_requests import MODEL, ROW, fill_example, grpc_raw_request, tensor
 

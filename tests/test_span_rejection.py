@@ -8,11 +8,13 @@ import sys
 
 import pytest
 
-from continuous import readiness
-from continuous.span_runs import HALTED, TRAINED, RetrainPolicy, SpanRunner
-from continuous.watch import Watcher, WatchOptions
-from pipeline import config, definition, local_runner, metadata, spans
-from pipeline.components import csv_ingest
+from ctpipe.continuous import readiness
+from ctpipe.continuous.span_runs import HALTED, TRAINED, RetrainPolicy, SpanRunner
+from ctpipe.continuous.watch import Watcher, WatchOptions
+from ctpipe.home import Home
+from ctpipe.metadata import reader as metadata
+from pipeline import definition, local_runner, spans
+from pipeline.in_process import csv_ingest
 from pipeline.components.data_gate import header_anomalies
 from tests.conftest import CURATED_SCHEMA, REPO, SAMPLE_SETTINGS, read_span, write_span
 
@@ -32,7 +34,7 @@ def _duplicated_fare(root: str, number: int) -> None:
 
 
 def _cli(*args):
-  return subprocess.run([sys.executable, '-m', 'pipeline.cli', *args], capture_output=True,
+  return subprocess.run([sys.executable, '-m', 'ctpipe.cli', *args], capture_output=True,
                         text=True, timeout=600, cwd=REPO, check=False)
 
 
@@ -52,7 +54,7 @@ def test_a_duplicated_header_column_stops_the_run_at_the_data_gate(tmp_path):
   assert proc.returncode == 3, proc.stdout + proc.stderr
   assert "feature 'fare'" in proc.stdout and 'appears 2 times' in proc.stdout, proc.stdout
   assert not os.path.exists(os.path.join(home, 'serving', SETTINGS.model_name))
-  reader = local_runner.Home(home).reader(SETTINGS.pipeline_name)
+  reader = Home(home).reader(SETTINGS.pipeline_name)
   assert reader.spans_of(definition.EXAMPLE_GEN) == [1, 2]
   assert reader.spans_of(definition.DATA_GATE) == [1]  # span 2 never enters a window
 
@@ -61,7 +63,7 @@ def test_the_header_check_holds_when_ingestion_runs_on_beam(tmp_path, monkeypatc
   data = str(tmp_path / 'data')
   _duplicated_fare(data, 1)
   monkeypatch.setattr(csv_ingest, 'IN_PROCESS_MAX_BYTES', 0)  # TFX's own Beam executor
-  home = local_runner.Home(str(tmp_path / 'home'))
+  home = Home(str(tmp_path / 'home'))
   result = local_runner.LocalRun(home, data, CURATED_SCHEMA, SETTINGS).run()
   assert result.status == 'data_gate'
   assert {a.feature for a in result.gate_error.anomalies} >= {'fare'}
@@ -95,8 +97,8 @@ def test_an_unreadable_span_is_rejected_recorded_and_the_next_span_trains(tmp_pa
   write_span(data, 1, *_sample(2, 500))
   _header_only(data, 2)
   write_span(data, 3, *_sample(3, 500))
-  home = local_runner.Home(str(tmp_path / 'home'))
-  settings = config.replace_settings(SETTINGS, window_spans=3, epochs=1)
+  home = Home(str(tmp_path / 'home'))
+  settings = SETTINGS.replace(window_spans=3, epochs=1)
   result = local_runner.LocalRun(home, data, CURATED_SCHEMA, settings).run()
   assert result.status == 'completed', result
   reader = home.reader(settings.pipeline_name)
@@ -124,8 +126,8 @@ def test_the_watcher_records_an_unreadable_span_and_goes_on(tmp_path):
   write_span(data, 3, *_sample(3, 500))
   for number in (1, 2, 3):
     readiness.mark_ready(os.path.join(data, f'span-{number}'))
-  home = local_runner.Home(str(tmp_path / 'home'))
-  settings = config.replace_settings(SETTINGS, epochs=1)
+  home = Home(str(tmp_path / 'home'))
+  settings = SETTINGS.replace(epochs=1)
   runner = SpanRunner(home, lambda reason: local_runner.LocalRun(
       home, data, CURATED_SCHEMA, settings, reason=reason), RetrainPolicy.ON_TRIGGER)
   watcher = Watcher(home, data, runner, WatchOptions(policy=RetrainPolicy.ON_TRIGGER),

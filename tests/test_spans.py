@@ -14,7 +14,7 @@ ROWS = [['1357000000', '5'],   # 2013-01-01
 
 
 def test_split_by_year_numbers_spans_in_time_order(tmp_path):
-  index = spans.split_rows_into_spans(HEADER, ROWS, str(tmp_path), 'year')
+  index = spans.split_rows_into_spans(HEADER, ROWS, str(tmp_path), 'year', HEADER[0])
   assert index == {1: {'period': '2013', 'rows': 2}, 2: {'period': '2014', 'rows': 1},
                    3: {'period': '2015', 'rows': 1}}
   assert [s.number for s in spans.list_spans(str(tmp_path))] == [1, 2, 3]

@@ -6,7 +6,7 @@ import tensorflow_data_validation as tfdv
 from tfx.components.statistics_gen import executor as tfx_statistics
 from tfx.types import artifact_utils, standard_artifacts, standard_component_specs as keys
 
-from pipeline.components import statistics
+from pipeline.in_process import statistics
 from tests.conftest import write_examples
 
 BEAM_IN_MEMORY = ['--direct_running_mode=in_memory', '--direct_num_workers=1']

@@ -4,12 +4,14 @@ import os
 import subprocess
 import sys
 
-from pipeline import config, local_runner
+from ctpipe.home import Home
+from pipeline import local_runner
+from tests.conftest import SETTINGS
 from tests.conftest import CURATED_SCHEMA, REPO, sample_spans
 
 
 def _run(home: str, data: str):
-  return subprocess.run([sys.executable, '-m', 'pipeline.cli', 'run', '--home', home,
+  return subprocess.run([sys.executable, '-m', 'ctpipe.cli', 'run', '--home', home,
                          '--data-root', data], capture_output=True, text=True, timeout=600,
                         cwd=REPO, check=False)
 
@@ -34,10 +36,10 @@ def test_a_garbage_or_truncated_store_is_one_line_naming_it(tmp_path, pushed_hom
 
 def test_a_zero_byte_store_is_a_new_store(tmp_path):
   data = sample_spans(str(tmp_path / 'data'), [(2, 100)])
-  home = local_runner.Home(str(tmp_path / 'home'))
+  home = Home(str(tmp_path / 'home'))
   os.makedirs(home.root)
   open(home.metadata_path, 'wb').close()
   result = local_runner.LocalRun(home, data, CURATED_SCHEMA,
-                                 config.PipelineSettings()).run(ingest_only=True)
+                                 SETTINGS).run(ingest_only=True)
   assert result.status == 'ingested'
   assert os.path.getsize(home.metadata_path) > 0

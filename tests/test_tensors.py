@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from model_server import tensors
+from ctpipe.model_server import tensors
 
 
 @pytest.mark.parametrize('array', [

@@ -9,7 +9,8 @@ import pytest
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
-from pipeline import definition, targets, vertex_jobs, vertex_runner
+from ctpipe import config as targets
+from pipeline import definition, vertex_jobs, vertex_runner
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = os.path.join(REPO, 'config', 'ctpipe.yaml')
@@ -152,7 +153,7 @@ def test_config_errors_are_one_line():
 def test_ctpipe_submit_dry_run_from_the_command_line(tmp_path):
   # No --spec: submit compiles first (into --spec's default under build/).
   proc = subprocess.run(
-      [sys.executable, '-m', 'pipeline.cli', 'submit', '--param', 'epochs=5',
+      [sys.executable, '-m', 'ctpipe.cli', 'submit', '--param', 'epochs=5',
        '--label', 'trigger=manual', '--dry-run'],
       cwd=REPO, capture_output=True, text=True, timeout=300)
   assert proc.returncode == 0, proc.stdout + proc.stderr

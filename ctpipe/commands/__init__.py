@@ -1,0 +1,1 @@
+"""The commands of `ctpipe`, one module per group; `ctpipe.cli` registers them."""

@@ -1,0 +1,224 @@
+"""`ctpipe run`: one pipeline run on the newest span. Thin: options in, the runner, a summary out.
+
+Exit codes: 0 the run completed (pushed or not blessed), 3 the data gate stopped it,
+4 the home is in use by another run, 1 any other failure, 2 usage.
+"""
+import json
+import os
+import sys
+import time
+import traceback
+from typing import Optional
+
+import click
+from rich.table import Table
+
+from ctpipe.commands.common import (EXIT_DATA_GATE, EXIT_FAILURE, EXIT_HOME_BUSY, EXIT_OK,
+                                    console, data_root_of, home_of, schema_of, with_config)
+from ctpipe.config import BEAM_MODE_NAMES
+
+_STATE_STYLE = {'COMPLETE': ('✓', 'green', 'executed'), 'CACHED': ('↺', 'cyan', 'cached'),
+                'FAILED': ('✗', 'red', 'failed'), 'CANCELED': ('✗', 'red', 'canceled')}
+
+
+def print_phase(text: str) -> None:
+  console.print(f'[bold]{text}[/bold]')
+
+
+def _print_start(node_id: str) -> None:
+  console.print(f'  [dim]▶ {node_id} started {time.strftime("%H:%M:%S")}[/dim]')
+
+
+def _print_end(execution) -> None:
+  mark, color, word = _STATE_STYLE.get(execution.state, ('?', 'yellow', execution.state.lower()))
+  console.print(f'  [{color}]{mark}[/{color}] {execution.node_id:<18} {word:<9} '
+                f'{execution.seconds:6.1f} s')
+
+
+def _fmt(value: Optional[float]) -> str:
+  return '—' if value is None else f'{value:.4f}'
+
+
+def _print_summary(summary, result, log_path: str) -> None:
+  table = Table(title='Components', show_edge=False, header_style='bold')
+  table.add_column('component')
+  table.add_column('outcome')
+  table.add_column('seconds', justify='right')
+  for execution in summary.executions:
+    _, color, word = _STATE_STYLE.get(execution.state, ('?', 'yellow', execution.state.lower()))
+    table.add_row(execution.node_id, f'[{color}]{word}[/{color}]', f'{execution.seconds:.1f}')
+  console.print(table)
+  if summary.candidate:
+    metrics = Table(title='Evaluation (held-out split of the window)', show_edge=False,
+                    header_style='bold')
+    metrics.add_column('metric')
+    metrics.add_column('candidate', justify='right')
+    metrics.add_column('baseline (in production)', justify='right')
+    for name in ('auc', 'binary_accuracy', 'accuracy_lift', 'precision', 'recall',
+                 'calibration', 'example_count'):
+      if name in summary.candidate:
+        metrics.add_row(name, _fmt(summary.candidate.get(name)), _fmt(summary.baseline.get(name)))
+    console.print(metrics)
+  if summary.schema_proposals:
+    console.print(f'[yellow]Schema review:[/yellow] {len(summary.schema_proposals)} proposed '
+                  'update(s) to the curated schema (not applied; see `ctpipe schema`):')
+    for line in summary.schema_proposals:
+      console.print(f'  - {line}')
+  if summary.blessed is None:
+    verdict = '[yellow]not evaluated[/yellow]'
+  elif summary.blessed:
+    verdict = '[green]BLESSED[/green]' + ('' if summary.baseline else
+                                          ' (first model: judged on value thresholds alone)')
+  else:
+    verdict = '[red]NOT BLESSED[/red]'
+  console.print(f'Verdict: {verdict}')
+  for failure in summary.failures:
+    console.print(f'  - failed: {failure.sentence()}')
+  if summary.serving_check is not None:
+    color = 'green' if summary.serving_check_passed else 'red'
+    console.print(f'Serving check: [{color}]{summary.serving_check}[/{color}]')
+  pusher_cached = 'Pusher' in summary.cached()
+  if summary.pushed_version and not pusher_cached:
+    console.print(f'Pushed version {summary.pushed_version} to {summary.pushed_path}')
+    if summary.rollback_in_effect:
+      console.print(f'[yellow]Rollback in effect:[/yellow] {summary.rollback_in_effect}')
+    if summary.edge_export:
+      color = 'green' if summary.edge_exported else 'yellow'
+      console.print(f'Edge model: [{color}]{summary.edge_export}[/{color}]')
+  elif summary.pushed_version:
+    console.print(f'Nothing new to push: serving version {summary.pushed_version} is unchanged')
+  else:
+    console.print('Nothing pushed.')
+  console.print(f'[dim]{result.seconds:.1f} s; spans in window: {result.plan.window}; '
+                f'log: {log_path}[/dim]')
+
+
+@click.command(name='run')
+@with_config()
+@click.option('--data-root', type=click.Path(file_okay=False), default=None,
+              help='Folder of span-<N>/*.csv spans (default: local.data_root).')
+@click.option('--home', type=click.Path(file_okay=False), default=None,
+              help='Pipeline root, metadata store and serving base (default: local.home).')
+@click.option('--schema', 'schema_file', type=click.Path(dir_okay=False), default=None,
+              help='The curated schema (default: local.schema).')
+@click.option('--window', type=click.IntRange(min=1), default=None,
+              help='Number of newest spans to train on (default: pipeline.window_spans).')
+@click.option('--epochs', type=click.IntRange(min=1), default=None, help='Training epochs.')
+@click.option('--min-auc', type=click.FloatRange(0, 1), default=None,
+              help='Overall AUC a candidate needs to be blessed (default: pipeline.min_auc).')
+@click.option('--beam-mode', type=click.Choice(BEAM_MODE_NAMES),
+              default=None, help='Beam DirectRunner mode (default: local.beam_mode, auto: '
+                                 'chosen from the window\'s size, printed).')
+@click.option('--verbose', is_flag=True, help='Show TensorFlow and Beam logs in the terminal.')
+def run(project, data_root, home, schema_file, window, epochs, min_auc, beam_mode,
+        verbose) -> None:
+  """Run the pipeline once on the newest span (backfilling the window on a new home)."""
+  from ctpipe import console_logs, import_gc  # pylint: disable=g-import-not-at-top
+  data_root = data_root_of(project, data_root)
+  runner_home = home_of(project, home)
+  schema_file = schema_of(project, schema_file)
+  beam_mode = beam_mode or project.local.beam_mode
+  console.print(f'ctpipe run: data {data_root} → home {runner_home.root}')
+  log_dir = runner_home.log_dir
+  with console_logs.to_file(log_dir, enabled=not verbose) as log_path:
+    # TensorFlow, TFX and Google's client libraries print while importing: inside the redirect.
+    with import_gc.frozen():
+      from pipeline import beam_modes, local_runner  # pylint: disable=g-import-not-at-top
+      from pipeline import run_summary, spans  # pylint: disable=g-import-not-at-top
+      from ctpipe.home import HomeBusyError  # pylint: disable=g-import-not-at-top
+    settings = project.pipeline.replace(window_spans=window, epochs=epochs, min_auc=min_auc)
+    observer = local_runner.RunObserver(print_phase, _print_start, _print_end)
+    runner = local_runner.LocalRun(runner_home, data_root, schema_file, settings,
+                                   beam_modes.BeamMode(beam_mode), observer)
+    try:
+      result = runner.run()
+    except HomeBusyError as e:
+      console.print(f'[red]error:[/red] {e}')  # last_run.json is the other run's to write
+      sys.exit(EXIT_HOME_BUSY)
+    except (spans.SpanLayoutError, FileNotFoundError, ValueError) as e:
+      _write_failure_record(runner_home, str(e), log_path)
+      console.print(f'[red]error:[/red] {e}')
+      sys.exit(EXIT_FAILURE)
+    except Exception as e:  # pylint: disable=broad-except
+      traceback.print_exc()  # into the log file
+      last = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+      _write_failure_record(runner_home, f'{type(e).__name__}: {last}', log_path)
+      console.print(f'[red]error:[/red] the run failed: {type(e).__name__}: {last} '
+                    f'(full trace in {log_path})', soft_wrap=True)
+      sys.exit(EXIT_FAILURE)
+    reader = runner_home.reader(settings.pipeline_name)
+    summary = run_summary.summarize(reader, result.first_execution_id)
+    report_path = write_report(runner_home)
+  _write_run_record(runner_home, result, summary, log_path, report_path)
+  if result.status == 'data_gate':
+    gate = result.gate_error
+    console.print(f'[red]Data gate: the run stopped before Transform.[/red] '
+                  f'{len(gate.anomalies)} anomal{"y" if len(gate.anomalies) == 1 else "ies"}:')
+    for anomaly in gate.anomalies:
+      console.print(f'  - {anomaly.sentence()}')
+    console.print('Nothing was trained or pushed. Fix the data, or declare the change in '
+                  f'{schema_file} (see `ctpipe schema`). Log: {log_path}')
+    if report_path:
+      console.print(f'Report: {report_path}', soft_wrap=True)
+    sys.exit(EXIT_DATA_GATE)
+  _print_summary(summary, result, log_path)
+  if report_path:
+    console.print(f'Report: {report_path}', soft_wrap=True)
+  sys.exit(EXIT_OK)
+
+
+def write_report(home) -> Optional[str]:
+  """The HTML report of this invocation's (newest) run; a failure only warns."""
+  from ctpipe.mlmd_inspect import report, runs, store  # pylint: disable=g-import-not-at-top
+  try:
+    reader = (store.open_records(mysql=home.mysql) if home.mysql is not None
+              else store.open_records(db=home.metadata_path))
+    newest = runs.list_runs(reader, limit=1)
+    if not newest:
+      return None
+    return report.write(reader, newest[0].run, report.default_path(home.reports_dir,
+                                                                   newest[0].run))
+  except Exception:  # pylint: disable=broad-except
+    traceback.print_exc()  # into the log file; the run itself succeeded
+    console.print('[yellow]warning:[/yellow] the run report could not be written (see the log)')
+    return None
+
+
+def _write_run_record(home, result, summary, log_path: str, report_path: Optional[str]) -> None:
+  """`<home>/last_run.json`: the run's outcome for scripts (benchmarks, schedulers)."""
+  record = {
+      'status': result.status, 'pipeline_seconds': round(result.seconds, 2),
+      'window': result.plan.window, 'backfill': result.plan.backfill,
+      'blessed': summary.blessed,
+      'serving_check': summary.serving_check,
+      'edge_export': summary.edge_export,
+      'pushed_version': None if 'Pusher' in summary.cached() else summary.pushed_version,
+      'candidate': summary.candidate, 'baseline': summary.baseline,
+      'failures': [f.sentence() for f in summary.failures],
+      'anomalies': [a.sentence() for a in result.gate_error.anomalies] if result.gate_error else [],
+      'executions': [{'node': e.node_id, 'state': e.state, 'seconds': round(e.seconds, 2)}
+                     for e in summary.executions],
+      'log': log_path,
+      'report': report_path,
+  }
+  _write_record(home, record)
+
+
+def _write_failure_record(home, error: str, log_path: str) -> None:
+  """`last_run.json` after a failed run: nothing from an earlier run is left in it."""
+  _write_record(home, {'status': 'failed', 'error': error, 'pushed_version': None,
+                       'blessed': None, 'log': log_path, 'report': None})
+
+
+def _write_record(home, record: dict) -> None:
+  path = home.last_run_path
+  try:
+    with open(path + '.tmp', 'w', encoding='utf-8') as f:
+      json.dump(record, f, indent=2, sort_keys=True)
+    os.replace(path + '.tmp', path)
+  except OSError as e:  # e.g. the disk that failed the run is full
+    if os.path.exists(path + '.tmp'):
+      os.remove(path + '.tmp')
+    if os.path.exists(path):
+      os.remove(path)  # better no record than a stale one
+    console.print(f'[yellow]warning:[/yellow] {path} could not be written: {e.strerror}')

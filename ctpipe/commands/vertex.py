@@ -1,0 +1,149 @@
+"""`ctpipe compile`, `ctpipe submit`, `ctpipe schedule`: the pipeline on Vertex AI Pipelines."""
+import os
+import sys
+from typing import Dict, Sequence
+
+import click
+
+from ctpipe.commands.common import PROJECT_ROOT, console, with_config
+from ctpipe.config import ALL_SECTIONS
+
+DEFAULT_SPEC = 'build/pipeline.json'
+
+
+def _pairs(values: Sequence[str], what: str) -> Dict[str, str]:
+  out = {}
+  for value in values:
+    if '=' not in value:
+      raise click.BadParameter(f'{value!r}: expected name=value', param_hint=what)
+    key, text = value.split('=', 1)
+    out[key.strip()] = text.strip()
+  return out
+
+
+def quietly(fn):
+  """TensorFlow and the cloud SDK print while importing and compiling: into a log."""
+  from ctpipe import console_logs  # pylint: disable=g-import-not-at-top
+  with console_logs.to_file(os.path.join(PROJECT_ROOT, 'build', 'logs')) as log_path:
+    try:
+      return fn()
+    except (ValueError, FileNotFoundError) as e:
+      console.print(f'[red]error:[/red] {e}')
+      sys.exit(1)
+    except Exception as e:  # pylint: disable=broad-except
+      import traceback  # pylint: disable=g-import-not-at-top
+      traceback.print_exc()
+      console.print(f'[red]error:[/red] {type(e).__name__}: {e} (trace in {log_path})')
+      sys.exit(1)
+
+def load(project):
+  """The project with its vertex section checked (exit 2 with one line when it is missing)."""
+  from ctpipe import config as config_lib  # pylint: disable=g-import-not-at-top
+  try:
+    config_lib.require_vertex(project)
+  except config_lib.ConfigError as e:
+    console.print(f'[red]error:[/red] {e}')
+    sys.exit(2)
+  return project
+
+
+@click.command(name='compile')
+@click.option('--target', type=click.Choice(['vertex', 'local']), default='vertex',
+              show_default=True)
+@click.option('--output', type=click.Path(dir_okay=False), default=DEFAULT_SPEC,
+              show_default=True)
+@with_config(ALL_SECTIONS)
+def compile_command(project, target, output):
+  """Write the Vertex AI PipelineJob spec (offline: no network, no credentials)."""
+  if target == 'local':
+    raise click.UsageError('the local target needs no compiling: `ctpipe run` runs it')
+  config = load(project)
+
+  def work():
+    from pipeline import vertex_runner  # pylint: disable=g-import-not-at-top
+    return vertex_runner.compile_spec(config, output)
+  spec = quietly(work)
+  tasks = sorted(spec['pipelineSpec']['root']['dag']['tasks'])
+  console.print(f'Wrote {output}: {len(tasks)} tasks, image {config.vertex.image}, '
+                f'Beam on Dataflow in {config.vertex.region}')
+
+def job_options(fn):
+  fn = click.option('--dry-run', is_flag=True,
+                    help='Print the exact request; send nothing.')(fn)
+  fn = click.option('--label', 'labels', multiple=True, metavar='KEY=VALUE')(fn)
+  fn = click.option('--cache/--no-cache', 'cache', default=None,
+                    help='Reuse earlier steps\' outputs (default: vertex.enable_caching).')(fn)
+  fn = click.option('--param', 'params', multiple=True, metavar='NAME=VALUE',
+                    help='Per-run values: epochs, window_spans, learning_rate, batch_size, '
+                         'dropout, hidden_units (comma-separated), seed.')(fn)
+  fn = click.option('--display-name', default=None,
+                    help='Default: the pipeline name.')(fn)
+  fn = click.option('--spec', type=click.Path(dir_okay=False), default=None,
+                    help=f'A compiled spec (default: compile now into {DEFAULT_SPEC}).')(fn)
+  return with_config(ALL_SECTIONS)(fn)
+
+def prepare(project, spec, params):
+  config = load(project)
+
+  def work():
+    from pipeline import local_runner, vertex_runner  # pylint: disable=g-import-not-at-top
+    path = spec or DEFAULT_SPEC
+    if spec is None:
+      vertex_runner.compile_spec(config, path)
+    elif not os.path.exists(spec):
+      raise FileNotFoundError(f'no compiled spec at {spec}; run `ctpipe compile` first')
+    values = vertex_runner.parameter_values(config.pipeline, _pairs(params, '--param'),
+                                            local_runner.user_code_version())
+    return path, values
+  path, values = quietly(work)
+  return config, path, values
+
+@click.command(name='submit')
+@job_options
+def submit_command(project, spec, display_name, params, cache, labels,
+                   dry_run):
+  """Submit one run to Vertex AI Pipelines (--dry-run prints the request instead)."""
+  config, path, values = prepare(project, spec, params)
+
+  def work():
+    from pipeline import vertex_jobs  # pylint: disable=g-import-not-at-top
+    return vertex_jobs.submit(config.vertex, path, display_name or config.pipeline.pipeline_name,
+                              values, cache, _pairs(labels, '--label'), dry_run=dry_run)
+  result = quietly(work)
+  _report(console, result, dry_run, 'CreatePipelineJob')
+
+@click.command(name='schedule')
+@click.option('--cron', required=True,
+              help='When to run, e.g. "0 3 * * *" (UTC; prefix CRON_TZ=Europe/Berlin '
+                   'for another zone).')
+@click.option('--max-concurrent-runs', type=click.IntRange(min=1), default=1,
+              show_default=True)
+@job_options
+def schedule_command(project, cron, max_concurrent_runs, spec, display_name,
+                     params, cache, labels, dry_run):
+  """Create a Vertex AI pipeline schedule for continuous training (--dry-run: print only)."""
+  from ctpipe.continuous.watch import check_cron  # pylint: disable=g-import-not-at-top
+  try:
+    check_cron(cron.split(' ', 1)[1] if cron.startswith(('CRON_TZ=', 'TZ=')) else cron)
+  except ValueError as e:
+    raise click.BadParameter(str(e), param_hint='--cron')
+  config, path, values = prepare(project, spec, params)
+
+  def work():
+    from pipeline import vertex_jobs  # pylint: disable=g-import-not-at-top
+    return vertex_jobs.schedule(config.vertex, path,
+                                display_name or config.pipeline.pipeline_name, cron, values,
+                                cache, _pairs(labels, '--label'), max_concurrent_runs,
+                                dry_run=dry_run)
+  result = quietly(work)
+  _report(console, result, dry_run, 'CreateSchedule')
+
+
+
+def _report(console, result, dry_run: bool, method: str) -> None:
+  from pipeline import vertex_jobs  # pylint: disable=g-import-not-at-top
+  if dry_run:
+    console.print(f'Dry run: nothing sent. The {method} request:')
+    click.echo(vertex_jobs.pretty(result))
+  else:
+    console.print(f'Created {result["name"]}')

@@ -1,0 +1,503 @@
+"""ctpipe's typed configuration: one file (`config/ctpipe.yaml`), loaded once per command.
+
+The types are frozen standard-library dataclasses, so that pipeline steps (on Vertex,
+in TFX's own image) import them without any validation library and without
+TensorFlow. Reading a file into them is pydantic's job (`parse`, `load`): typed values,
+unknown keys refused, and each mistake turned into one line naming the key and where it
+came from (the file, or the `--set` option that introduced it). YAML gives values their
+types; a quoted number is read as that number.
+
+Sections: `dataset` (the data set's definition: everything that names its columns,
+outside the model's own feature contract in `models/`), `pipeline` (settings both
+targets share), `local`, `vertex`.
+"""
+import copy
+import dataclasses
+import enum
+import math
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+# pydantic reads this attribute on a standard dataclass: a key the type lacks is an error.
+_STRICT = {'extra': 'forbid'}
+
+
+class Target(enum.Enum):
+  LOCAL = 'local'
+  VERTEX = 'vertex'
+
+
+class ConfigError(ValueError):
+  """The configuration file or an override is wrong; the message says where."""
+
+
+BEAM_MODE_NAMES = ('auto', 'in_memory', 'multi_processing')
+
+
+# --- the data set's definition -----------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class GuardedSlices:
+  """Slices a blessing guards against the baseline: feature -> values ([]: every value)."""
+  __pydantic_config__ = _STRICT
+  accuracy: Mapping[str, Tuple[str, ...]] = dataclasses.field(default_factory=dict)
+  auc: Mapping[str, Tuple[str, ...]] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoChanges:
+  """How `replay --demo` alters a copy of the data: one drifted span, one schema-broken span."""
+  __pydantic_config__ = _STRICT
+  scaled: Tuple[str, ...] = ()           # numeric columns multiplied by `scale`
+  scale: float = 2.5
+  constant: Mapping[str, str] = dataclasses.field(default_factory=dict)  # column -> value
+  constant_share: float = 0.8            # of the rows given the constant
+  dropped: str = ''                      # a required column the broken span lacks
+  garbled: str = ''                      # a numeric column the broken span fills with text
+
+
+@dataclasses.dataclass(frozen=True)
+class DataSet:
+  """A data set's definition: its names, label, time column, slices and demo changes."""
+  __pydantic_config__ = _STRICT
+  name: str                 # the model's name: serving/<name>/<version>/, TF Serving's API
+  pipeline_name: str        # the TFX pipeline (and ML Metadata context) name
+  label: str
+  time_column: str = ''     # splits one CSV into spans by period ('' : no time column)
+  predictions: Tuple[str, ...] = ()   # outputs `ctpipe predict` appends, in order
+  slices: Tuple[str, ...] = ()        # features the Evaluator slices by
+  guarded_slices: GuardedSlices = GuardedSlices()
+  demo: DemoChanges = DemoChanges()
+
+  def __post_init__(self):
+    if not self.name or not self.name.replace('-', '').replace('_', '').isalnum():
+      raise ValueError(f'name {self.name!r}: use letters, digits, - and _ only')
+    for kind in ('accuracy', 'auc'):
+      unknown = sorted(set(getattr(self.guarded_slices, kind)) - set(self.slices))
+      if unknown:
+        raise ValueError(f'guarded_slices.{kind}: {unknown} are not in slices {list(self.slices)}')
+
+
+# --- the pipeline's settings -----------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class HParams:
+  """Training hyperparameters; recorded in ML Metadata through the Trainer's custom_config."""
+  hidden_units: Tuple[int, ...] = (128, 64)
+  dropout: float = 0.5
+  learning_rate: float = 1e-3
+  batch_size: int = 128
+  epochs: int = 4
+  max_embedding_dim: int = 8
+  seed: int = 42
+  # Larger data trains with larger batches (see for_rows); small data is unaffected.
+  max_steps_per_epoch: int = 1000
+
+  def __post_init__(self):
+    if self.epochs < 1 or self.batch_size < 1:
+      raise ValueError(f'epochs and batch_size must be >= 1, got {self.epochs}, {self.batch_size}')
+    if not self.hidden_units or min(self.hidden_units) < 1:
+      raise ValueError(f'hidden_units must be positive, got {self.hidden_units}')
+    if not 0.0 <= self.dropout < 1.0 or self.learning_rate < 0:
+      raise ValueError('dropout must be within [0, 1) and learning_rate >= 0')
+    if self.max_steps_per_epoch < 1:
+      raise ValueError(f'max_steps_per_epoch must be >= 1, got {self.max_steps_per_epoch}')
+
+  def for_rows(self, train_rows: int) -> 'HParams':
+    """These hyperparameters for `train_rows` training rows.
+
+    When an epoch at `batch_size` would take more than `max_steps_per_epoch` steps, the
+    batch doubles (and the learning rate grows by sqrt(2), the usual scaling for Adam)
+    until it does not: per-step overhead, not arithmetic, bounds Keras on small models.
+    The embedded data trains exactly as configured.
+    """
+    factor = 1
+    while math.ceil(train_rows / (self.batch_size * factor)) > self.max_steps_per_epoch:
+      factor *= 2
+    if factor == 1:
+      return self
+    return dataclasses.replace(self, batch_size=self.batch_size * factor,
+                               learning_rate=self.learning_rate * math.sqrt(factor))
+
+  @classmethod
+  def from_dict(cls, values: Mapping[str, object]) -> 'HParams':
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+      raise ValueError(f'unknown hyperparameters {unknown}; known: {sorted(known)}')
+    kwargs = dict(values)
+    if 'hidden_units' in kwargs:
+      kwargs['hidden_units'] = tuple(int(u) for u in kwargs['hidden_units'])
+    return cls(**kwargs)
+
+  def to_dict(self) -> Dict[str, object]:
+    values = dataclasses.asdict(self)
+    values['hidden_units'] = list(self.hidden_units)
+    return values
+
+
+@dataclasses.dataclass(frozen=True)
+class Thresholds:
+  """What the Evaluator requires before it blesses a candidate (see pipeline/evaluation.py).
+
+  Value thresholds apply on every run; change thresholds compare the candidate with the
+  latest blessed model (the baseline) on the same evaluation data and are skipped by TFMA
+  on the first run, when there is no baseline.
+  """
+  min_auc: float = 0.90
+  # Accuracy must beat the evaluation data's majority-class rate by more than this.
+  min_accuracy_lift: float = 0.0
+  # Overall: the candidate may be at most this much worse than the baseline.
+  max_auc_drop: float = 0.01
+  max_accuracy_drop: float = 0.01
+  # Per guarded slice (DataSet.guarded_slices): at most this much worse than the baseline.
+  max_slice_accuracy_drop: float = 0.05
+  max_slice_auc_drop: float = 0.05
+
+  def __post_init__(self):
+    if not 0.0 <= self.min_auc <= 1.0:
+      raise ValueError(f'min_auc must be within [0, 1], got {self.min_auc}')
+    for name in ('max_auc_drop', 'max_accuracy_drop', 'max_slice_accuracy_drop',
+                 'max_slice_auc_drop'):
+      if getattr(self, name) < 0:
+        raise ValueError(f'{name} must be >= 0, got {getattr(self, name)}')
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineSettings:
+  """Everything that shapes the pipeline, apart from where it reads and writes."""
+  dataset: DataSet
+  # Transform, Trainer and Evaluator read the newest `window_spans` validated spans.
+  window_spans: int = 4
+  # Hash split of every span into train/eval (2:1: one third held out).
+  train_buckets: int = 2
+  eval_buckets: int = 1
+  hparams: HParams = HParams()
+  thresholds: Thresholds = Thresholds()
+  # Every pushed version also as TensorFlow Lite (see pipeline/components/edge_export).
+  edge_export: bool = True
+  # Start training from the latest blessed model's weights (where shapes still match).
+  warm_start: bool = False
+  # Transform reads each span of the window as its own dataset and reuses TFT's analyzer
+  # cache across runs (local only). Off: one merged dataset (docs/performance.md).
+  analyzer_cache: bool = False
+
+  def __post_init__(self):
+    if self.window_spans < 1:
+      raise ValueError(f'window_spans must be >= 1, got {self.window_spans}')
+    if self.train_buckets < 1 or self.eval_buckets < 1:
+      raise ValueError('train_buckets and eval_buckets must both be >= 1')
+
+  @property
+  def pipeline_name(self) -> str:
+    return self.dataset.pipeline_name
+
+  @property
+  def model_name(self) -> str:
+    return self.dataset.name
+
+  def replace(self, window_spans: Optional[int] = None, epochs: Optional[int] = None,
+              min_auc: Optional[float] = None, edge_export: Optional[bool] = None,
+              warm_start: Optional[bool] = None,
+              analyzer_cache: Optional[bool] = None) -> 'PipelineSettings':
+    """These settings with command-line overrides applied; None keeps the configured value."""
+    changes: Dict[str, Any] = {k: v for k, v in (
+        ('window_spans', window_spans), ('edge_export', edge_export),
+        ('warm_start', warm_start), ('analyzer_cache', analyzer_cache)) if v is not None}
+    if epochs is not None:
+      changes['hparams'] = dataclasses.replace(self.hparams, epochs=epochs)
+    if min_auc is not None:
+      changes['thresholds'] = dataclasses.replace(self.thresholds, min_auc=min_auc)
+    return dataclasses.replace(self, **changes)
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelinePaths:
+  """Where a run reads and writes; local paths or gs:// URIs."""
+  pipeline_root: str
+  data_root: str
+  schema_file: str
+  serving_base: str  # models are pushed to <serving_base>/<model_name>/<version>/
+
+  def model_base(self, model_name: str) -> str:
+    return f'{self.serving_base.rstrip("/")}/{model_name}'
+
+  def edge_base(self, model_name: str) -> str:
+    """Where TFLite versions go; '.' cannot occur in a model name, so no model is called so."""
+    return f'{self.serving_base.rstrip("/")}/{model_name}.edge'
+
+
+# --- the targets -------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class MySQLStore:
+  """A MySQL-compatible metadata store; the password is read from `password_file`
+  (or prompted for), never written into the config or into ML Metadata."""
+  __pydantic_config__ = _STRICT
+  host: str
+  database: str
+  user: str
+  port: int = 3306
+  password_file: str = ''
+
+
+@dataclasses.dataclass(frozen=True)
+class LocalTarget:
+  __pydantic_config__ = _STRICT
+  home: str = '.ctpipe'
+  data_root: str = ''       # '' : data/<dataset name>
+  schema: str = 'schema/schema.pbtxt'
+  beam_mode: str = 'auto'   # auto: chosen from the window's size (pipeline.beam_modes)
+  # None: SQLite in the home (metadata.db).
+  mysql: Optional[MySQLStore] = None
+
+  def __post_init__(self):
+    if self.beam_mode not in BEAM_MODE_NAMES:
+      raise ValueError(f'beam_mode: one of {", ".join(BEAM_MODE_NAMES)}, got {self.beam_mode!r}')
+
+
+@dataclasses.dataclass(frozen=True)
+class DataflowSettings:
+  __pydantic_config__ = _STRICT
+  machine_type: str = 'n1-standard-4'
+  max_workers: int = 4
+  disk_size_gb: int = 50
+  # Dataflow's own staging and temp files; default: <pipeline_root>/dataflow-tmp.
+  temp_location: str = ''
+  use_public_ips: bool = False
+
+  def __post_init__(self):
+    if self.max_workers < 1 or self.disk_size_gb < 10:
+      raise ValueError('max_workers >= 1 and disk_size_gb >= 10')
+
+
+@dataclasses.dataclass(frozen=True)
+class VertexTraining:
+  """The Trainer on Vertex AI Training (tfx.extensions.google_cloud_ai_platform.Trainer)."""
+  __pydantic_config__ = _STRICT
+  enabled: bool = False
+  machine_type: str = 'n1-standard-8'
+
+
+@dataclasses.dataclass(frozen=True)
+class VertexEndpoint:
+  """Push to a Vertex AI Endpoint (tfx.extensions.google_cloud_ai_platform.Pusher)
+  instead of the serving bucket alone."""
+  __pydantic_config__ = _STRICT
+  enabled: bool = False
+  endpoint_name: str = ''   # '' : the pipeline's name
+  machine_type: str = 'n1-standard-2'
+  serving_image: str = 'us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest'
+
+
+@dataclasses.dataclass(frozen=True)
+class VertexTarget:
+  __pydantic_config__ = _STRICT
+  project: str
+  region: str
+  pipeline_root: str   # gs://...: every artifact of every run
+  data_root: str       # gs://.../span-<N>/*.csv
+  serving_bucket: str  # gs://...: pushed models, <serving_bucket>/<model>/<version>/
+  image: str           # the project's image (see Dockerfile); every step and Dataflow workers
+  service_account: str
+  network: str = ''    # projects/<number>/global/networks/<name>; '' = the default network
+  subnetwork: str = ''  # for Dataflow workers: regions/<region>/subnetworks/<name>
+  schema: str = '/ctpipe/schema/schema.pbtxt'  # inside the image
+  enable_caching: bool = True
+  labels: Tuple[Tuple[str, str], ...] = ()
+  dataflow: DataflowSettings = DataflowSettings()
+  training: VertexTraining = VertexTraining()
+  endpoint: VertexEndpoint = VertexEndpoint()
+
+  def __post_init__(self):
+    for name in ('pipeline_root', 'data_root', 'serving_bucket'):
+      if not getattr(self, name).startswith('gs://'):
+        raise ValueError(f'{name} must be a gs:// URI, got {getattr(self, name)!r}')
+    if not self.image or ':' not in self.image.rsplit('/', 1)[-1]:
+      raise ValueError(f'image needs a tag (…/ctpipe:0.1.0), got {self.image!r}')
+
+  @property
+  def dataflow_temp(self) -> str:
+    return self.dataflow.temp_location or f'{self.pipeline_root.rstrip("/")}/dataflow-tmp'
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineSection:
+  """The file's `pipeline:` section: the settings a person changes most."""
+  __pydantic_config__ = _STRICT
+  window_spans: Optional[int] = None
+  epochs: Optional[int] = None
+  min_auc: Optional[float] = None
+  edge_export: Optional[bool] = None
+  warm_start: Optional[bool] = None
+  analyzer_cache: Optional[bool] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ProjectConfig:
+  pipeline: PipelineSettings
+  local: LocalTarget
+  vertex: Optional[VertexTarget]
+
+  @property
+  def dataset(self) -> DataSet:
+    return self.pipeline.dataset
+
+  def data_root(self) -> str:
+    """The local data root as configured (relative paths are the project's)."""
+    return self.local.data_root or f'data/{self.dataset.name}'
+
+  def endpoint_name(self) -> str:
+    assert self.vertex is not None
+    return self.vertex.endpoint.endpoint_name or self.pipeline.pipeline_name
+
+
+# --- reading a file ------------------------------------------------------------------
+
+ALL_SECTIONS = ('dataset', 'pipeline', 'local', 'vertex')
+_SECTION_TYPES = {'dataset': DataSet, 'pipeline': PipelineSection, 'local': LocalTarget,
+                  'vertex': VertexTarget}
+_TYPE_WORDS = {'int_type': 'int', 'int_parsing': 'int', 'int_from_float': 'int',
+               'float_type': 'float', 'float_parsing': 'float', 'bool_type': 'true or false',
+               'bool_parsing': 'true or false', 'string_type': 'a string',
+               'tuple_type': 'a list', 'dict_type': 'a mapping', 'dataclass_type': 'a mapping',
+               'dataclass_exact_type': 'a mapping', 'model_type': 'a mapping'}
+
+
+def _field_names(cls, loc: Sequence[Any]) -> List[str]:
+  """The keys known at `loc` inside dataclass `cls` (for 'unknown key' messages)."""
+  import typing  # pylint: disable=g-import-not-at-top
+  for part in loc:
+    hints = typing.get_type_hints(cls)
+    if part not in hints:
+      return []
+    cls = hints[part]
+    args = [a for a in typing.get_args(cls) if a is not type(None)]
+    if args and not dataclasses.is_dataclass(cls):
+      cls = args[0]
+  return [f.name for f in dataclasses.fields(cls)] if dataclasses.is_dataclass(cls) else []
+
+
+def _one_line(cls, section: str, error) -> str:
+  """The first error of a pydantic ValidationError as 'section.key: what is wrong'."""
+  first = error.errors()[0]
+  loc = list(first['loc'])
+  kind = first['type']
+  if kind in ('extra_forbidden', 'unexpected_keyword_argument'):
+    where = '.'.join([section] + [str(p) for p in loc[:-1]])
+    known = sorted(_field_names(cls, loc[:-1]))
+    return f'{where}: unknown key(s) {[str(loc[-1])]}; known: {known}'
+  where = '.'.join([section] + [str(p) if not isinstance(p, int) else f'[{p}]' for p in loc])
+  where = where.replace('.[', '[')
+  if kind == 'missing':
+    return f'{where} is required'
+  if kind in _TYPE_WORDS:
+    return f'{where}: expected {_TYPE_WORDS[kind]}, got {first.get("input")!r}'
+  message = str(first.get('msg', '')).removeprefix('Value error, ')
+  return f'{where}: {message}'
+
+
+def _tuples(value: Any) -> Any:
+  """YAML lists as tuples (the frozen types hold tuples); mappings walked."""
+  if isinstance(value, list):
+    return tuple(_tuples(v) for v in value)
+  if isinstance(value, dict):
+    return {k: _tuples(v) for k, v in value.items()}
+  return value
+
+
+def _section(section: str, values: Any):
+  from pydantic import TypeAdapter, ValidationError  # pylint: disable=g-import-not-at-top
+  cls = _SECTION_TYPES[section]
+  if values is None:
+    values = {}
+  if section == 'vertex' and isinstance(values, dict) and isinstance(values.get('labels'), dict):
+    values = dict(values, labels=sorted((str(k), str(v)) for k, v in values['labels'].items()))
+  try:
+    return TypeAdapter(cls).validate_python(_tuples(values))
+  except ValidationError as e:
+    raise ConfigError(_one_line(cls, section, e)) from None
+
+
+def _override(tree: Dict[str, Any], assignment: str) -> None:
+  """Applies 'a.b.c=value' to the parsed YAML; the value is parsed as YAML (1, true, text)."""
+  import yaml  # pylint: disable=g-import-not-at-top
+  if '=' not in assignment:
+    raise ConfigError('expected key=value, e.g. vertex.region=europe-west4')
+  key, text = assignment.split('=', 1)
+  parts = key.strip().split('.')
+  if not all(parts):
+    raise ConfigError('empty key')
+  node = tree
+  for part in parts[:-1]:
+    child = node.setdefault(part, {})
+    if not isinstance(child, dict):
+      raise ConfigError(f'{part} is not a mapping')
+    node = child
+  try:
+    node[parts[-1]] = yaml.safe_load(text) if text.strip() else ''
+  except yaml.YAMLError as e:
+    raise ConfigError(f'the value is not valid YAML: {e}') from None
+
+
+def _build(tree: Mapping[str, Any], sections: Sequence[str]) -> ProjectConfig:
+  unknown = sorted(set(tree) - set(ALL_SECTIONS))
+  if unknown:
+    raise ConfigError(f'unknown section(s) {unknown}; the file has {", ".join(ALL_SECTIONS)}')
+  if 'dataset' not in tree:
+    raise ConfigError('dataset is required (the data set\'s name, pipeline name and label)')
+  dataset = _section('dataset', tree['dataset'])
+  section = _section('pipeline', tree.get('pipeline'))
+  try:
+    settings = PipelineSettings(dataset=dataset).replace(**dataclasses.asdict(section))
+  except ValueError as e:
+    raise ConfigError(f'pipeline: {e}') from None
+  vertex = tree.get('vertex') if 'vertex' in sections else None
+  return ProjectConfig(pipeline=settings, local=_section('local', tree.get('local')),
+                       vertex=_section('vertex', vertex) if vertex else None)
+
+
+def parse(tree: Optional[Mapping[str, Any]], overrides: Sequence[str] = (),
+          sections: Sequence[str] = ALL_SECTIONS, source: str = 'config') -> ProjectConfig:
+  """A ProjectConfig from parsed YAML and `key=value` overrides.
+
+  Only `sections` among local and vertex are checked (a local run needs no valid vertex
+  section). An error names `source` when the file is wrong, and the `--set` option when
+  an override made it wrong.
+  """
+  tree = copy.deepcopy(dict(tree or {}))
+  try:
+    config = _build(tree, sections)
+  except ConfigError as e:
+    raise ConfigError(f'{source}: {e}') from None
+  for assignment in overrides:
+    try:
+      _override(tree, assignment)
+      config = _build(tree, sections)
+    except ConfigError as e:
+      raise ConfigError(f'--set {assignment}: {e}') from None
+  return config
+
+
+def read_yaml(path: str) -> Mapping[str, Any]:
+  import yaml  # pylint: disable=g-import-not-at-top
+  try:
+    with open(path, encoding='utf-8') as f:
+      tree = yaml.safe_load(f)
+  except FileNotFoundError as e:
+    raise ConfigError(f'config file {path} not found') from e
+  except yaml.YAMLError as e:
+    raise ConfigError(f'{path} is not valid YAML: {e}') from e
+  if tree is not None and not isinstance(tree, Mapping):
+    raise ConfigError(f'{path}: the top level must be a mapping')
+  return tree or {}
+
+
+def load(path: str, overrides: Sequence[str] = (),
+         sections: Sequence[str] = ALL_SECTIONS) -> ProjectConfig:
+  return parse(read_yaml(path), overrides, sections, source=path)
+
+
+def require_vertex(config: ProjectConfig) -> VertexTarget:
+  if config.vertex is None:
+    raise ConfigError('no vertex section in the config; copy the example in config/ctpipe.yaml')
+  return config.vertex

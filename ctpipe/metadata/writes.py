@@ -1,0 +1,133 @@
+"""The records ctpipe adds to ML Metadata beside TFX's own: why a run happened, spans
+that cannot be read, rollbacks, and executions a dead process left RUNNING.
+
+Each writer is called under the home's lock, so no other writer races it.
+"""
+import getpass
+import time
+from typing import List, Optional
+
+from ml_metadata.metadata_store import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+from ctpipe.metadata import connection
+from ctpipe.metadata.connection import NODE_CONTEXT, PIPELINE_CONTEXT, RUN_CONTEXT
+from ctpipe.metadata.reader import SPAN_REJECTION_TYPE
+
+# On a `pipeline_run` context: why the run happened (`inspect runs` shows it as the trigger).
+REASON_PROPERTY = 'reason'
+# On an execution marked CANCELED because its process died.
+NOTE_PROPERTY = 'ctpipe_note'
+ROLLBACK_TYPE = 'ctpipe.Rollback'
+SPAN_CHECK_NODE = 'SpanCheck'  # the node name span rejections are shown under
+
+
+def record_reason(config: metadata_store_pb2.ConnectionConfig, after_execution_id: int,
+                  reason: str) -> int:
+  """Tags the runs of every execution newer than `after_execution_id`; returns how many.
+
+  LocalDagRunner creates the run context; this tags it afterwards.
+  """
+  store = connection.connect(config)
+  executions = store.get_executions(list_options=metadata_store.ListOptions(
+      filter_query=f'id > {int(after_execution_id)}'))
+  runs = {}
+  for execution in executions:
+    for context in store.get_contexts_by_execution(execution.id):
+      if context.type == RUN_CONTEXT:
+        runs[context.id] = context
+  for context in runs.values():
+    context.custom_properties[REASON_PROPERTY].string_value = reason
+  if runs:
+    store.put_contexts(list(runs.values()))
+  return len(runs)
+
+
+def cancel_orphaned_executions(config: metadata_store_pb2.ConnectionConfig) -> List[int]:
+  """Marks every RUNNING execution CANCELED, with a note; returns their ids.
+
+  Only called while holding the home's lock: no live run can own a RUNNING execution
+  then, so ML Metadata stops claiming that something is still running.
+  """
+  store = connection.connect(config)
+  running = store.get_executions(list_options=metadata_store.ListOptions(
+      filter_query='last_known_state = RUNNING'))
+  stamp = time.strftime('%Y-%m-%d %H:%M:%S', time.localtime())
+  for execution in running:
+    execution.last_known_state = metadata_store_pb2.Execution.CANCELED
+    execution.custom_properties[NOTE_PROPERTY].string_value = (
+        f'its process died before it finished; marked canceled by the next run at {stamp}')
+  if running:
+    store.put_executions(running)
+  return [e.id for e in running]
+
+
+def _context(store: metadata_store.MetadataStore, type_name: str, name: str
+             ) -> metadata_store_pb2.Context:
+  """The context of that type and name, created (with its type) if missing."""
+  found = store.get_context_by_type_and_name(type_name, name)
+  if found is not None:
+    return found
+  type_id = store.put_context_type(metadata_store_pb2.ContextType(name=type_name))
+  [context_id] = store.put_contexts([metadata_store_pb2.Context(type_id=type_id, name=name)])
+  return store.get_contexts_by_id([context_id])[0]
+
+
+def record_span_rejection(config: metadata_store_pb2.ConnectionConfig, pipeline_name: str,
+                          span: int, reason: str, fingerprint: str, trigger: str) -> int:
+  """Records span `span` as rejected for `reason`; returns the execution id.
+
+  An execution of type `ctpipe.SpanRejection` (span, reason, the files' fingerprint) in
+  the pipeline's context, under a `pipeline_run` context of its own whose reason says
+  why, so `ctpipe inspect runs` lists it like any gated run.
+  """
+  store = connection.connect(config)
+  type_id = store.put_execution_type(metadata_store_pb2.ExecutionType(
+      name=SPAN_REJECTION_TYPE, properties={
+          'span': metadata_store_pb2.INT, 'reason': metadata_store_pb2.STRING,
+          'fingerprint': metadata_store_pb2.STRING}))
+  execution = metadata_store_pb2.Execution(
+      type_id=type_id, last_known_state=metadata_store_pb2.Execution.FAILED)
+  execution.properties['span'].int_value = span
+  execution.properties['reason'].string_value = reason
+  execution.properties['fingerprint'].string_value = fingerprint
+  [execution_id] = store.put_executions([execution])
+  run = _context(store, RUN_CONTEXT,
+                 f'{pipeline_name}-span-{span}-rejected-{time.strftime("%Y%m%dT%H%M%S")}'
+                 f'-{execution_id}')
+  run.custom_properties[REASON_PROPERTY].string_value = (
+      f'{trigger}; span {span} cannot be read: {reason}')
+  store.put_contexts([run])
+  contexts = [_context(store, PIPELINE_CONTEXT, pipeline_name),
+              _context(store, NODE_CONTEXT, f'{pipeline_name}.{SPAN_CHECK_NODE}'), run]
+  store.put_attributions_and_associations([], [
+      metadata_store_pb2.Association(context_id=c.id, execution_id=execution_id)
+      for c in contexts])
+  return execution_id
+
+
+def record_rollback(config: metadata_store_pb2.ConnectionConfig, pipeline_name: str,
+                    from_version: Optional[int], to_version: Optional[int], reason: str) -> int:
+  """A `ctpipe.Rollback` execution in the pipeline's context; returns its id."""
+  store = connection.connect(config)
+  type_id = store.put_execution_type(metadata_store_pb2.ExecutionType(
+      name=ROLLBACK_TYPE, properties={
+          'from_version': metadata_store_pb2.INT, 'to_version': metadata_store_pb2.INT,
+          'action': metadata_store_pb2.STRING, 'reason': metadata_store_pb2.STRING,
+          'user': metadata_store_pb2.STRING}))
+  execution = metadata_store_pb2.Execution(
+      type_id=type_id, last_known_state=metadata_store_pb2.Execution.COMPLETE)
+  execution.properties['action'].string_value = 'clear' if to_version is None else 'pin'
+  if from_version is not None:
+    execution.properties['from_version'].int_value = from_version
+  if to_version is not None:
+    execution.properties['to_version'].int_value = to_version
+  execution.properties['reason'].string_value = reason
+  execution.properties['user'].string_value = getpass.getuser()
+  [execution_id] = store.put_executions([execution])
+  pipeline_context = store.get_context_by_type_and_name(PIPELINE_CONTEXT, pipeline_name)
+  if pipeline_context is not None:
+    store.put_attributions_and_associations(
+        [], [metadata_store_pb2.Association(context_id=pipeline_context.id,
+                                            execution_id=execution_id)])
+  return execution_id

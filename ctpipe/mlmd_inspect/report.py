@@ -1,0 +1,231 @@
+"""`ctpipe report RUN`: one self-contained HTML file about one pipeline run.
+
+No scripts from anywhere, no fonts, no network: tables, inline SVG charts and a few
+lines of CSS. Sections: the run, its lineage as a graph, data statistics per split,
+anomalies (TFDV's own table), drift against the previous span, evaluation overall
+and per slice (ROC, calibration, accuracy by slice), and the champion-versus-
+challenger decision (thresholds, blessing, serving check, push).
+"""
+import datetime
+import os
+from html import escape
+from typing import List, Optional
+
+from ctpipe.mlmd_inspect import report_data, svg
+from ctpipe.metadata.records import Records
+from ctpipe.mlmd_inspect.run_view import RunView, data_span
+from ctpipe.mlmd_inspect.runs import list_runs_by_name
+
+_CSS = """
+body{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:1100px;color:#222;padding:0 16px}
+h1{font-size:22px} h2{font-size:18px;border-bottom:1px solid #ddd;padding-bottom:4px;margin-top:32px}
+table.data{border-collapse:collapse;margin:8px 0;font-size:13px}
+table.data td,table.data th{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}
+table.data th{background:#f4f4f4} .ok{color:#137333;font-weight:bold} .bad{color:#b3261e;font-weight:bold}
+.muted{color:#666} .charts{display:flex;flex-wrap:wrap;gap:16px} svg.chart{background:#fff}
+"""
+_NODE_COLOURS = {'COMPLETE': '#cdeccd', 'CACHED': '#d3e7f5', 'FAILED': '#f6c9c6',
+                 'CANCELED': '#eddcf2', 'RUNNING': '#fbeec1'}
+
+
+def _table(headers: List[str], rows: List[List[str]]) -> str:
+  head = ''.join(f'<th>{escape(h)}</th>' for h in headers)
+  body = ''.join('<tr>' + ''.join(f'<td>{c}</td>' for c in row) + '</tr>' for row in rows)
+  return f'<table class="data"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def _fmt(value: Optional[float]) -> str:
+  return '—' if value is None else f'{value:.4f}'
+
+
+def _summary(run: RunView) -> str:
+  r = run.row
+  verdict = ('—' if r.blessed is None else
+             '<span class="ok">blessed</span>' if r.blessed else '<span class="bad">not blessed</span>')
+  rows = [['pipeline', escape(r.pipeline)], ['status', escape(r.status)],
+          ['trigger', escape(r.trigger)], ['started', escape(r.start)],
+          ['duration', f'{r.seconds:.1f} s'], ['verdict', verdict],
+          ['pushed version', escape(r.pushed_version or 'nothing pushed')]]
+  components = [[escape(e.node), escape(e.state.lower()), f'{e.seconds:.1f}']
+                for e in run.executions]
+  return (_table(['', ''], rows) + '<h3>Components</h3>'
+          + _table(['component', 'outcome', 'seconds'], components))
+
+
+def _lineage_graph(run: RunView) -> str:
+  producer = {}
+  for e in run.executions:
+    for ids in e.outputs.values():
+      for i in ids:
+        producer[i] = e.node
+  edges = set()
+  for e in run.executions:
+    for ids in e.inputs.values():
+      for i in ids:
+        if i in producer and producer[i] != e.node:
+          edges.add((producer[i], e.node))
+  nodes = [(e.node, e.node, _NODE_COLOURS.get(e.state, '#eee')) for e in run.executions]
+  legend = ', '.join(f'<span style="background:{c};padding:0 6px">{s.lower()}</span>'
+                     for s, c in _NODE_COLOURS.items())
+  graph = svg.dag('Lineage of this run (artifacts flow left to right)', nodes, sorted(edges))
+  return f'<div style="overflow-x:auto">{graph}</div><p class="muted">{legend}</p>'
+
+
+def _statistics(run: RunView) -> str:
+  parts = []
+  for artifact in run.outputs_of_type('ExampleStatistics'):
+    for split in report_data.splits(artifact.uri):
+      rows = [[escape(f.name), f.kind, str(f.count), f'{f.missing_fraction:.1%}', escape(f.summary)]
+              for f in report_data.feature_stats(report_data.load_statistics(artifact.uri, split))]
+      parts.append(f'<h3>Span {run.span(artifact)}, split {escape(split)}</h3>'
+                   + _table(['feature', 'kind', 'present', 'missing', 'summary'], rows))
+  return ''.join(parts) or '<p class="muted">No statistics in this run.</p>'
+
+
+def _anomalies(run: RunView) -> str:
+  parts = []
+  for artifact in run.outputs_of_type('ExampleAnomalies'):
+    for split in report_data.splits(artifact.uri):
+      html = report_data.anomalies_table_html(artifact.uri, split)
+      parts.append(f'<h3>Span {run.span(artifact)}, split {escape(split)}</h3>' + (
+          html or '<p class="ok">No anomalies: the data matches the schema.</p>'))
+  return ''.join(parts) or '<p class="muted">No validation in this run.</p>'
+
+
+def _drift(records: Records, run: RunView) -> str:
+  reports = run.outputs_of_type('ctpipe.DriftReport')
+  if reports:
+    return _drift_check(reports[-1], run.span(reports[-1]))
+  current = [(run.span(a), a) for a in run.outputs_of_type('ExampleStatistics')]
+  current = [(span, a) for span, a in current if span is not None]
+  if not current:
+    return '<p class="muted">No statistics in this run.</p>'
+  span, newest = max(current, key=lambda pair: (pair[0], pair[1].id))
+  earlier = []
+  for proto in records.store.get_artifacts_by_type('ExampleStatistics'):
+    artifact = records.artifact(proto)
+    if artifact.id < newest.id:
+      earlier_span = data_span(records, artifact)
+      if earlier_span is not None and earlier_span < span:
+        earlier.append((earlier_span, artifact))
+  if not earlier:
+    return f'<p class="muted">Span {span} is the first span: nothing to compare.</p>'
+  before_span, before = max(earlier, key=lambda pair: (pair[0], pair[1].id))
+  names = report_data.splits(newest.uri)
+  split = 'train' if 'train' in names else names[0]
+  found = report_data.drift(report_data.load_statistics(newest.uri, split),
+                            report_data.load_statistics(before.uri, split))
+  rows = [[escape(d.feature), d.measure, f'{d.value:.4f}'] for d in found]
+  return (f'<p>Span {span} against span {before_span} ({escape(split)} split), '
+          'measured by TFDV: L-infinity distance for strings, Jensen–Shannon divergence for '
+          'numbers; largest first.</p>' + _table(['feature', 'measure', 'distance'], rows))
+
+
+def _drift_check(artifact, span) -> str:
+  """The run's DriftCheck: the new span against the training window, schema thresholds."""
+  measurements = sorted(report_data.drift_report(artifact.uri), key=lambda m: -m.value)
+  summary = artifact.properties.get('summary', '')
+  if not measurements:
+    return f'<p class="muted">{escape(str(summary) or "No drift measured.")}</p>'
+  rows = [[escape(m.feature), m.comparator, f'{m.value:.4f}', f'{m.threshold:g}',
+           '<span class="bad">beyond</span>' if m.value > m.threshold else 'within'] for m in measurements]
+  return (f'<p>Span {span} '
+          'against the newest training window (its train split), by the curated schema\'s '
+          f'drift comparators: <b>{escape(str(summary))}</b>.</p>'
+          + _table(['feature', 'measure', 'distance', 'threshold', 'verdict'], rows))
+
+
+def _evaluation(run: RunView) -> str:
+  evaluations = run.outputs_of_type('ModelEvaluation')
+  if not evaluations:
+    return '<p class="muted">No evaluation in this run.</p>'
+  result = report_data.evaluation(evaluations[-1].uri)
+  if result is None:
+    return '<p class="muted">The evaluation holds no metrics.</p>'
+  names = sorted(result.overall.candidate)
+  rows = [[escape(n), _fmt(result.overall.candidate.get(n)), _fmt(result.overall.baseline.get(n))]
+          for n in names if not n.endswith('_diff')]
+  overall = _table(['metric', 'candidate', 'baseline (in production)'], rows)
+  charts = [svg.line_chart('ROC', result.roc, 'false positive rate', 'true positive rate',
+                           diagonal=True),
+            svg.line_chart('Calibration', result.calibration, 'mean prediction', 'mean label',
+                           diagonal=True)]
+  accuracy = [(s.slice_name, s.candidate.get('binary_accuracy', 0.0),
+               s.baseline.get('binary_accuracy')) for s in result.slices
+              if 'binary_accuracy' in s.candidate]
+  if accuracy:
+    charts.append(svg.bar_chart('Accuracy by slice', accuracy, 'binary accuracy'))
+  slice_rows = [[escape(s.slice_name), f"{s.candidate.get('example_count', 0):.0f}",
+                 _fmt(s.candidate.get('auc')), _fmt(s.candidate.get('binary_accuracy')),
+                 _fmt(s.baseline.get('binary_accuracy'))] for s in result.slices]
+  return (overall + f'<div class="charts">{"".join(charts)}</div><h3>Per slice</h3>'
+          + _table(['slice', 'examples', 'AUC', 'accuracy', 'baseline accuracy'], slice_rows)
+          + _decision(run, result))
+
+
+def _decision(run: RunView, result: report_data.Evaluation) -> str:
+  lines = []
+  if result.validation_ok:
+    lines.append('<p class="ok">Every threshold passed (value thresholds, and the change '
+                 'thresholds against the production model where there is one).</p>')
+  else:
+    lines.append('<p class="bad">Thresholds failed:</p><ul>'
+                 + ''.join(f'<li>{escape(f)}</li>' for f in result.failures) + '</ul>')
+  for blessing in run.outputs_of_type('InfraBlessing'):
+    reason = blessing.properties.get('serving_check', '')
+    lines.append(f'<p>Serving check: {escape(str(reason))}</p>')
+  for pushed in run.outputs_of_type('PushedModel'):
+    if pushed.properties.get('pushed'):
+      lines.append(f"<p class=\"ok\">Pushed as version "
+                   f"{escape(str(pushed.properties.get('pushed_version')))} to "
+                   f"{escape(str(pushed.properties.get('pushed_destination', pushed.uri)))}</p>")
+    else:
+      reason = pushed.properties.get('not_pushed_reason', 'not blessed')
+      lines.append(f'<p>Not pushed: {escape(str(reason))}</p>')
+  return '<h3>Champion versus challenger</h3>' + ''.join(lines)
+
+
+def _safe(make) -> str:
+  """A section, or why it cannot be shown (e.g. artifact files deleted): the rest still renders."""
+  try:
+    return make()
+  except Exception as error:  # pylint: disable=broad-except
+    first = str(error).strip().splitlines()[0] if str(error).strip() else ''
+    return (f'<p class="bad">Not available: {escape(type(error).__name__)}: '
+            f'{escape(first[:300])}</p>')
+
+
+def build(records: Records, run_name: str) -> str:
+  rows = list_runs_by_name(records, [run_name])
+  run = RunView(records, rows[0])
+  sections = [
+      ('Run', lambda: _summary(run)),
+      ('Lineage', lambda: _lineage_graph(run)),
+      ('Data statistics', lambda: _statistics(run)),
+      ('Anomalies', lambda: _anomalies(run)),
+      ('Drift', lambda: _drift(records, run)),
+      ('Evaluation', lambda: _evaluation(run)),
+  ]
+  body = ''.join(f'<h2 id="{escape(t.lower().replace(" ", "-"))}">{escape(t)}</h2>{_safe(make)}'
+                 for t, make in sections)
+  made = datetime.datetime.now().strftime('%Y-%m-%d %H:%M:%S')
+  return ('<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+          f'<title>Run {escape(run_name)}</title><style>{_CSS}</style></head><body>'
+          f'<h1>Pipeline run {escape(run_name)}</h1>'
+          f'<p class="muted">Written by ctpipe report on {made}.</p>{body}</body></html>')
+
+
+def write(records: Records, run_name: str, path: str) -> str:
+  html = build(records, run_name)
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  with open(path + '.tmp', 'w', encoding='utf-8') as f:
+    f.write(html)
+  os.replace(path + '.tmp', path)
+  return path
+
+
+def default_path(reports_dir: str, run_name: str) -> str:
+  """`<reports_dir>/run-<run>.html`, the run's name made safe for a file name."""
+  safe = ''.join(c if c.isalnum() or c in '-_.' else '_' for c in run_name)
+  return os.path.join(reports_dir, f'run-{safe}.html')
+

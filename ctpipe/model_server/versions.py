@@ -1,0 +1,244 @@
+"""Which version serves: TF Serving's file-system source and availability-preserving swap.
+
+A poller lists the integer version folders under the model base path. The target is
+the newest version, or the version pinned by `ctpipe rollback` (`serving_policy.json`
+in the base path). A new target is loaded and warmed up completely while the current
+version keeps serving; only then does it take traffic and the old one is retired. A
+version that fails to load or warm up never serves; its error stays in the status.
+
+A running server says what it serves in `served_state.json` in the base path (the
+serving version, the versions that failed, its pid), so `ctpipe rollback` can tell
+what is actually served rather than what the folders suggest.
+"""
+import concurrent.futures
+import dataclasses
+import json
+import logging
+import os
+import re
+import threading
+import time
+from typing import Dict, List, Optional
+
+from ctpipe.model_server import protos, warmup
+from ctpipe.model_server.served_model import NotFoundError, ServedModel
+
+POLICY_FILE = 'serving_policy.json'
+STATE_FILE = 'served_state.json'
+WARMUP_THREADS = 4  # TF Serving's default num_model_warmup_threads
+_VERSION_DIR = re.compile(r'^[0-9]{1,18}$')
+
+# tensorflow.serving.ModelVersionStatus.State values.
+START, LOADING, AVAILABLE, UNLOADING, END = 10, 20, 30, 40, 50
+STATE_NAMES = {START: 'START', LOADING: 'LOADING', AVAILABLE: 'AVAILABLE',
+               UNLOADING: 'UNLOADING', END: 'END'}
+
+
+@dataclasses.dataclass
+class VersionStatus:
+  version: int
+  state: int
+  error: str = ''  # empty: OK
+
+
+def list_versions(base_path: str) -> List[int]:
+  if not os.path.isdir(base_path):
+    return []
+  return sorted(int(n) for n in os.listdir(base_path)
+                if _VERSION_DIR.match(n) and os.path.isdir(os.path.join(base_path, n)))
+
+
+def read_policy(base_path: str) -> dict:
+  path = os.path.join(base_path, POLICY_FILE)
+  if not os.path.exists(path):
+    return {}
+  with open(path) as f:
+    return json.load(f)
+
+
+def _write_json(base_path: str, name: str, value: dict) -> None:
+  """Atomic: a reader never sees half a file."""
+  os.makedirs(base_path, exist_ok=True)
+  tmp = os.path.join(base_path, f'.{name}.{os.getpid()}.tmp')
+  with open(tmp, 'w') as f:
+    json.dump(value, f, indent=2, sort_keys=True)
+  os.replace(tmp, os.path.join(base_path, name))
+
+
+def write_policy(base_path: str, policy: dict) -> None:
+  _write_json(base_path, POLICY_FILE, policy)
+
+
+def _alive(pid: int) -> bool:
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:
+    return True
+  return True
+
+
+def read_served_state(base_path: str) -> Optional[dict]:
+  """What a running server on this base path serves ({"serving": N or None, "failed":
+  {version: error}}), or None when no live server wrote one."""
+  path = os.path.join(base_path, STATE_FILE)
+  try:
+    with open(path) as f:
+      state = json.load(f)
+  except (OSError, ValueError):
+    return None
+  return state if _alive(int(state.get('pid', 0)) or -1) else None
+
+
+def target_version(base_path: str) -> Optional[int]:
+  versions = list_versions(base_path)
+  pinned = read_policy(base_path).get('pinned')
+  if pinned is not None and int(pinned) in versions:
+    return int(pinned)
+  return versions[-1] if versions else None
+
+
+def load_and_warm(model_dir: str, version: int) -> ServedModel:
+  """Loads a version and replays its warmup records, several at a time as TF Serving does.
+
+  Each signature's first call optimizes its graph in TensorFlow's C++ runtime, outside
+  the GIL, so the records run on `WARMUP_THREADS` threads (TF Serving's
+  `num_model_warmup_threads`, default 4). Measured: the candidate's five records
+  1.1 s -> 0.75 s on 2 cores. The first failing record's error is raised.
+  """
+  served = ServedModel(model_dir, version)
+  logs = list(warmup.read(model_dir))
+  if logs:
+    with concurrent.futures.ThreadPoolExecutor(
+        min(WARMUP_THREADS, len(logs)), thread_name_prefix='warmup') as pool:
+      list(pool.map(lambda log: protos.replay(served, log), logs))  # raises the first error
+  return served
+
+
+class VersionManager:
+  """Thread-safe owner of the serving version and every version's status."""
+
+  def __init__(self, model_name: str, base_path: str, poll_seconds: float = 2.0):
+    self.model_name = model_name
+    self.base_path = os.path.abspath(base_path)
+    self.poll_seconds = poll_seconds
+    self._lock = threading.Lock()
+    self._serving: Optional[ServedModel] = None
+    self._status: Dict[int, VersionStatus] = {}
+    self._failed_mtime: Dict[int, float] = {}
+    self._stop = threading.Event()
+    self._thread: Optional[threading.Thread] = None
+
+  # --- reading -------------------------------------------------------------------
+  def serving(self) -> Optional[ServedModel]:
+    with self._lock:
+      return self._serving
+
+  def statuses(self) -> List[VersionStatus]:
+    with self._lock:
+      return [dataclasses.replace(s) for _, s in sorted(self._status.items(), reverse=True)]
+
+  def status(self, version: int) -> VersionStatus:
+    with self._lock:
+      if version not in self._status:
+        raise NotFoundError(f'Could not find version {version} of model {self.model_name}')
+      return dataclasses.replace(self._status[version])
+
+  def labels(self) -> Dict[str, int]:
+    """`stable`: the serving version (one version serves at a time, as a pin does in TF
+    Serving's models.config)."""
+    served = self.serving()
+    return {'stable': served.version} if served is not None else {}
+
+  def resolve(self, version: Optional[int] = None, label: Optional[str] = None) -> ServedModel:
+    """The model answering a request for a version, a label or (neither) the default."""
+    served = self.serving()
+    if label is not None:
+      labels = self.labels()
+      if label not in labels:
+        raise NotFoundError(f'Unrecognized servable version label: {label}')
+      version = labels[label]
+    if served is None:
+      raise NotFoundError(f'Servable not found for request: Latest({self.model_name})')
+    if version is not None and version != served.version:
+      raise NotFoundError(f'Servable not found for request: '
+                          f'Specific({self.model_name}, {version})')
+    return served
+
+  # --- polling -------------------------------------------------------------------
+  def poll_once(self) -> None:
+    target = target_version(self.base_path)
+    current = self.serving()
+    if target is None or (current is not None and current.version == target):
+      return
+    model_dir = os.path.join(self.base_path, str(target))
+    mtime = os.path.getmtime(model_dir)
+    if self._failed_mtime.get(target) == mtime:
+      return  # already failed as it is; retried only if the folder changes
+    with self._lock:
+      self._status[target] = VersionStatus(target, LOADING)
+    try:
+      served = load_and_warm(model_dir, target)
+    except Exception as e:  # pylint: disable=broad-except
+      logging.exception('version %d failed to load or warm up', target)
+      self._failed_mtime[target] = mtime
+      with self._lock:
+        self._status[target] = VersionStatus(target, END, f'{type(e).__name__}: {e}')
+      self._write_state()
+      return
+    with self._lock:
+      old = self._serving
+      self._serving = served
+      self._status[target] = VersionStatus(target, AVAILABLE)
+      if old is not None:
+        self._status[old.version] = VersionStatus(old.version, END)
+    self._write_state()
+    logging.info('version %d serving%s', target, f' (retired {old.version})' if old else '')
+
+  def _write_state(self) -> None:
+    served = self.serving()
+    with self._lock:
+      failed = {str(v): s.error for v, s in self._status.items() if s.error}
+    try:
+      _write_json(self.base_path, STATE_FILE, {
+          'serving': served.version if served else None, 'failed': failed,
+          'pid': os.getpid(), 'updated': time.time()})
+    except OSError:  # a read-only base path: serving goes on, rollback cannot tell
+      logging.warning('cannot write %s in %s', STATE_FILE, self.base_path)
+
+  def _loop(self) -> None:
+    while not self._stop.is_set():
+      try:
+        self.poll_once()
+      except Exception:  # pylint: disable=broad-except
+        logging.exception('polling %s failed', self.base_path)
+      self._stop.wait(self.poll_seconds)
+
+  def start(self) -> None:
+    self.poll_once()
+    self._thread = threading.Thread(target=self._loop, name='version-poller', daemon=True)
+    self._thread.start()
+
+  def stop(self) -> None:
+    self._stop.set()
+    if self._thread:
+      self._thread.join(timeout=10)
+    path = os.path.join(self.base_path, STATE_FILE)
+    try:
+      with open(path) as f:
+        ours = json.load(f).get('pid') == os.getpid()
+      if ours:
+        os.remove(path)  # a stopped server serves nothing
+    except (OSError, ValueError):
+      pass
+
+  def wait_for_version(self, version: int, timeout_s: float = 60) -> VersionStatus:
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+      with self._lock:
+        status = self._status.get(version)
+      if status and status.state in (AVAILABLE, END):
+        return dataclasses.replace(status)
+      time.sleep(0.1)
+    raise TimeoutError(f'version {version} not loaded within {timeout_s} s')

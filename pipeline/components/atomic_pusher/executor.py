@@ -1,0 +1,53 @@
+"""Pusher executor that publishes blessed models atomically with integer versions.
+
+TFX's filesystem Pusher copies straight into `<base>/<timestamp>/`, so TF Serving can
+see a half-copied version. This executor keeps TFX's blessing checks and MLMD
+properties and delegates the copy to `pipeline.publishing.publish`.
+"""
+from typing import Any, Dict, List
+
+from tfx import types
+from tfx.components.pusher import executor as tfx_pusher_executor
+from tfx.proto import pusher_pb2
+from tfx.types import artifact_utils, standard_component_specs
+from tfx.utils import io_utils, proto_utils
+
+from ctpipe.model_server import tf_serving_config, versions
+from pipeline.components.atomic_pusher import publishing
+
+ROLLBACK_PROPERTY = 'rollback_in_effect'
+
+
+class AtomicPusherExecutor(tfx_pusher_executor.Executor):
+  """Pushes to `<push_destination.filesystem.base_directory>/<n>/` only when blessed."""
+
+  def Do(self, input_dict: Dict[str, List[types.Artifact]],
+         output_dict: Dict[str, List[types.Artifact]], exec_properties: Dict[str, Any]) -> None:
+    model_push = artifact_utils.get_single_instance(
+        output_dict[standard_component_specs.PUSHED_MODEL_KEY])
+    if not self.CheckBlessing(input_dict):
+      self._MarkNotPushed(model_push)
+      return
+    destination = pusher_pb2.PushDestination()
+    proto_utils.json_to_proto(exec_properties[standard_component_specs.PUSH_DESTINATION_KEY],
+                              destination)
+    if destination.WhichOneof('destination') != 'filesystem':
+      raise ValueError('AtomicPusherExecutor pushes to a filesystem destination only')
+    model_path = self.GetModelPath(input_dict)
+    base = destination.filesystem.base_directory
+    if publishing.already_published(model_path, base) is not None:
+      # A re-run re-blesses the model that is already serving: nothing new to publish.
+      self._MarkNotPushed(model_push)
+      model_push.set_string_custom_property('not_pushed_reason', 'already the serving version')
+      return
+    serving_path = publishing.publish(model_path, base)
+    io_utils.copy_dir(model_path, model_push.uri)  # archived copy, as TFX's Pusher does
+    version = serving_path.rstrip('/').rsplit('/', 1)[-1]
+    self._MarkPushed(model_push, pushed_destination=serving_path, pushed_version=version)
+    tf_serving_config.write_for(base)
+    pinned = versions.read_policy(base).get('pinned')
+    if pinned is not None:
+      # A push never silently undoes a rollback: say that the pin still holds.
+      model_push.set_string_custom_property(
+          ROLLBACK_PROPERTY, f'version {pinned} stays served (pinned by `ctpipe rollback`); '
+          f'`ctpipe rollback --clear` serves version {version}')
