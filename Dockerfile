@@ -9,17 +9,15 @@ WORKDIR /ctpipe
 COPY docker/requirements-image.txt /tmp/requirements-image.txt
 RUN pip install --no-cache-dir --no-deps -r /tmp/requirements-image.txt
 
-COPY setup.py README.md ./
+COPY pyproject.toml setup.py README.md ./
+COPY ctpipe/ ctpipe/
 COPY pipeline/ pipeline/
 COPY models/ models/
-COPY model_server/ model_server/
-COPY mlmd_inspect/ mlmd_inspect/
-COPY continuous/ continuous/
 COPY schema/ schema/
 COPY config/ config/
 # --no-deps: the image brings the TFX stack; the project must run on its Python 3.10.
 RUN pip install --no-cache-dir --no-deps . \
- && python -c "import models.training, pipeline.definition, model_server.server"
+ && python -c "import models.training, pipeline.definition, ctpipe.model_server.server"
 
 # The TFX image's entrypoint (Beam's boot) stays: Dataflow starts workers through it,
 # and Vertex AI Pipelines gives each step its own command.

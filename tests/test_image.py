@@ -2,6 +2,7 @@
 the image is built by scripts/build_image.sh on a machine that has it)."""
 import os
 import re
+import tomllib
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -28,8 +29,10 @@ def test_the_image_copies_every_package_and_the_schema():
   with open(os.path.join(REPO, 'Dockerfile'), encoding='utf-8') as f:
     dockerfile = f.read()
   assert dockerfile.startswith('#') and 'FROM gcr.io/tfx-oss-public/tfx:1.16.0' in dockerfile
-  with open(os.path.join(REPO, 'setup.py'), encoding='utf-8') as f:
-    packages = re.findall(r"'([a-z_]+)'", f.read().split('find_packages(include=')[1].split(')')[0])
+  with open(os.path.join(REPO, 'pyproject.toml'), 'rb') as f:
+    include = tomllib.load(f)['tool']['setuptools']['packages']['find']['include']
+  packages = sorted({name.split('.')[0] for name in include})
+  assert packages == ['ctpipe', 'models', 'pipeline']
   for package in packages:
     assert f'COPY {package}/ {package}/' in dockerfile, package
   for folder in ('schema', 'config'):
@@ -37,4 +40,4 @@ def test_the_image_copies_every_package_and_the_schema():
   # The schema path the Vertex config points at is where the image puts it.
   with open(os.path.join(REPO, 'config', 'ctpipe.yaml'), encoding='utf-8') as f:
     assert 'schema: /ctpipe/schema/schema.pbtxt' in f.read()
-  assert 'WORKDIR /ctpipe' in dockerfile
+  assert 'WORKDIR /ctpipe' in dockerfile and 'COPY pyproject.toml setup.py' in dockerfile
