@@ -27,7 +27,14 @@ class Target(enum.Enum):
 
 
 class ConfigError(ValueError):
-  """The configuration file or an override is wrong; the message says where."""
+  """The configuration file or an override is wrong; the message says where.
+
+  `key`: the dotted key the mistake is at ('' when unknown), to name the override.
+  """
+
+  def __init__(self, message: str, key: str = ''):
+    super().__init__(message)
+    self.key = key
 
 
 BEAM_MODE_NAMES = ('auto', 'in_memory', 'multi_processing')
@@ -180,6 +187,9 @@ class PipelineSettings:
   # Transform reads each span of the window as its own dataset and reuses TFT's analyzer
   # cache across runs (local only). Off: one merged dataset (docs/performance.md).
   analyzer_cache: bool = False
+  # ExampleGen, StatisticsGen and the Evaluator in this process when Beam runs locally
+  # (pipeline/in_process); off: TFX's own executors on Beam.
+  in_process_executors: bool = True
 
   def __post_init__(self):
     if self.window_spans < 1:
@@ -197,12 +207,13 @@ class PipelineSettings:
 
   def replace(self, window_spans: Optional[int] = None, epochs: Optional[int] = None,
               min_auc: Optional[float] = None, edge_export: Optional[bool] = None,
-              warm_start: Optional[bool] = None,
-              analyzer_cache: Optional[bool] = None) -> 'PipelineSettings':
+              warm_start: Optional[bool] = None, analyzer_cache: Optional[bool] = None,
+              in_process_executors: Optional[bool] = None) -> 'PipelineSettings':
     """These settings with command-line overrides applied; None keeps the configured value."""
     changes: Dict[str, Any] = {k: v for k, v in (
         ('window_spans', window_spans), ('edge_export', edge_export),
-        ('warm_start', warm_start), ('analyzer_cache', analyzer_cache)) if v is not None}
+        ('warm_start', warm_start), ('analyzer_cache', analyzer_cache),
+        ('in_process_executors', in_process_executors)) if v is not None}
     if epochs is not None:
       changes['hparams'] = dataclasses.replace(self.hparams, epochs=epochs)
     if min_auc is not None:
@@ -330,6 +341,7 @@ class PipelineSection:
   edge_export: Optional[bool] = None
   warm_start: Optional[bool] = None
   analyzer_cache: Optional[bool] = None
+  in_process_executors: Optional[bool] = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -377,23 +389,24 @@ def _field_names(cls, loc: Sequence[Any]) -> List[str]:
   return [f.name for f in dataclasses.fields(cls)] if dataclasses.is_dataclass(cls) else []
 
 
-def _one_line(cls, section: str, error) -> str:
+def _one_line(cls, section: str, error) -> ConfigError:
   """The first error of a pydantic ValidationError as 'section.key: what is wrong'."""
   first = error.errors()[0]
   loc = list(first['loc'])
   kind = first['type']
+  key = '.'.join([section] + [str(p) for p in loc if not isinstance(p, int)])
   if kind in ('extra_forbidden', 'unexpected_keyword_argument'):
     where = '.'.join([section] + [str(p) for p in loc[:-1]])
     known = sorted(_field_names(cls, loc[:-1]))
-    return f'{where}: unknown key(s) {[str(loc[-1])]}; known: {known}'
+    return ConfigError(f'{where}: unknown key(s) {[str(loc[-1])]}; known: {known}', key)
   where = '.'.join([section] + [str(p) if not isinstance(p, int) else f'[{p}]' for p in loc])
   where = where.replace('.[', '[')
   if kind == 'missing':
-    return f'{where} is required'
+    return ConfigError(f'{where} is required', key)
   if kind in _TYPE_WORDS:
-    return f'{where}: expected {_TYPE_WORDS[kind]}, got {first.get("input")!r}'
+    return ConfigError(f'{where}: expected {_TYPE_WORDS[kind]}, got {first.get("input")!r}', key)
   message = str(first.get('msg', '')).removeprefix('Value error, ')
-  return f'{where}: {message}'
+  return ConfigError(f'{where}: {message}', key)
 
 
 def _tuples(value: Any) -> Any:
@@ -415,7 +428,7 @@ def _section(section: str, values: Any):
   try:
     return TypeAdapter(cls).validate_python(_tuples(values))
   except ValidationError as e:
-    raise ConfigError(_one_line(cls, section, e)) from None
+    raise _one_line(cls, section, e) from None
 
 
 def _override(tree: Dict[str, Any], assignment: str) -> None:
@@ -450,7 +463,7 @@ def _build(tree: Mapping[str, Any], sections: Sequence[str]) -> ProjectConfig:
   try:
     settings = PipelineSettings(dataset=dataset).replace(**dataclasses.asdict(section))
   except ValueError as e:
-    raise ConfigError(f'pipeline: {e}') from None
+    raise ConfigError(f'pipeline: {e}', 'pipeline') from None
   vertex = tree.get('vertex') if 'vertex' in sections else None
   return ProjectConfig(pipeline=settings, local=_section('local', tree.get('local')),
                        vertex=_section('vertex', vertex) if vertex else None)
@@ -462,20 +475,35 @@ def parse(tree: Optional[Mapping[str, Any]], overrides: Sequence[str] = (),
 
   Only `sections` among local and vertex are checked (a local run needs no valid vertex
   section). An error names `source` when the file is wrong, and the `--set` option when
-  an override made it wrong.
+  the overrides made it wrong (the one whose key is nearest the mistake).
   """
   tree = copy.deepcopy(dict(tree or {}))
   try:
     config = _build(tree, sections)
   except ConfigError as e:
-    raise ConfigError(f'{source}: {e}') from None
+    raise ConfigError(f'{source}: {e}', e.key) from None
   for assignment in overrides:
     try:
       _override(tree, assignment)
-      config = _build(tree, sections)
     except ConfigError as e:
       raise ConfigError(f'--set {assignment}: {e}') from None
-  return config
+  if not overrides:
+    return config
+  try:
+    return _build(tree, sections)
+  except ConfigError as e:
+    raise ConfigError(f'--set {_culprit(overrides, e.key)}: {e}', e.key) from None
+
+
+def _culprit(overrides: Sequence[str], key: str) -> str:
+  """The override whose key shares the longest dotted prefix with `key` (the last on a tie)."""
+  wanted = key.split('.')
+
+  def shared(assignment: str) -> int:
+    parts = assignment.split('=', 1)[0].strip().split('.')
+    return next((i for i, (a, b) in enumerate(zip(parts, wanted)) if a != b),
+                min(len(parts), len(wanted)))
+  return max(reversed(overrides), key=shared)
 
 
 def read_yaml(path: str) -> Mapping[str, Any]:

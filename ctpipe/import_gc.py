@@ -3,16 +3,14 @@
 `ctpipe run` runs every component in its own process (LocalDagRunner), and `ctpipe
 serve` answers requests for as long as it lives. Importing TensorFlow, TFX, Beam,
 TFDV and TFMA creates about a million long-lived objects and next to no garbage, yet
-CPython's collector walks every one of them at each full collection. Measured on the
-15k-row run: 11 full collections took 2.6 s, ~1 s of it while importing (each freed
-fewer than 100 objects) and ~1.4 s during the pipeline.
+CPython's collector walks every one of them at each full collection, for next to
+nothing freed.
 
 So collection pauses while the modules import, and `gc.freeze()` then moves everything
 alive into the permanent generation, which later collections skip (CPython's advice
 for long-lived processes). Garbage made afterwards (traced graphs, Beam pipelines,
 requests) is collected as usual; the little garbage the imports make is frozen with
-them and never freed. Measured: full collections 2.6 -> 0.4 s; the whole
-15k-row `ctpipe run` 25.9 -> 21.8 s.
+them and never freed (figures: docs/performance.md).
 """
 import contextlib
 import gc

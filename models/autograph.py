@@ -1,8 +1,8 @@
 """Keep TensorFlow's autograph out of tf_keras' own code.
 
 TF 2.16's autograph skips modules named `keras` but not `tf_keras` (Keras 2, which
-TFX 1.16 uses), so the first `fit` converts tf_keras' internals source by source: about
-30 s of pure Python on this machine for a small model. tf_keras' code is graph-safe
+TFX 1.16 uses), so the first `fit` converts tf_keras' internals source by source: tens
+of seconds of pure Python for a small model. tf_keras' code is graph-safe
 already (TF's own rule skips its `keras` twin for that reason), so it is marked
 do-not-convert. Our own functions are still converted as usual.
 """

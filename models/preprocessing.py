@@ -19,8 +19,8 @@ from models import features
 Tensor = Union[tf.Tensor, tf.SparseTensor]
 
 # Transform runs this function as a TF1 graph: TF2 mode traces it into tf.functions
-# several times over (analysis phases, transform, export) and took 35 s instead of
-# 21 s on the 15k-row window. The pipeline and the tests both use this setting.
+# several times over (analysis phases, transform, export), much slower. The pipeline
+# and the tests both use this setting.
 FORCE_TF_COMPAT_V1 = True
 
 

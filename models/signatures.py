@@ -22,7 +22,7 @@ DEFAULT_SIGNATURE = 'serving_default'
 RAW_SIGNATURE = 'serving_raw'
 # Not for clients: TFMA calls it to get labels (computed by Transform) for evaluation.
 # It returns the label alone: TFMA splits every output of it into per-example values,
-# and all the transformed features cost ~1 s per 5k examples for nothing.
+# and all the transformed features would cost time for nothing.
 LABEL_SIGNATURE = 'transform_labels'
 CLASSIFY_SIGNATURE = 'classify'
 REGRESS_SIGNATURE = 'regress'
@@ -35,8 +35,7 @@ CLASS_KEY = 'big_tipper'
 
 def _graph_function(**kwargs):
   """tf.function without autograph: these functions never branch on a tensor, and
-  autograph would convert TFT's layer code source by source on every trace (~1 s of
-  the Trainer with the datasets' function, measured)."""
+  autograph would convert TFT's layer code source by source on every trace."""
   return tf.function(autograph=False, **kwargs)
 
 
@@ -86,7 +85,7 @@ def make_signatures(model: keras.Model, tf_transform_output: tft.TFTransformOutp
     raise ValueError(f'schema lacks model inputs {missing_inputs}; check schema/schema.pbtxt')
 
   # One traced function behind every signature that parses tf.Examples (tracing the
-  # Transform graph and the model costs ~0.6 s a time), and one more for raw tensors.
+  # Transform graph and the model is slow), and one more for raw tensors.
   @_graph_function(reduce_retracing=True)
   def predict_transformed(raw_features):
     transformed = model.tft_layer(raw_features)

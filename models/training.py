@@ -23,14 +23,12 @@ SCHEMA_FILE = 'schema.pbtxt'
 PARSE_BATCH = 4096
 SHUFFLE_BATCHES = 1024
 # From this many training rows, the Trainer hands its freed memory back before the next
-# step (release_memory): the parsed training data then holds ~0.5 GiB or more (~1 GiB a
-# million rows, measured).
+# step (release_memory): the parsed training data then holds ~0.5 GiB or more.
 RELEASE_MEMORY_FROM_ROWS = 500_000
 # Fixed parallelism, without tf.data's autotuner: in TF 2.16, deleting an iterator whose
-# autotuner runs waits out the autotuner's current sleep (up to ~10 s) instead of
-# waking it. Keras deletes the training and validation iterators when fit ends (and,
-# without repeat, every epoch): measured stalls of 1-11 s at 15k and 150k rows, seen
-# with gdb in Model::OptimizeLoop. Parsing runs on every core; the cached epochs need
+# autotuner runs waits out the autotuner's current sleep instead of waking it. Keras
+# deletes the training and validation iterators when fit ends (and, without repeat,
+# every epoch): stalls of seconds, at random (seen with gdb in Model::OptimizeLoop). Parsing runs on every core; the cached epochs need
 # little prefetch.
 PARSE_THREADS = max(1, os.cpu_count() or 1)
 PREFETCH_BATCHES = 4
@@ -62,7 +60,7 @@ def parse_and_transform_fn(tf_transform_output: tft.TFTransformOutput,
                            transform_layer: keras.layers.Layer):
   """A tf.function from serialized raw tf.Examples to (transformed features, label).
 
-  One function for every dataset: tracing the Transform graph costs ~0.6 s a time.
+  One function for every dataset: tracing the Transform graph is slow.
   """
   raw_spec = tf_transform_output.raw_feature_spec()
 
@@ -81,8 +79,8 @@ def make_dataset(file_pattern: Sequence[str], parse_and_transform, batch_size: i
   """(features, label) batches from raw gzipped tf.Examples, through the Transform graph
   (`parse_and_transform`, from `parse_and_transform_fn`).
 
-  Transform does not write transformed copies of the data (measured: writing and
-  re-reading them cost more than applying the graph here). Rows are parsed and
+  Transform does not write transformed copies of the data: writing and re-reading
+  them cost more than applying the graph here. Rows are parsed and
   transformed in large batches once, kept in memory as those batches, then shuffled
   and batched every epoch.
   """
@@ -92,8 +90,7 @@ def make_dataset(file_pattern: Sequence[str], parse_and_transform, batch_size: i
     raise FileNotFoundError(f'no examples match {patterns}')
 
   # Kept as the parsed batches: a cache of single rows holds one small tensor per
-  # feature per row (measured: 6.3 GiB for 1.5M rows, and splitting cached batches
-  # into rows again every epoch cost 18 s an epoch). Shuffling permutes the order of
+  # feature per row, and splitting cached batches into rows again every epoch is slow. Shuffling permutes the order of
   # the batches and the rows inside each one (ExampleGen wrote the rows in random
   # order already), then `rebatch` cuts training batches without per-row work.
   dataset = (tf.data.TFRecordDataset(files, compression_type='GZIP')
@@ -114,7 +111,7 @@ def make_dataset(file_pattern: Sequence[str], parse_and_transform, batch_size: i
 
 
 def count_records(files: Sequence[str]) -> int:
-  """Records in gzipped TFRecord files (read in C++, ~1 s per million rows)."""
+  """Records in gzipped TFRecord files (read in C++)."""
   dataset = tf.data.TFRecordDataset(sorted(tf.io.gfile.glob(list(files))), compression_type='GZIP')
   return int(dataset.batch(65536).reduce(
       tf.constant(0, tf.int64), lambda count, batch: count + tf.size(batch, out_type=tf.int64)))
@@ -165,13 +162,13 @@ def train_and_export(train_files: Sequence[str], eval_files: Sequence[str],
     copied = warm_start(model, base_model_dir)
     logging.info('warm start from %s: %d of %d weights copied', base_model_dir, len(copied),
                  len(model.weights))
-  # Optimizer slots created inside the first traced step make TF trace it twice (~1.3 s).
+  # Optimizer slots created inside the first traced step make TF trace it twice.
   model.optimizer.build(model.trainable_variables)
-  # One Transform layer for the datasets and the signatures (loading it costs ~0.3 s).
+  # One Transform layer for the datasets and the signatures (each load costs time).
   transform_layer = tf_transform_output.transform_features_layer()
   parse_and_transform = parse_and_transform_fn(tf_transform_output, transform_layer)
   # Repeated, with the epoch's length given to fit: one iterator for the whole fit
-  # instead of a new one every epoch (15k: fit 3.2-3.5 -> 2.95-3.05 s, measured).
+  # instead of a new one every epoch (each costs time; docs/performance.md).
   train_ds = make_dataset(train_files, parse_and_transform, hparams.batch_size, shuffle=True,
                           seed=hparams.seed).repeat()
   steps_per_epoch = math.ceil(train_rows / hparams.batch_size)  # rebatch fills every batch
@@ -184,14 +181,14 @@ def train_and_export(train_files: Sequence[str], eval_files: Sequence[str],
       'epoch %d/%d: %s', epoch + 1, hparams.epochs,
       ', '.join(f'{k}={v:.4f}' for k, v in sorted((logs or {}).items())))))
   # Validated after the last epoch only: the Evaluator judges the model; a pass over the
-  # evaluation split every epoch cost 4 x 5 s at 1.5M rows and decided nothing.
+  # evaluation split every epoch would cost a pass each time and decide nothing.
   history = model.fit(train_ds, epochs=hparams.epochs, steps_per_epoch=steps_per_epoch,
                       validation_data=eval_ds, validation_freq=[hparams.epochs], verbose=0,
                       callbacks=callbacks)
   final = {name: float(values[-1]) for name, values in history.history.items()}
   logging.info('training finished: %s', final)
   # save_traces=False: the serving signatures are all a server needs; tracing every
-  # Keras layer's call for re-loading as Keras costs ~10 s and serves no client.
+  # Keras layer's call for re-loading as Keras is slow and serves no client.
   model.save(serving_model_dir, save_format='tf', save_traces=False,
              signatures=signatures.make_signatures(model, tf_transform_output,
                                                         transform_layer, parse_and_transform))
@@ -212,9 +209,9 @@ def release_memory() -> None:
   """Hands the training's freed memory back to the OS.
 
   LocalDagRunner runs every component in one process, and glibc keeps freed heap pages
-  (the in-memory dataset: ~1 GiB at 1.5M rows) mapped, so the Evaluator that follows
-  would start from the Trainer's peak. Nothing to do elsewhere. Its full garbage collection
-  costs 0.3-0.6 s whatever the data's size, so small trainings skip it (run_fn).
+  (the in-memory dataset) mapped, so the Evaluator that follows would start from the
+  Trainer's peak. Nothing to do elsewhere. Its full garbage collection has a fixed cost
+  whatever the data's size, so small trainings skip it (run_fn).
   """
   import ctypes  # pylint: disable=g-import-not-at-top
   import gc  # pylint: disable=g-import-not-at-top

@@ -2,7 +2,7 @@
 
 One process (`in_memory`) pays no start-up per Beam step and wins on small windows;
 one process per core (`multi_processing`) wins where per-example Python work dominates
-(measured with bench/scaling.py on 2 cores; see README, Performance).
+(bench/scaling.py; docs/performance.md).
 """
 import dataclasses
 import enum
@@ -21,7 +21,7 @@ BEAM_MODE_NAMES = tuple(mode.value for mode in BeamMode)
 
 # Names the image that holds this project's code. The DirectRunner never pulls it; it
 # is passed so that TFX does not rebuild itself as an sdist for Beam workers before
-# every Beam step (tfx.utils.dependency_utils: about 5 s a component, measured here).
+# every Beam step (tfx.utils.dependency_utils), seconds a component.
 LOCAL_SDK_IMAGE = 'ctpipe-local'
 
 # From this much CSV in the window, `auto` runs Beam on one process per core; below it,
@@ -56,7 +56,7 @@ def choose_beam(requested: BeamMode, window_bytes: int, cores: int) -> BeamChoic
 
 def beam_args(choice: BeamChoice) -> List[str]:
   """DirectRunner arguments for a BeamChoice."""
-  # cloudpickle: dill resets logging levels on every (un)pickle, ~1.5 s a Beam step here.
+  # cloudpickle: dill resets logging levels on every (un)pickle, which is slow.
   common = [f'--sdk_container_image={LOCAL_SDK_IMAGE}', '--pickle_library=cloudpickle']
   if choice.mode is BeamMode.MULTI_PROCESSING:
     return common + ['--direct_running_mode=multi_processing',

@@ -19,7 +19,7 @@ import json
 from typing import List, Optional, Sequence
 
 # TFX's own modules rather than `tfx.v1`: importing tfx.v1 loads its cloud extensions
-# (aiplatform, BigQuery), about 3 s of every `ctpipe run`'s start-up.
+# (aiplatform, BigQuery), seconds of every `ctpipe run`'s start-up.
 from tfx.components import (CsvExampleGen, Evaluator, ExampleValidator, Pusher, SchemaGen,
                             StatisticsGen, Trainer, Transform)
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
@@ -137,10 +137,12 @@ def create_pipeline(
           example_gen_pb2.SplitConfig.Split(name='train', hash_buckets=settings.train_buckets),
           example_gen_pb2.SplitConfig.Split(name='eval', hash_buckets=settings.eval_buckets)])),
       range_config=range_config).with_id(EXAMPLE_GEN)
-  # TFX's own steps, in this process when Beam runs locally (see the executor).
-  example_gen.executor_spec = executor_spec.BeamExecutorSpec(InProcessCsvExecutor)
+  # TFX's own steps, in this process when Beam runs locally (pipeline/in_process).
+  if settings.in_process_executors:
+    example_gen.executor_spec = executor_spec.BeamExecutorSpec(InProcessCsvExecutor)
   # Statistics of the new span: input to validation and to the schema review.
-  statistics_gen = _statistics_gen(example_gen.outputs['examples'], STATISTICS_GEN)
+  statistics_gen = _statistics_gen(example_gen.outputs['examples'], STATISTICS_GEN,
+                                   settings.in_process_executors)
   # The reviewed, committed schema is the contract; inference never replaces it.
   curated_schema = ImportSchemaGen(
       schema_file=paths.schema_file).with_id(SCHEMA_IMPORTER)
@@ -205,12 +207,13 @@ def create_pipeline(
     window_nodes = [training_window, merge_window]
   # Statistics of what this run trains on: the reference for the next span's drift and
   # for training-serving skew. After DriftCheck, so that it reads the previous window's.
-  training_statistics = _statistics_gen(window, TRAINING_STATISTICS, exclude_splits=['eval'])
+  training_statistics = _statistics_gen(window, TRAINING_STATISTICS,
+                                        settings.in_process_executors, exclude_splits=['eval'])
   training_statistics.add_upstream_node(drift_check)
   transform_examples, analyzer_cache = window, None
   if settings.analyzer_cache and not vertex:
     # One dataset per span, so that TFT can reuse each span's analysis from the newest
-    # cache; measured slower than the merged window at this data size (see README).
+    # cache; slower than the merged window at this data size (docs/performance.md).
     cache = Resolver(
         strategy_class=NewestArtifactStrategy,
         cache=Channel(type=standard_artifacts.TransformCache,
@@ -222,8 +225,8 @@ def create_pipeline(
   transform = Transform(
       examples=transform_examples,
       analyzer_cache=analyzer_cache,
-      # Without the cache option nothing reads TFT's analyzer cache, and writing it cost
-      # ~1.2 s of the 15k-row Transform's 5.5 s (the transform graph is the same).
+      # Without the cache option nothing reads TFT's analyzer cache: writing it would
+      # only cost time (the transform graph is the same).
       disable_analyzer_cache=analyzer_cache is None,
       schema=curated_schema.outputs['schema'],
       preprocessing_fn=PREPROCESSING_FN,
@@ -271,7 +274,8 @@ def create_pipeline(
       example_splits=['eval'],
       eval_config=evaluation.eval_config(settings.thresholds, settings.dataset)
   ).with_id(EVALUATOR)
-  evaluator.executor_spec = executor_spec.BeamExecutorSpec(InProcessEvaluatorExecutor)
+  if settings.in_process_executors:
+    evaluator.executor_spec = executor_spec.BeamExecutorSpec(InProcessEvaluatorExecutor)
   # The blessed candidate must answer real requests through the serving stack; the
   # checked copy carries TF Serving warmup requests and is what gets pushed.
   serving_check = ServingCheck(
@@ -307,10 +311,11 @@ def create_pipeline(
                    enable_cache)
 
 
-def _statistics_gen(examples, node_id: str, **kwargs) -> StatisticsGen:
-  """TFX's StatisticsGen, computing in this process when Beam runs locally (see the executor)."""
+def _statistics_gen(examples, node_id: str, in_process: bool, **kwargs) -> StatisticsGen:
+  """TFX's StatisticsGen, computing in this process when Beam runs locally (pipeline/in_process)."""
   component = StatisticsGen(examples=examples, **kwargs).with_id(node_id)
-  component.executor_spec = executor_spec.BeamExecutorSpec(InProcessStatisticsExecutor)
+  if in_process:
+    component.executor_spec = executor_spec.BeamExecutorSpec(InProcessStatisticsExecutor)
   return component
 
 

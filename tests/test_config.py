@@ -81,7 +81,7 @@ def test_a_set_typo_on_the_command_line_is_one_line_and_exit_2_before_tensorflow
   assert proc.stdout.strip() == 'exit 2 False', proc.stdout + proc.stderr
   assert proc.stderr.strip() == ("error: --set pipeline.epochz=3: pipeline: unknown key(s) "
                                  "['epochz']; known: ['analyzer_cache', 'edge_export', "
-                                 "'epochs', 'min_auc', 'warm_start', 'window_spans']")
+                                 "'epochs', 'in_process_executors', 'min_auc', 'warm_start', 'window_spans']")
 
 
 def test_reading_the_config_imports_no_tensorflow():
@@ -90,3 +90,30 @@ def test_reading_the_config_imports_no_tensorflow():
   proc = subprocess.run([sys.executable, '-c', probe], cwd=REPO, capture_output=True,
                         text=True, timeout=120)
   assert proc.stdout.strip() == '[]', proc.stdout + proc.stderr
+
+
+def test_in_process_executors_can_be_turned_off_for_tfxs_own():
+  from pipeline import definition  # pylint: disable=g-import-not-at-top
+  from pipeline.in_process.csv_ingest import InProcessCsvExecutor  # pylint: disable=g-import-not-at-top
+  paths = config.PipelinePaths('/tmp/p', '/tmp/d', '/tmp/s.pbtxt', '/tmp/serving')
+
+  def executors(settings):
+    built = definition.create_pipeline(settings, paths, window=[1, 2])
+    return {c.id: c.executor_spec.executor_class for c in built.components
+            if hasattr(c.executor_spec, 'executor_class')}
+  ours = executors(PROJECT.pipeline)
+  theirs = executors(config.load(CONFIG, ['pipeline.in_process_executors=false']).pipeline)
+  assert ours[definition.EXAMPLE_GEN] is InProcessCsvExecutor
+  assert theirs[definition.EXAMPLE_GEN].__module__.startswith('tfx.components.')
+  for node in (definition.STATISTICS_GEN, definition.EVALUATOR):
+    assert ours[node].__module__.startswith('pipeline.in_process.'), node
+    assert theirs[node].__module__.startswith('tfx.components.'), node
+
+
+def test_several_overrides_build_one_section_together():
+  project = config.load(CONFIG, ['local.mysql.host=db.internal', 'local.mysql.database=mlmd',
+                                 'local.mysql.user=ctpipe'])
+  assert project.local.mysql == config.MySQLStore('db.internal', 'mlmd', 'ctpipe')
+  with pytest.raises(config.ConfigError,
+                     match=r'^--set local.mysql.host=db: local.mysql.database is required$'):
+    config.load(CONFIG, ['pipeline.epochs=3', 'local.mysql.host=db'])

@@ -22,15 +22,16 @@ def test_ctpipe_run_on_mariadb_and_its_lineage_read_back(mariadb_server, tmp_pat
   data = sample_spans(str(tmp_path / 'data'), [(2, 1000)])
   password_file = tmp_path / 'password'
   password_file.write_text(server.password + '\n')
-  config = tmp_path / 'ctpipe.yaml'
-  config.write_text(json.dumps({  # YAML is a superset of JSON
-      'pipeline': {'window_spans': 1, 'epochs': 12, 'min_auc': 0.8, 'edge_export': False},
-      'local': {'mysql': {'host': '127.0.0.1', 'port': server.port, 'database': server.database,
-                          'user': server.user, 'password_file': str(password_file)}}}))
+  # The project's config, the store named by overrides, as the README says.
+  overrides = {'pipeline.window_spans': 1, 'pipeline.epochs': 12, 'pipeline.min_auc': 0.8,
+               'pipeline.edge_export': 'false', 'local.mysql.host': '127.0.0.1',
+               'local.mysql.port': server.port, 'local.mysql.database': server.database,
+               'local.mysql.user': server.user, 'local.mysql.password_file': str(password_file)}
   home = tmp_path / 'home'
   proc = subprocess.run(
-      [sys.executable, '-m', 'ctpipe.cli', 'run', '--config', str(config), '--home', str(home),
-       '--data-root', data], cwd=REPO, capture_output=True, text=True, timeout=900)
+      [sys.executable, '-m', 'ctpipe.cli', 'run', '--home', str(home), '--data-root', data,
+       *[arg for key, value in overrides.items() for arg in ('--set', f'{key}={value}')]],
+      cwd=REPO, capture_output=True, text=True, timeout=900)
   assert proc.returncode == 0, proc.stdout + proc.stderr
   assert 'Pushed version 1' in proc.stdout, proc.stdout
   assert not (home / 'metadata.db').exists()  # the store is MariaDB, not SQLite

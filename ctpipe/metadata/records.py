@@ -115,7 +115,7 @@ class Records:
   def label(self, execution_ids: List[int]) -> None:
     """Node and pipeline names of executions, in one query per node/pipeline context.
 
-    MLMD answers `get_contexts_by_execution` slowly (~4 ms each); a pipeline has a few
+    MLMD answers `get_contexts_by_execution` slowly, one query each; a pipeline has a few
     dozen node contexts, each asked once for the executions of the page (`id IN`).
     """
     wanted = sorted(set(execution_ids) - set(self._node_of))

@@ -23,8 +23,8 @@ from ctpipe.model_server.limits import Limits
 from ctpipe.model_server.served_model import NotFoundError, RequestError, ServedModel, TooLargeError
 from ctpipe.model_server.versions import STATE_NAMES, VersionManager
 
-# A request this small (a few rows) is answered on the event loop: handing it to a worker
-# thread and back cost ~0.1 ms of its ~2 ms, and its model call (~1 ms) blocks little.
+# A request this small (a few rows) is answered on the event loop: the hand-off to a worker
+# thread and back costs more than its model call blocks the loop.
 # Larger ones run in Starlette's thread pool, where TensorFlow releases the GIL.
 INLINE_BODY_BYTES = 8 * 1024
 
@@ -149,8 +149,8 @@ def create_app(manager: VersionManager, limits: Limits = Limits(),
               ) -> Tuple[Optional[dict], Optional[Tuple[type, str]]]:
     """`answer`, with a refusal returned as (kind, message) rather than raised: an exception
     carried back from the worker thread keeps the request's frames (its parsed body) in a
-    reference cycle that only a full collection frees (measured: +50 MB per refused
-    10,001-row body until one ran)."""
+    reference cycle that only a full collection frees, so memory grows with every
+    refused large body until one runs."""
     try:
       return answer(served, verb, raw, request_id), None
     except (TooLargeError, RequestError, NotFoundError) as e:

@@ -171,8 +171,8 @@ class ServedModel:
   def _call(self, name: str, inputs: Dict[str, tf.Tensor]):
     """The signature on tensors that already match its specs (`_to_array` checked them).
 
-    The public call binds and re-checks every argument against the signature (~0.2 ms
-    of a ~0.9 ms single-example call); the loaded function's flat call takes them in
+    The public call binds and re-checks every argument against the signature, a
+    large share of a single-example call; the loaded function's flat call takes them in
     the signature's sorted-name order, as its own call path does after binding.
     tests/test_model_server.py checks both give the same outputs. On a TensorFlow
     without that method, the public call.

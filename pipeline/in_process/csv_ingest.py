@@ -6,9 +6,8 @@ instead of through Beam's local runner. Each row is written as the deterministic
 serialization of the tf.Example TFX's handlers would make (`serialized_examples`), the
 bytes TFX's partition hashes, so every split holds exactly the examples TFX's executor
 puts there (tests/test_csv_ingest.py compares them). Rows are written in a seeded random
-order, as Beam's shuffle writes them in some random order. Measured on the embedded
-data, a span took ~1 s through Beam's local runner and 0.1–0.4 s here; at 150k rows,
-four spans 21.0 s on Beam and 3.7 s here.
+order, as Beam's shuffle writes them in some random order. It saves Beam's local
+runner's fixed cost per span, and its per-row Python.
 
 The functions are TFX 1.16's, some of them private (the version is pinned); the tests
 run both executors side by side, so an upgrade that changes them fails there first.
@@ -37,8 +36,8 @@ from tfx_bsl.coders import csv_decoder
 from pipeline import beam_modes
 
 # One span's CSV above this size goes through Beam, which streams it. The parsed rows
-# are held in memory here: measured ~1 GiB for a 47 MiB span of 460k rows, ~20x the
-# CSV's size, so this bound keeps a span under ~3 GiB.
+# are held in memory here, about 20 times the CSV's size, so this bound keeps a span
+# under ~3 GiB.
 IN_PROCESS_MAX_BYTES = 128 << 20
 # Seed of the written order: the same CSV gives byte-identical files.
 SHUFFLE_SEED = 0

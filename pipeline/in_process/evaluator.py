@@ -1,8 +1,8 @@
 """The Evaluator's executor, computing TFMA's evaluation in this process when Beam runs locally.
 
 TFX's Evaluator runs TFMA on Beam, where every example goes one at a time through
-extractors, a slicer and each metric's combiner: at 150k rows that was 31 s of the
-pipeline's 84 s, nearly all of it per-example Python. Here the models' signatures run on
+extractors, a slicer and each metric's combiner: per-example Python that dominated
+the pipeline's time at 150k rows. Here the models' signatures run on
 batches of serialized examples (called the way TFMA's extractors call them), TFMA's slicer
 runs once per distinct combination of slicing-feature values, and `pipeline.local_metrics`
 computes each slice's metrics from arrays, with TFMA's own computations, validation and

@@ -290,8 +290,7 @@ def export(model_dir: str, dest_dir: str, examples: Sequence[bytes],
 
   Raises EdgeExportError, leaving `dest_dir` untouched, when the models disagree.
   The SavedModel's answers are computed on a second thread while the converter runs:
-  both spend much of their time in TensorFlow's C++ code, outside the GIL (measured
-  2.8 -> 2.5 s on 2 cores).
+  both spend much of their time in TensorFlow's C++ code, outside the GIL.
   """
   specs = input_specs_of(read_signature_defs(model_dir)[EDGE_SIGNATURE])
   columns = _numpy_columns(specs, examples)
