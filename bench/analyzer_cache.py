@@ -8,7 +8,6 @@ span.
   .venv/bin/python bench/analyzer_cache.py [--data-root data/taxi] [--out bench/out/cache]
 """
 import argparse
-import dataclasses
 import os
 import shutil
 import sys

@@ -17,7 +17,6 @@ import sys
 import tempfile
 import time
 
-from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

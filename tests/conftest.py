@@ -14,6 +14,8 @@ PROJECT = config_lib.load(CONFIG, sections=('dataset', 'pipeline', 'local'))
 SETTINGS = PROJECT.pipeline
 EMBEDDED_DATA = os.path.join(REPO, PROJECT.data_root())
 CURATED_SCHEMA = os.path.join(REPO, PROJECT.local.schema)
+# The ML Metadata store of one run of TFX's own taxi example (inspect reads any TFX store).
+TFX_EXAMPLE_STORE = os.path.join(REPO, 'tests', 'data', 'tfx_taxi_example.mlmd.sqlite')
 
 
 def read_span(number: int):
@@ -133,3 +135,13 @@ def pytest_collection_modifyitems(config, items):  # pylint: disable=unused-argu
       if name in item.fixturenames:
         item.add_marker(pytest.mark.xdist_group(name))
         break
+
+
+# Tests on a shared pipeline home or a real MariaDB are slow whatever their module.
+_SLOW_FIXTURES = _SHARED_HOMES + ('mariadb_server',)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_itemcollected(item):
+  if any(name in item.fixturenames for name in _SLOW_FIXTURES):
+    item.add_marker(pytest.mark.slow)

@@ -80,7 +80,7 @@ class Outcome:
 
 
 def _short_anomalies(anomalies) -> List[str]:
-  """'fare: Column dropped', once per feature and problem (the splits say the same)."""
+  """'<feature>: Column dropped', once per feature and problem (the splits say the same)."""
   seen: List[str] = []
   for a in anomalies:
     text = f"{a.feature or 'data set'}: {a.short}"

@@ -36,7 +36,7 @@ class _DecodeErrors(grpc.ServerInterceptor):
   answer is INTERNAL, a server fault). Wrapped handlers are kept per method.
 
   Relies on grpcio's RpcMethodHandler being a namedtuple (`_replace`); guarded by
-  tests/test_model_server_fuzz.py, which sends undecodable bytes to every method."""
+  tests/model_server/test_model_server_fuzz.py, which sends undecodable bytes to every method."""
 
   def __init__(self):
     self._wrapped = {}

@@ -16,7 +16,7 @@ open sockets.
 Private uvicorn (0.54, pinned) internals this leans on: H11Protocol's `handle_events`,
 `on_response_complete`, `conn` (h11 state), `cycle`, `loop` and `transport`, and
 RequestResponseCycle's `more_body`, `response_complete`, `disconnected` and
-`message_event`. Guarded by tests/test_server_hostile.py
+`message_event`. Guarded by tests/model_server/test_server_hostile.py
 (`test_slow_headers_and_stalled_bodies_are_closed`,
 `test_idle_sockets_do_not_lock_out_clients_and_are_closed`).
 """

@@ -174,7 +174,7 @@ class ServedModel:
     The public call binds and re-checks every argument against the signature, a
     large share of a single-example call; the loaded function's flat call takes them in
     the signature's sorted-name order, as its own call path does after binding.
-    tests/test_model_server.py checks both give the same outputs. On a TensorFlow
+    tests/model_server/test_model_server.py checks both give the same outputs. On a TensorFlow
     without that method, the public call.
     """
     function = self._functions[name]

@@ -13,7 +13,7 @@ from DLPack, do not leak. So:
   one call rebuilds its strings and runs it (no second graph call).
 
 Private TensorFlow internal used: `ConcreteFunction._call_flat` (as served_model.py);
-guarded by tests/test_tensors.py, which checks the values and that memory stays flat.
+guarded by tests/model_server/test_tensors.py, which checks the values and that memory stays flat.
 """
 import functools
 from typing import List, Sequence

@@ -5,7 +5,7 @@ rule, and the hash partition into splits are TFX's own functions, called directl
 instead of through Beam's local runner. Each row is written as the deterministic
 serialization of the tf.Example TFX's handlers would make (`serialized_examples`), the
 bytes TFX's partition hashes, so every split holds exactly the examples TFX's executor
-puts there (tests/test_csv_ingest.py compares them). Rows are written in a seeded random
+puts there (tests/in_process/test_csv_ingest.py compares them). Rows are written in a seeded random
 order, as Beam's shuffle writes them in some random order. It saves Beam's local
 runner's fixed cost per span, and its per-row Python.
 
@@ -106,7 +106,7 @@ def serialized_examples(csv_files: List[str]) -> Iterator[bytes]:
   of a column is the highest type of its values (tfx_bsl's `ColumnTypeInferrer` rule),
   inferred once per distinct value; each distinct cell of a column is encoded once, and
   a row is the concatenation of its cells' encodings in key order. TFX hashes this same
-  deterministic serialization to choose a row's split. tests/test_csv_ingest.py checks
+  deterministic serialization to choose a row's split. tests/in_process/test_csv_ingest.py checks
   the bytes against the protobuf library's.
 
   The parsed cells are held (types are inferred from every row first); the records are

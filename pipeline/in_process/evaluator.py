@@ -12,7 +12,7 @@ protos. The artifacts are TFX's: the same files in the evaluation folder (read b
 TFX's own executor, on Beam, runs instead on Dataflow, with a user module or custom
 extractors, without an EvalConfig, when the metrics or model specs ask for what
 `local_metrics` does not reproduce, or when a model's outputs are not one value per example.
-`tests/test_evaluator.py` runs both executors on the same models and examples and compares.
+`tests/in_process/test_evaluator.py` runs both executors on the same models and examples and compares.
 """
 import logging
 import os

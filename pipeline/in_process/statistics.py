@@ -3,7 +3,7 @@
 TFDV's statistics are combiners: the same generators Beam runs can take Arrow record
 batches one at a time in this process (`tfdv`'s in-memory path), without building
 and running a Beam pipeline of ~100 stages per span. The results equal Beam's up to rounding in
-the last floating-point digits (tests/test_statistics.py compares them). On Dataflow, or for
+the last floating-point digits (tests/in_process/test_statistics.py compares them). On Dataflow, or for
 an option the in-process path does not cover, the executor is TFX's own, on Beam.
 
 Output layout and artifact properties are TFX's: `Split-<name>/FeatureStats.pb`, the

@@ -105,7 +105,7 @@ def beyond(measurements: Sequence[Measurement]) -> List[Measurement]:
 
 
 def summary(measurements: Sequence[Measurement], kind: str) -> str:
-  """One line: 'drift: trip_miles (Jensen-Shannon 0.708 > 0.3), ...' or 'no drift'."""
+  """One line: 'drift: <feature> (Jensen-Shannon 0.708 > 0.3), ...' or 'no drift'."""
   over = beyond(measurements)
   if not over:
     return f'no {kind}'

@@ -1,5 +1,6 @@
 """A damaged or empty SQLite metadata store on `ctpipe run`: one line that says what to do,
 or (empty file) a new store, never raw SQL or a read-only error."""
+import pytest
 import os
 import subprocess
 import sys
@@ -8,6 +9,8 @@ from ctpipe.home import Home
 from pipeline import local_runner
 from tests.conftest import SETTINGS
 from tests.conftest import CURATED_SCHEMA, REPO, sample_spans
+
+pytestmark = pytest.mark.slow  # real pipelines, servers or browsers: `make test`, not `make test-fast`
 
 
 def _run(home: str, data: str):

@@ -11,6 +11,8 @@ from ctpipe.model_server import batch_predict
 from models import raw_examples
 from tests.conftest import PROJECT, read_span, write_span
 
+pytestmark = pytest.mark.slow  # real pipelines, servers or browsers: `make test`, not `make test-fast`
+
 OUTPUTS = PROJECT.dataset.predictions
 
 

@@ -32,6 +32,8 @@ from pipeline import rollback
 from pipeline.components.serving_check import check as serving_check
 from tests.conftest import read_span
 
+pytestmark = pytest.mark.slow  # real pipelines, servers or browsers: `make test`, not `make test-fast`
+
 MODEL = 'taxi'
 LIMITS = Limits(max_body_bytes=256 * 1024, max_json_depth=16, max_instances=100)
 

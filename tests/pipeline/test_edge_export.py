@@ -12,6 +12,8 @@ from pipeline.components.edge_export import tflite as edge_export
 from pipeline.components.edge_export import edge_dir
 from tests.conftest import SAMPLE_SETTINGS, read_span
 
+pytestmark = pytest.mark.slow  # real pipelines, servers or browsers: `make test`, not `make test-fast`
+
 TOLERANCE = 1e-5  # stated in the README; measured max |Δp| is ~1e-7
 
 

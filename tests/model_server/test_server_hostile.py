@@ -26,6 +26,8 @@ from ctpipe.model_server.local import LocalServer
 from tests.conftest import REPO
 from tests.taxi_requests import MODEL, ROW, fill_example, grpc_raw_request, tensor
 
+pytestmark = pytest.mark.slow  # real pipelines, servers or browsers: `make test`, not `make test-fast`
+
 LIMITS = Limits(max_instances=1000, header_seconds=1.0, body_seconds=1.0,
                 keep_alive_seconds=1.0, max_log_line_bytes=64 * 1024)
 

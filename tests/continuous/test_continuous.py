@@ -31,6 +31,8 @@ from pipeline.components.atomic_pusher import publishing
 from pipeline.components.serving_check import check as serving_check
 from tests.conftest import CURATED_SCHEMA, PROJECT, SAMPLE_SETTINGS, read_span, write_span
 
+pytestmark = pytest.mark.slow  # real pipelines, servers or browsers: `make test`, not `make test-fast`
+
 # Small spans need more passes than the shared sample's 2 epochs to clear AUC 0.80.
 SETTINGS = dataclasses.replace(
     SAMPLE_SETTINGS(), edge_export=False,

@@ -5,6 +5,7 @@ import os
 import pytest
 
 from pipeline import spans
+from tests.conftest import EMBEDDED_DATA
 
 HEADER = ['trip_start_timestamp', 'fare']
 ROWS = [['1357000000', '5'],   # 2013-01-01
@@ -53,7 +54,7 @@ def test_empty_span_and_header_only_csv(tmp_path):
 
 
 def test_embedded_data_is_split_by_year():
-  root = os.path.join(os.path.dirname(os.path.dirname(__file__)), 'data', 'taxi')
+  root = EMBEDDED_DATA
   listed = spans.list_spans(root)
   assert [s.number for s in listed] == [1, 2, 3, 4]
   with open(os.path.join(root, 'spans.json')) as f:

@@ -1,4 +1,5 @@
 """`ctpipe report`: one self-contained HTML file, checked in a real headless browser."""
+import pytest
 import json
 import os
 import re
@@ -8,8 +9,10 @@ import subprocess
 from click.testing import CliRunner
 
 from ctpipe.cli import main
+from tests.conftest import REPO
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+pytestmark = pytest.mark.slow  # real pipelines, servers or browsers: `make test`, not `make test-fast`
+
 # Screenshots land here for whoever reads the test run (git-ignored).
 OUTPUT_DIR = os.path.join(REPO, 'test-output')
 

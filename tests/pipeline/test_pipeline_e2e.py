@@ -3,8 +3,8 @@
 One home is shared by the tests of this module, in order: a first run that blesses
 and pushes, and a broken span that the data gate stops through the real `ctpipe run`
 command with its exit code. Cache reuse on a re-run is asserted by the watcher-restart
-test (tests/test_interrupted_run.py); a candidate that is not blessed and pushes nothing
-by the replay test (tests/test_continuous.py).
+test (tests/pipeline/test_interrupted_run.py); a candidate that is not blessed and pushes nothing
+by the replay test (tests/continuous/test_continuous.py).
 """
 import os
 import subprocess
@@ -20,6 +20,8 @@ from pipeline import definition, run_summary
 from pipeline.components.atomic_pusher import publishing
 from pipeline.components.data_gate import anomalies as anomalies_lib
 from tests.conftest import SAMPLE_SETTINGS, read_span, write_span
+
+pytestmark = pytest.mark.slow  # real pipelines, servers or browsers: `make test`, not `make test-fast`
 
 SETTINGS = SAMPLE_SETTINGS()
 
@@ -54,7 +56,7 @@ def test_first_run_executes_every_component_and_pushes(env):
   assert summary.candidate['auc'] >= 0.8
   assert summary.pushed_version == '1'
   assert summary.serving_check_passed is True and summary.serving_check.startswith('passed')
-  assert summary.edge_exported is True, summary.edge_export  # see tests/test_edge_export.py
+  assert summary.edge_exported is True, summary.edge_export  # see tests/pipeline/test_edge_export.py
   assert publishing.versions(_model_base(env)) == [1]
   for name in ('saved_model.pb', 'variables', 'assets'):
     assert os.path.exists(os.path.join(_model_base(env), '1', name))

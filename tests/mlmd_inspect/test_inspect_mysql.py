@@ -1,15 +1,16 @@
 """`ctpipe inspect` on a MySQL-compatible store: a real MariaDB on loopback."""
+import pytest
 import json
 import socket
-import os
 
 from click.testing import CliRunner
 from ctpipe.metadata import connection
 from ctpipe.metadata import store_copy as metadata_copy
 from ctpipe.cli import main
+from tests.conftest import TFX_EXAMPLE_STORE
 
-TFX_EXAMPLE_STORE = os.path.join(os.path.dirname(__file__), 'data',
-                                 'tfx_taxi_example.mlmd.sqlite')
+pytestmark = pytest.mark.slow  # real pipelines, servers or browsers: `make test`, not `make test-fast`
+
 
 
 def test_inspect_reads_a_mysql_store(mariadb_server, tmp_path):

@@ -17,10 +17,12 @@ from ctpipe.continuous import ledger as ledger_lib
 from ctpipe.continuous import readiness
 from ctpipe.home import Home
 from ctpipe.metadata import reader as metadata
-from pipeline import definition, local_runner
+from pipeline import definition
 from pipeline.components.atomic_pusher import publishing
 from tests.conftest import SETTINGS
 from tests.conftest import sample_spans
+
+pytestmark = pytest.mark.slow  # real pipelines, servers or browsers: `make test`, not `make test-fast`
 
 EPOCHS_LONG_ENOUGH_TO_BE_KILLED = 500
 

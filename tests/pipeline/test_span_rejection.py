@@ -18,6 +18,8 @@ from pipeline.in_process import csv_ingest
 from pipeline.components.data_gate import header_anomalies
 from tests.conftest import CURATED_SCHEMA, REPO, SAMPLE_SETTINGS, read_span, write_span
 
+pytestmark = pytest.mark.slow  # real pipelines, servers or browsers: `make test`, not `make test-fast`
+
 SETTINGS = SAMPLE_SETTINGS()
 
 

@@ -1,4 +1,5 @@
 """`ctpipe inspect` on our own store and on a store written by TFX's own taxi example."""
+import pytest
 import json
 import os
 import shutil
@@ -7,9 +8,10 @@ import sqlite3
 from click.testing import CliRunner
 
 from ctpipe.cli import main
+from tests.conftest import TFX_EXAMPLE_STORE
 
-TFX_EXAMPLE_STORE = os.path.join(os.path.dirname(__file__), 'data',
-                                 'tfx_taxi_example.mlmd.sqlite')
+pytestmark = pytest.mark.slow  # real pipelines, servers or browsers: `make test`, not `make test-fast`
+
 
 
 def _inspect(*args, expect_exit=0):

@@ -4,6 +4,7 @@
 from a file; the lineage is read back with `ctpipe inspect` over MySQL, and the password
 is nowhere in the store or the home.
 """
+import pytest
 import json
 import os
 import subprocess
@@ -12,9 +13,10 @@ import sys
 from click.testing import CliRunner
 
 from ctpipe.cli import main
-from tests.conftest import sample_spans
+from tests.conftest import REPO, sample_spans
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+pytestmark = pytest.mark.slow  # real pipelines, servers or browsers: `make test`, not `make test-fast`
+
 
 
 def test_ctpipe_run_on_mariadb_and_its_lineage_read_back(mariadb_server, tmp_path):

@@ -11,8 +11,10 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 
 from ctpipe import config as targets
 from pipeline import definition, vertex_jobs, vertex_runner
+from tests.conftest import REPO
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+pytestmark = pytest.mark.slow  # real pipelines, servers or browsers: `make test`, not `make test-fast`
+
 CONFIG = os.path.join(REPO, 'config', 'ctpipe.yaml')
 BEAM_STEPS = (definition.EXAMPLE_GEN, definition.STATISTICS_GEN, definition.TRANSFORM,
               definition.EVALUATOR, definition.TRAINING_STATISTICS, definition.SCHEMA_GEN,

@@ -3,8 +3,8 @@ the image is built by scripts/build_image.sh on a machine that has it)."""
 import os
 import re
 import tomllib
+from tests.conftest import REPO
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _pins(path):

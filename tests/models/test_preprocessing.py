@@ -11,6 +11,8 @@ from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 from models import features, preprocessing
 from pipeline.components.schema_review import proposals as schema_review
 
+pytestmark = pytest.mark.slow  # real pipelines, servers or browsers: `make test`, not `make test-fast`
+
 
 def _row(**overrides):
   row = {

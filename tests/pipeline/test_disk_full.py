@@ -14,6 +14,8 @@ import pytest
 from pipeline.components.atomic_pusher import publishing
 from tests.conftest import REPO, sample_spans
 
+pytestmark = pytest.mark.slow  # real pipelines, servers or browsers: `make test`, not `make test-fast`
+
 
 @contextlib.contextmanager
 def _small_disk(path: str, size: str):

@@ -12,6 +12,8 @@ from tfx.utils import proto_utils
 from pipeline.in_process import csv_ingest
 from tests.conftest import sample_spans
 
+pytestmark = pytest.mark.slow  # real pipelines, servers or browsers: `make test`, not `make test-fast`
+
 BEAM_IN_MEMORY = ['--direct_running_mode=in_memory', '--direct_num_workers=1']
 # Quoted commas and newlines, empty cells, a column of ints with one float, one of text.
 AWKWARD_CSV = ('id,amount,note,code\n'

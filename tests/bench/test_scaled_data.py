@@ -3,12 +3,13 @@ import csv
 import os
 import sys
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.conftest import EMBEDDED_DATA, REPO
+
 sys.path.insert(0, os.path.join(REPO, 'bench'))
 
 import scaled_data  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-EMBEDDED = os.path.join(REPO, 'data', 'taxi')
+EMBEDDED = EMBEDDED_DATA
 
 
 def _rows(path):

@@ -25,6 +25,8 @@ from pipeline.in_process import evaluator
 from ctpipe.config import Thresholds
 from tests.conftest import PROJECT, write_examples
 
+pytestmark = pytest.mark.slow  # real pipelines, servers or browsers: `make test`, not `make test-fast`
+
 DATASET = PROJECT.dataset
 
 BEAM_IN_MEMORY = ['--direct_running_mode=in_memory', '--direct_num_workers=1']

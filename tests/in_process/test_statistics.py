@@ -9,6 +9,8 @@ from tfx.types import artifact_utils, standard_artifacts, standard_component_spe
 from pipeline.in_process import statistics
 from tests.conftest import write_examples
 
+pytestmark = pytest.mark.slow  # real pipelines, servers or browsers: `make test`, not `make test-fast`
+
 BEAM_IN_MEMORY = ['--direct_running_mode=in_memory', '--direct_num_workers=1']
 
 

@@ -1,0 +1,1 @@
+"""Tests of the configuration, the layers, the home and the image recipe."""

@@ -1,0 +1,1 @@
+"""Tests of the in-process executors against TFX's own."""

@@ -1,0 +1,1 @@
+"""Tests of inspect and the report."""

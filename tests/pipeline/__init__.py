@@ -1,0 +1,1 @@
+"""Tests of the pipeline: definition, runner, spans, window, components."""
