@@ -73,7 +73,7 @@ def runs_locally(beam_args: Optional[Sequence[str]]) -> bool:
   """Whether these Beam arguments run Beam on this machine (no runner, or the DirectRunner).
 
   Steps that then do their work in their own process read it (see
-  pipeline/components/statistics.py, csv_ingest.py and evaluator.py).
+  pipeline/in_process).
   """
   from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions  # pylint: disable=g-import-not-at-top
   return PipelineOptions(list(beam_args or [])).view_as(StandardOptions).runner in LOCAL_RUNNERS

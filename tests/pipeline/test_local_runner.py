@@ -41,3 +41,13 @@ def test_plan_reports_rejected_spans_and_does_not_retry_them():
   plan = window.plan(available=[1, 2, 3], ingested=[1, 2], validated=[1],
                                  window_spans=3)
   assert plan.backfill == [] and plan.excluded == [2]
+
+
+def test_a_span_the_gate_stopped_leaves_the_window_and_an_older_one_takes_its_place():
+  plan = window.plan(available=[1, 2, 3, 4, 5], ingested=[1, 2, 3, 4], validated=[1, 2, 3],
+                     window_spans=4)
+  assert plan.window == [1, 2, 3, 5] and plan.excluded == [4] and plan.backfill == []
+  assert window.describe(plan.window) == '1, 2, 3, 5'
+  assert window.describe([2, 3, 4, 5]) == '2..5'
+  # What the resolver will take after the newest span passes the gate: the same spans.
+  assert window.window([1, 2, 3, 5], newest=5, window_spans=4) == plan.window
