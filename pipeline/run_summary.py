@@ -7,23 +7,15 @@ import dataclasses
 import os
 from typing import Dict, List, Optional
 
+from ctpipe import tfma_results
 from ctpipe.metadata import reader as metadata
+from ctpipe.tfma_results import Failure
 from pipeline import definition
+
+__all__ = ['Failure', 'RunSummary', 'read_evaluation', 'summarize']
 
 HEADLINE_METRICS = ('auc', 'binary_accuracy', 'accuracy_lift', 'precision', 'recall',
                     'calibration', 'example_count')
-
-
-@dataclasses.dataclass(frozen=True)
-class Failure:
-  slice_name: str
-  metric: str
-  value: Optional[float]
-  message: str
-
-  def sentence(self) -> str:
-    value = 'n/a' if self.value is None else f'{self.value:.4f}'
-    return f'{self.metric} on {self.slice_name} = {value}: {self.message}'.rstrip(': ')
 
 
 @dataclasses.dataclass
@@ -49,40 +41,12 @@ class RunSummary:
     return [e.node_id for e in self.executions if e.state == 'CACHED']
 
 
-def _slice_name(slice_key) -> str:
-  if not slice_key:
-    return 'all data'
-  return ', '.join(f'{k}={v}' for k, v in slice_key)
-
-
-def _overall(eval_result) -> Dict[str, float]:
-  for slice_key, metrics in eval_result.slicing_metrics:
-    if slice_key == ():
-      values = metrics.get('', {}).get('', {})
-      return {name: float(v['doubleValue']) for name, v in values.items()
-              if isinstance(v, dict) and 'doubleValue' in v}
-  return {}
-
-
 def read_evaluation(uri: str) -> tuple:
-  """(candidate metrics, baseline metrics, validation failures) of an Evaluator output."""
-  import tensorflow_model_analysis as tfma  # pylint: disable=g-import-not-at-top
-  candidate = _overall(tfma.load_eval_result(uri, model_name='candidate'))
-  if candidate:
-    baseline = _overall(tfma.load_eval_result(uri, model_name='baseline'))
-  else:
-    # A single-model evaluation (no baseline yet) stores its metrics without a model name.
-    candidate, baseline = _overall(tfma.load_eval_result(uri)), {}
-  failures = []
-  validation = tfma.load_validation_result(uri)
-  for per_slice in validation.metric_validations_per_slice:
-    key = tfma.slicer.deserialize_slice_key(per_slice.slice_key)
-    for failure in per_slice.failures:
-      value = failure.metric_value.double_value.value if failure.metric_value.HasField(
-          'double_value') else None
-      failures.append(Failure(_slice_name(key), failure.metric_key.name, value,
-                              failure.message))
-  return candidate, baseline, failures
+  """(candidate metrics, baseline metrics, threshold failures) overall, of an Evaluator output."""
+  result = tfma_results.read(uri)
+  if result is None:
+    return {}, {}, []
+  return result.overall.candidate, result.overall.baseline, result.threshold_failures
 
 
 def summarize(reader: metadata.MetadataReader, after_execution_id: int) -> RunSummary:

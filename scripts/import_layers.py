@@ -3,7 +3,8 @@
   .venv/bin/python scripts/import_layers.py [--root DIR] [--layout current|before]
 
 Layers, lowest first (a module may import its own layer and the ones below):
-  0 foundation   ctpipe.config, ctpipe.home, ctpipe.metadata, ctpipe.console_logs, ctpipe.import_gc
+  0 foundation   ctpipe.config, ctpipe.home, ctpipe.metadata, ctpipe.tfma_results,
+                 ctpipe.console_logs, ctpipe.import_gc
   1 model, serving   models, ctpipe.model_server
   2 pipeline     pipeline
   3 operations   ctpipe.continuous, ctpipe.mlmd_inspect
@@ -25,7 +26,7 @@ from typing import Dict, Iterator, List, Tuple
 
 CURRENT = [  # (module prefix, layer); the longest matching prefix wins
     ('ctpipe', 0), ('ctpipe.config', 0), ('ctpipe.home', 0), ('ctpipe.metadata', 0),
-    ('ctpipe.console_logs', 0), ('ctpipe.import_gc', 0),
+    ('ctpipe.console_logs', 0), ('ctpipe.import_gc', 0), ('ctpipe.tfma_results', 0),
     ('models', 1), ('ctpipe.model_server', 1),
     ('pipeline', 2),
     ('ctpipe.continuous', 3), ('ctpipe.mlmd_inspect', 3),

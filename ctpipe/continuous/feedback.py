@@ -23,7 +23,6 @@ from typing import Dict, Iterable, List, Optional, Tuple
 import numpy as np
 
 from ctpipe.home import Home
-from ctpipe.metadata import connection
 from ctpipe.metadata.reader import MetadataReader, executions_by_node
 from pipeline import definition
 from pipeline.components.drift_check import drift as drift_lib
@@ -244,24 +243,19 @@ class ServedVersionRecord:
 def served_version_record(reader: MetadataReader, version: int
                           ) -> Optional[ServedVersionRecord]:
   """The run that pushed `version`: its TrainingStatistics and Evaluator outputs."""
-  store = reader.store
   for artifact in reader.node_outputs(definition.PUSHER, 'PushedModel'):
     pushed = artifact.custom_properties.get('pushed_version')
     if not artifact.custom_properties.get('pushed') or str(pushed) != str(version):
       continue
-    execution_ids = [e.execution_id for e in store.get_events_by_artifact_ids([artifact.id])]
-    for execution_id in execution_ids:
-      for context in store.get_contexts_by_execution(execution_id):
-        if context.type != connection.RUN_CONTEXT:
-          continue
-        by_node = executions_by_node(reader.run_executions(context.name))
-        stats = by_node.get(definition.TRAINING_STATISTICS)
-        evaluator = by_node.get(definition.EVALUATOR)
-        stats_uri = next((a.uri for a in reader.execution_outputs(stats.id).get('statistics', [])),
-                         None) if stats else None
-        eval_uri = next((a.uri for a in reader.execution_outputs(evaluator.id).get(
-            'evaluation', [])), None) if evaluator else None
-        return ServedVersionRecord(version, stats_uri, eval_uri)
+    for run in reader.runs_of_artifact(artifact.id):
+      by_node = executions_by_node(reader.run_executions(run))
+      stats = by_node.get(definition.TRAINING_STATISTICS)
+      evaluator = by_node.get(definition.EVALUATOR)
+      stats_uri = next((a.uri for a in reader.execution_outputs(stats.id).get('statistics', [])),
+                       None) if stats else None
+      eval_uri = next((a.uri for a in reader.execution_outputs(evaluator.id).get(
+          'evaluation', [])), None) if evaluator else None
+      return ServedVersionRecord(version, stats_uri, eval_uri)
   return None
 
 

@@ -174,6 +174,15 @@ class MetadataReader:
           _artifact(artifact, self._artifact_type_name(artifact.type_id)))
     return result
 
+  def runs_of_artifact(self, artifact_id: int) -> List[str]:
+    """Names of the runs whose executions produced or read the artifact, oldest first."""
+    found = []
+    for event in self._store.get_events_by_artifact_ids([artifact_id]):
+      for context in self._store.get_contexts_by_execution(event.execution_id):
+        if context.type == RUN_CONTEXT and context.name not in found:
+          found.append(context.name)
+    return found
+
   def span_rejections(self) -> Dict[int, 'SpanRejection']:
     """The newest rejection of each span whose files could not be read."""
     executions = self._store.get_executions_by_type(SPAN_REJECTION_TYPE)

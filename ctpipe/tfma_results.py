@@ -1,0 +1,129 @@
+"""A TFMA evaluation, read once for everyone: the run summary, the continuous loop, inspect
+and the report all take their metrics, curves and failures from `read`.
+
+Works on any TFX Evaluator output (a candidate with or without a baseline). TFMA is
+imported when a result is read, not before.
+"""
+import dataclasses
+import re
+from typing import Dict, List, Optional, Tuple
+
+CALIBRATION_BINS = 10
+
+
+@dataclasses.dataclass
+class SliceMetrics:
+  slice_name: str
+  candidate: Dict[str, float]
+  baseline: Dict[str, float]
+
+
+@dataclasses.dataclass(frozen=True)
+class Failure:
+  """A threshold the candidate failed, on one slice."""
+  slice_name: str
+  metric: str
+  value: Optional[float]
+  message: str
+
+  def sentence(self) -> str:
+    shown = 'n/a' if self.value is None else f'{self.value:.4f}'
+    return f'{self.metric} on {self.slice_name} = {shown}: {self.message}'.rstrip(': ')
+
+
+@dataclasses.dataclass
+class Evaluation:
+  overall: SliceMetrics
+  slices: List[SliceMetrics]
+  roc: Dict[str, List[Tuple[float, float]]]  # model -> (FPR, TPR)
+  calibration: Dict[str, List[Tuple[float, float]]]  # model -> (mean prediction, mean label)
+  validation_ok: Optional[bool]
+  threshold_failures: List[Failure]
+
+  @property
+  def failures(self) -> List[str]:
+    return [f.sentence() for f in self.threshold_failures]
+
+
+def slice_name(slice_key) -> str:
+  return 'all data' if not slice_key else ', '.join(f'{k}={v}' for k, v in slice_key)
+
+
+def _natural(text: str):
+  """Sort key putting hour=2 before hour=10."""
+  return [int(part) if part.isdigit() else part for part in re.split(r'(\d+)', text)]
+
+
+def _metrics(values: dict) -> Dict[str, float]:
+  return {name: float(value['doubleValue']) for name, value in values.items()
+          if isinstance(value, dict) and 'doubleValue' in value}
+
+
+def _plots(result) -> Tuple[List[Tuple[float, float]], List[Tuple[float, float]]]:
+  roc, calibration = [], []
+  for slice_key, plots in result.plots:
+    if slice_key != ():
+      continue
+    values = ((plots or {}).get('') or {}).get('') or {}
+    for matrix in values.get('confusionMatrixAtThresholds', {}).get('matrices', []):
+      tp, fp = matrix.get('truePositives', 0.0), matrix.get('falsePositives', 0.0)
+      tn, fn = matrix.get('trueNegatives', 0.0), matrix.get('falseNegatives', 0.0)
+      if tp + fn and fp + tn:
+        roc.append((fp / (fp + tn), tp / (tp + fn)))
+    # Calibration in ten bins of prediction (TFMA's finer buckets hold a few examples each).
+    sums = [[0.0, 0.0, 0.0] for _ in range(CALIBRATION_BINS)]
+    for bucket in values.get('calibrationHistogramBuckets', {}).get('buckets', []):
+      n = bucket.get('numWeightedExamples', 0.0)
+      if n:
+        prediction = bucket.get('totalWeightedRefinedPrediction', 0.0)
+        b = sums[min(CALIBRATION_BINS - 1, max(0, int(prediction / n * CALIBRATION_BINS)))]
+        b[0], b[1], b[2] = b[0] + n, b[1] + prediction, b[2] + bucket.get('totalWeightedLabel', 0.0)
+    calibration = [(p / n, label / n) for n, p, label in sums if n]
+  return sorted(roc), sorted(calibration)
+
+
+def _load(uri: str):
+  """(candidate result, baseline result or None): a first run has no baseline."""
+  import tensorflow_model_analysis as tfma  # pylint: disable=g-import-not-at-top
+  try:
+    candidate = tfma.load_eval_result(uri, model_name='candidate')
+    if candidate.slicing_metrics:
+      return candidate, tfma.load_eval_result(uri, model_name='baseline')
+  except Exception:  # pylint: disable=broad-except
+    pass  # a single-model evaluation stores its metrics without a model name
+  return tfma.load_eval_result(uri), None
+
+
+def read(uri: str) -> Optional[Evaluation]:
+  """Metrics overall and per slice, ROC and calibration points, and the validation outcome
+  (None when the output holds no metrics)."""
+  import tensorflow_model_analysis as tfma  # pylint: disable=g-import-not-at-top
+  candidate, baseline = _load(uri)
+  if not candidate.slicing_metrics:
+    return None
+  base_by_slice = {k: _metrics(v.get('', {}).get('', {}))
+                   for k, v in (baseline.slicing_metrics if baseline else [])}
+  slices = []
+  overall = None
+  for slice_key, values in candidate.slicing_metrics:
+    row = SliceMetrics(slice_name(slice_key), _metrics(values.get('', {}).get('', {})),
+                       base_by_slice.get(slice_key, {}))
+    if slice_key == ():
+      overall = row
+    else:
+      slices.append(row)
+  roc, calibration = {}, {}
+  for name, result in (('candidate', candidate), ('baseline', baseline)):
+    if result is not None:
+      roc[name], calibration[name] = _plots(result)
+  validation = tfma.load_validation_result(uri)
+  failures = []
+  for per_slice in validation.metric_validations_per_slice:
+    key = tfma.slicer.deserialize_slice_key(per_slice.slice_key)
+    for failure in per_slice.failures:
+      value = (failure.metric_value.double_value.value
+               if failure.metric_value.HasField('double_value') else None)
+      failures.append(Failure(slice_name(key), failure.metric_key.name, value, failure.message))
+  slices.sort(key=lambda s: _natural(s.slice_name))
+  return Evaluation(overall or SliceMetrics('all data', {}, {}), slices, roc, calibration,
+                    validation.validation_ok, failures)
