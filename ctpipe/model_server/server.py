@@ -108,14 +108,17 @@ class ModelServer:
     """Serves until stopped (Ctrl-C); binds first unless `bind` was called."""
     if self.rest_socket is None:
       self.bind()
-    self.manager.start()
-    self.grpc_server.start()
-    logging.info('serving %s from %s: REST %s:%d, gRPC %s:%d', self.config.model_name,
-                 self.config.model_base_path, self.config.host, self.rest_port,
-                 self.config.host, self.grpc_port)
-    app = rest.create_app(self.manager, self.config.limits, self.observer)
-    self.uvicorn_server = rest_server(app, self.config.limits)
+    # Everything after binding stops on the way out, Ctrl-C during the first load or
+    # before uvicorn takes over the signal included: a started gRPC server left running
+    # would keep the process alive.
     try:
+      self.manager.start()
+      self.grpc_server.start()
+      logging.info('serving %s from %s: REST %s:%d, gRPC %s:%d', self.config.model_name,
+                   self.config.model_base_path, self.config.host, self.rest_port,
+                   self.config.host, self.grpc_port)
+      app = rest.create_app(self.manager, self.config.limits, self.observer)
+      self.uvicorn_server = rest_server(app, self.config.limits)
       self.uvicorn_server.run(sockets=[self.rest_socket])
     finally:
       self.stop()

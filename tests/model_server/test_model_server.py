@@ -413,7 +413,8 @@ def test_ctpipe_serve_command_serves_and_stops_on_interrupt(served, tmp_path):
       try:
         status = requests.get(f'http://127.0.0.1:{rest_port}/v1/models/{MODEL}', timeout=2)
         break
-      except requests.ConnectionError:
+      except (requests.ConnectionError, requests.Timeout):
+        # Both ports are bound before the first version loads: a request may wait.
         time.sleep(0.5)
     assert status is not None and status.status_code == 200, proc.poll()
     body = {'instances': [{'b64': base64.b64encode(e).decode()} for e in _examples(2)]}
