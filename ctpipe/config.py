@@ -63,12 +63,57 @@ class DemoChanges:
 
 
 @dataclasses.dataclass(frozen=True)
+class FeatureTreatments:
+  """How each raw column becomes model inputs (models/preprocessing.py applies it)."""
+  __pydantic_config__ = _STRICT
+  # Skewed positive amounts: log1p, then z-score, quantile buckets and a missing indicator.
+  amounts: Tuple[str, ...] = ()
+  # Other numbers: z-score, quantile buckets and a missing indicator.
+  numbers: Tuple[str, ...] = ()
+  # Integer codes with a known range [low, high]: index = code - low + 1, 0 for missing.
+  ranged: Mapping[str, Tuple[int, int]] = dataclasses.field(default_factory=dict)
+  # Integer codes without a useful range: hashed into this many buckets, 0 for missing.
+  hashed: Mapping[str, int] = dataclasses.field(default_factory=dict)
+  # Strings: a vocabulary computed by Transform.
+  vocabulary: Tuple[str, ...] = ()
+  # Kept in the data and the schema, never a model input (ids, timestamps, empty columns).
+  unused: Tuple[str, ...] = ()
+  quantile_buckets: int = 20
+  vocabulary_min_frequency: int = 5
+  oov_buckets: int = 1
+
+  def __post_init__(self):
+    seen: Dict[str, str] = {}
+    for kind in ('amounts', 'numbers', 'ranged', 'hashed', 'vocabulary', 'unused'):
+      for name in getattr(self, kind):
+        if name in seen:
+          raise ValueError(f'{name!r} is under both {seen[name]} and {kind}')
+        seen[name] = kind
+    for name, (low, high) in self.ranged.items():
+      if low > high:
+        raise ValueError(f'ranged.{name}: [{low}, {high}] is empty')
+    if self.quantile_buckets < 2 or self.oov_buckets < 1:
+      raise ValueError('quantile_buckets >= 2 and oov_buckets >= 1')
+
+  @property
+  def model_inputs(self) -> Tuple[str, ...]:
+    return (self.amounts + self.numbers + tuple(self.ranged) + tuple(self.hashed)
+            + self.vocabulary)
+
+
+@dataclasses.dataclass(frozen=True)
 class DataSet:
-  """A data set's definition: its names, label, time column, slices and demo changes."""
+  """A data set's definition: its names, columns and their treatment, label, slices."""
   __pydantic_config__ = _STRICT
   name: str                 # the model's name: serving/<name>/<version>/, TF Serving's API
   pipeline_name: str        # the TFX pipeline (and ML Metadata context) name
   label: str
+  features: FeatureTreatments = FeatureTreatments()
+  # A label derived from other columns: the dotted path of a function of the raw
+  # inputs (like `preprocessing_fn`'s), and the columns it reads, which are then never
+  # model inputs and never needed at serving time. '': the label is a column.
+  label_fn: str = ''
+  label_sources: Tuple[str, ...] = ()
   time_column: str = ''     # splits one CSV into spans by period ('' : no time column)
   predictions: Tuple[str, ...] = ()   # outputs `ctpipe predict` appends, in order
   slices: Tuple[str, ...] = ()        # features the Evaluator slices by
@@ -82,6 +127,12 @@ class DataSet:
       unknown = sorted(set(getattr(self.guarded_slices, kind)) - set(self.slices))
       if unknown:
         raise ValueError(f'guarded_slices.{kind}: {unknown} are not in slices {list(self.slices)}')
+    inputs = set(self.features.model_inputs)
+    for name in (self.label,) + self.label_sources:
+      if name in inputs:
+        raise ValueError(f'{name!r} is the label or feeds it: it cannot be a model input')
+    if self.label_sources and not self.label_fn:
+      raise ValueError('label_sources need a label_fn that derives the label from them')
 
 
 # --- the pipeline's settings -----------------------------------------------------------

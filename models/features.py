@@ -1,51 +1,110 @@
-"""The taxi model's feature contract: raw columns, how each is treated, and the label.
+"""A data set's feature contract, as the model code reads it: the raw columns, the treatment of
+each, and the label.
 
-Everything that names a column lives here so that preprocessing, the model, the
-serving signatures and the evaluation config agree by construction.
+Built from the data set's definition (`dataset:` in its config: `features`, `label`,
+`label_fn`, `label_sources`) and handed to Transform and the Trainer in their
+custom_config, so preprocessing, the model, the serving signatures and the evaluation
+agree by construction and no module names a data set's columns.
 """
-from typing import Dict, Optional, Tuple
+import dataclasses
+import importlib
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
-# Label: a "big tipper" tips more than 20% of the fare. Derived from raw `tips`,
-# which is therefore never a model input and never needed at serving time.
-LABEL_KEY = 'big_tipper'
-LABEL_SOURCE_KEYS: Tuple[str, ...] = ('tips',)
-# More than 1/5 of the fare, compared exactly in cents.
-BIG_TIP_NUMERATOR, BIG_TIP_DENOMINATOR = 1, 5
+from ctpipe.config import DataSet, FeatureTreatments
 
-# Skewed positive amounts: log1p, then z-score and quantile buckets.
-AMOUNT_FEATURES: Tuple[str, ...] = ('fare', 'trip_miles', 'trip_seconds')
-# Coordinates: z-score and quantile buckets, plus a missing-value indicator.
-GEO_FEATURES: Tuple[str, ...] = (
-    'pickup_latitude', 'pickup_longitude', 'dropoff_latitude', 'dropoff_longitude')
-# Integer codes with a fixed range (the curated schema's int_domain; a test checks they
-# agree): index = code - min + 1, and 0 for a missing or out-of-range code. No analyzer.
-RANGED_INT_FEATURES: Dict[str, Tuple[int, int]] = {
-    'trip_start_hour': (0, 23),
-    'trip_start_day': (1, 7),
-    'trip_start_month': (1, 12),
-    'pickup_community_area': (1, 77),
-    'dropoff_community_area': (1, 77),
-}
-# Integer codes without a useful range (census tracts): hashed, 0 for missing.
-HASHED_INT_FEATURES: Dict[str, int] = {'dropoff_census_tract': 256}
-# Strings: a vocabulary computed by Transform.
-VOCABULARY_FEATURES: Tuple[str, ...] = ('payment_type', 'company')
+CONFIG_KEY = 'features'  # where the contract travels in a component's custom_config
 
-NUMERIC_FEATURES: Tuple[str, ...] = AMOUNT_FEATURES + GEO_FEATURES
-CATEGORICAL_FEATURES: Tuple[str, ...] = (
-    tuple(RANGED_INT_FEATURES) + tuple(HASHED_INT_FEATURES) + VOCABULARY_FEATURES)
-MODEL_INPUT_FEATURES: Tuple[str, ...] = NUMERIC_FEATURES + CATEGORICAL_FEATURES
 
-# Columns kept in the data and schema but not used by the model: the timestamp
-# defines spans; pickup_census_tract is empty in the whole embedded data set.
-UNUSED_COLUMNS: Tuple[str, ...] = ('trip_start_timestamp', 'pickup_census_tract')
+@dataclasses.dataclass(frozen=True)
+class FeatureContract:
+  label: str
+  treatments: FeatureTreatments
+  label_fn: str = ''
+  label_sources: Tuple[str, ...] = ()
 
-# Slices the Evaluator reports and guards (see pipeline/evaluation.py).
-SLICE_FEATURES: Tuple[str, ...] = ('payment_type', 'trip_start_hour')
+  @classmethod
+  def of(cls, dataset: DataSet) -> 'FeatureContract':
+    return cls(dataset.label, dataset.features, dataset.label_fn, tuple(dataset.label_sources))
 
-NUM_QUANTILE_BUCKETS = 20
-VOCAB_FREQUENCY_THRESHOLD = 5
-NUM_OOV_BUCKETS = 1
+  # --- as JSON, through custom_config ----------------------------------------------
+  def to_config(self) -> Dict[str, Any]:
+    t = self.treatments
+    return {'label': self.label, 'label_fn': self.label_fn,
+            'label_sources': list(self.label_sources),
+            'amounts': list(t.amounts), 'numbers': list(t.numbers),
+            'ranged': [[k, int(lo), int(hi)] for k, (lo, hi) in t.ranged.items()],
+            'hashed': [[k, int(n)] for k, n in t.hashed.items()],
+            'vocabulary': list(t.vocabulary), 'unused': list(t.unused),
+            'quantile_buckets': t.quantile_buckets,
+            'vocabulary_min_frequency': t.vocabulary_min_frequency,
+            'oov_buckets': t.oov_buckets}
+
+  @classmethod
+  def from_config(cls, custom_config: Optional[Mapping[str, Any]]) -> 'FeatureContract':
+    values = (custom_config or {}).get(CONFIG_KEY)
+    if not values:
+      raise ValueError(f'the component has no {CONFIG_KEY!r} in its custom_config: the '
+                       'pipeline definition hands the data set\'s feature contract to '
+                       'Transform and the Trainer')
+    treatments = FeatureTreatments(
+        amounts=tuple(values['amounts']), numbers=tuple(values['numbers']),
+        ranged={k: (int(lo), int(hi)) for k, lo, hi in values['ranged']},
+        hashed={k: int(n) for k, n in values['hashed']},
+        vocabulary=tuple(values['vocabulary']), unused=tuple(values['unused']),
+        quantile_buckets=int(values['quantile_buckets']),
+        vocabulary_min_frequency=int(values['vocabulary_min_frequency']),
+        oov_buckets=int(values['oov_buckets']))
+    return cls(values['label'], treatments, values.get('label_fn', ''),
+               tuple(values.get('label_sources', ())))
+
+  # --- the treatment of each column --------------------------------------------------
+  @property
+  def amount_features(self) -> Tuple[str, ...]:
+    return tuple(self.treatments.amounts)
+
+  @property
+  def numeric_features(self) -> Tuple[str, ...]:
+    return tuple(self.treatments.amounts) + tuple(self.treatments.numbers)
+
+  @property
+  def ranged_features(self) -> Mapping[str, Tuple[int, int]]:
+    return self.treatments.ranged
+
+  @property
+  def hashed_features(self) -> Mapping[str, int]:
+    return self.treatments.hashed
+
+  @property
+  def vocabulary_features(self) -> Tuple[str, ...]:
+    return tuple(self.treatments.vocabulary)
+
+  @property
+  def categorical_features(self) -> Tuple[str, ...]:
+    return (tuple(self.treatments.ranged) + tuple(self.treatments.hashed)
+            + tuple(self.treatments.vocabulary))
+
+  @property
+  def model_input_features(self) -> Tuple[str, ...]:
+    return self.numeric_features + self.categorical_features
+
+  def static_cardinality(self, name: str) -> Optional[int]:
+    """Number of indices of a categorical input that needs no analyzer, else None."""
+    if name in self.treatments.ranged:
+      low, high = self.treatments.ranged[name]
+      return high - low + 2
+    if name in self.treatments.hashed:
+      return self.treatments.hashed[name] + 1
+    return None
+
+  def label_function(self) -> Optional[Callable]:
+    """The derived label's function (`label_fn`), or None for a label column."""
+    if not self.label_fn:
+      return None
+    module, _, name = self.label_fn.rpartition('.')
+    try:
+      return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as e:
+      raise ValueError(f'dataset.label_fn {self.label_fn!r} cannot be imported: {e}') from e
 
 
 def scaled(name: str) -> str:
@@ -66,13 +125,3 @@ def missing(name: str) -> str:
 def indexed(name: str) -> str:
   """Transformed name of a categorical feature's vocabulary index."""
   return f'{name}_id'
-
-
-def static_cardinality(name: str) -> Optional[int]:
-  """Number of indices of a categorical input that needs no analyzer, else None."""
-  if name in RANGED_INT_FEATURES:
-    low, high = RANGED_INT_FEATURES[name]
-    return high - low + 2
-  if name in HASHED_INT_FEATURES:
-    return HASHED_INT_FEATURES[name] + 1
-  return None

@@ -22,21 +22,22 @@ class FeatureLayout:
   categorical: Tuple[Tuple[str, int], ...]
 
 
-def default_layout(cardinality: Mapping[str, int]) -> FeatureLayout:
+def default_layout(contract: features.FeatureContract,
+                   cardinality: Mapping[str, int]) -> FeatureLayout:
   """The layout produced by `models.preprocessing`, given each categorical output's size."""
   dense = []
   categorical = []
-  for name in features.NUMERIC_FEATURES:
+  for name in contract.numeric_features:
     dense.append(features.scaled(name))
     dense.append(features.missing(name))
     categorical.append(features.bucketized(name))
-  categorical.extend(features.indexed(name) for name in features.CATEGORICAL_FEATURES)
+  categorical.extend(features.indexed(name) for name in contract.categorical_features)
   return FeatureLayout(
       dense=tuple(dense), categorical=tuple((name, int(cardinality[name])) for name in categorical))
 
 
 def build_model(layout: FeatureLayout, hparams: HParams) -> keras.Model:
-  """A compiled binary classifier returning P(big tipper) with shape [batch, 1]."""
+  """A compiled binary classifier returning P(positive label) with shape [batch, 1]."""
   keras.utils.set_random_seed(hparams.seed)
   inputs = {}
   parts = []

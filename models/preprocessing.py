@@ -4,17 +4,20 @@ Referenced by dotted path (`models.preprocessing.preprocessing_fn`) so the pipel
 compiles for Vertex without uploading a module file. Its graph is embedded in
 both serving signatures, so training and serving share the exact same code.
 
-Analyzers are few on purpose: each costs Beam stages and tracing. All numeric
-features share one `tft.sum` (means and variances of present values) and one
-elementwise quantiles pass; integer codes with known ranges and hashed codes need
-none; only the two string features compute a vocabulary.
+Which column gets which treatment is the data set's definition, handed over by
+Transform as `custom_config` (`models.features.FeatureContract`). Analyzers are few on
+purpose: each costs Beam stages and tracing. All numeric features share one `tft.sum`
+(means and variances of present values) and one elementwise quantiles pass; integer
+codes with known ranges and hashed codes need none; only string features compute a
+vocabulary.
 """
-from typing import Dict, Union
+from typing import Any, Dict, Mapping, Optional, Union
 
 import tensorflow as tf
 import tensorflow_transform as tft
 
 from models import features
+from models.features import FeatureContract
 
 Tensor = Union[tf.Tensor, tf.SparseTensor]
 
@@ -24,7 +27,7 @@ Tensor = Union[tf.Tensor, tf.SparseTensor]
 FORCE_TF_COMPAT_V1 = True
 
 
-def _dense(x: Tensor, default) -> tf.Tensor:
+def dense(x: Tensor, default) -> tf.Tensor:
   """A [batch] dense tensor from a [batch, 1] sparse or dense feature, missing -> default."""
   if isinstance(x, tf.SparseTensor):
     x = tf.sparse.to_dense(
@@ -32,7 +35,7 @@ def _dense(x: Tensor, default) -> tf.Tensor:
   return tf.reshape(x, [-1])
 
 
-def _present(x: Tensor) -> tf.Tensor:
+def present(x: Tensor) -> tf.Tensor:
   """1.0 where a [batch, 1] feature has a value, as a [batch] float tensor."""
   if not isinstance(x, tf.SparseTensor):
     return tf.ones_like(tf.reshape(x, [-1]), dtype=tf.float32)
@@ -40,28 +43,31 @@ def _present(x: Tensor) -> tf.Tensor:
   return tf.reshape(tf.sparse.to_dense(ones), [-1])
 
 
-def _numeric_block(inputs: Dict[str, Tensor]) -> Dict[str, tf.Tensor]:
+def _numeric_block(inputs: Dict[str, Tensor], contract: FeatureContract) -> Dict[str, tf.Tensor]:
   """z-scores, quantile buckets and missing indicators of every numeric feature."""
-  columns, bucket_columns, present = [], [], []
-  for name in features.NUMERIC_FEATURES:
+  names = contract.numeric_features
+  if not names:
+    return {}
+  columns, bucket_columns, presence = [], [], []
+  for name in names:
     x = inputs[name]
-    value = tf.cast(_dense(x, tf.zeros([], x.dtype)), tf.float32)
-    if name in features.AMOUNT_FEATURES:
+    value = tf.cast(dense(x, tf.zeros([], x.dtype)), tf.float32)
+    if name in contract.amount_features:
       value = tf.maximum(value, 0.0)
       bucket_columns.append(value)
       value = tf.math.log1p(value)
     else:
       bucket_columns.append(value)
     columns.append(value)
-    present.append(_present(x))
+    presence.append(present(x))
   values = tf.stack(columns, axis=1)  # [batch, k]; a missing value is 0 here
-  mask = tf.stack(present, axis=1)
+  mask = tf.stack(presence, axis=1)
   # float64: E[x^2] - E[x]^2 cancels catastrophically in float32 for coordinates
   # (latitude ~41.9, standard deviation ~0.05), which once gave std ~0 and z-scores ~1e5.
   wide, wide_mask = tf.cast(values, tf.float64), tf.cast(mask, tf.float64)
   sums = tft.sum(tf.concat([wide * wide_mask, wide * wide * wide_mask, wide_mask], axis=1),
                  reduce_instance_dims=False)
-  k = len(features.NUMERIC_FEATURES)
+  k = len(names)
   count = tf.maximum(sums[2 * k:], 1.0)
   mean64 = sums[:k] / count
   variance = tf.maximum(sums[k:2 * k] / count - mean64 * mean64, 0.0)
@@ -73,10 +79,10 @@ def _numeric_block(inputs: Dict[str, Tensor]) -> Dict[str, tf.Tensor]:
   # Quantiles of the amounts themselves, not of their logs (same buckets: log1p is
   # monotonic): boundaries are observed values, and a log computed one ulp apart on
   # another runtime (TFLite on the edge) would move a value sitting on one.
-  buckets = tft.bucketize(tf.stack(bucket_columns, axis=1), features.NUM_QUANTILE_BUCKETS,
-                          elementwise=True)
+  buckets = tft.bucketize(tf.stack(bucket_columns, axis=1),
+                          contract.treatments.quantile_buckets, elementwise=True)
   outputs = {}
-  for i, name in enumerate(features.NUMERIC_FEATURES):
+  for i, name in enumerate(names):
     outputs[features.scaled(name)] = scaled[:, i]
     outputs[features.bucketized(name)] = buckets[:, i]
     outputs[features.missing(name)] = 1.0 - mask[:, i]
@@ -84,47 +90,48 @@ def _numeric_block(inputs: Dict[str, Tensor]) -> Dict[str, tf.Tensor]:
 
 
 def _ranged_index(x: Tensor, low: int, high: int) -> tf.Tensor:
-  code = tf.cast(_dense(x, tf.constant(low - 1, x.dtype)), tf.int64)
+  code = tf.cast(dense(x, tf.constant(low - 1, x.dtype)), tf.int64)
   inside = tf.logical_and(code >= low, code <= high)
   return tf.where(inside, code - low + 1, tf.zeros_like(code))
 
 
 def _hashed_index(x: Tensor, buckets: int) -> tf.Tensor:
-  code = tf.cast(_dense(x, tf.constant(-1, x.dtype)), tf.int64)
+  code = tf.cast(dense(x, tf.constant(-1, x.dtype)), tf.int64)
   hashed = tf.strings.to_hash_bucket_fast(tf.strings.as_string(code), buckets) + 1
   return tf.where(code < 0, tf.zeros_like(hashed), hashed)
 
 
-def _vocabulary_index(x: Tensor) -> tf.Tensor:
+def _vocabulary_index(x: Tensor, contract: FeatureContract) -> tf.Tensor:
   return tft.compute_and_apply_vocabulary(
-      _dense(x, ''), frequency_threshold=features.VOCAB_FREQUENCY_THRESHOLD,
-      num_oov_buckets=features.NUM_OOV_BUCKETS)
+      dense(x, ''), frequency_threshold=contract.treatments.vocabulary_min_frequency,
+      num_oov_buckets=contract.treatments.oov_buckets)
 
 
-def _cents(amount: tf.Tensor) -> tf.Tensor:
-  return tf.cast(tf.round(tf.cast(amount, tf.float64) * 100.0), tf.int64)
+def label(inputs: Dict[str, Tensor], contract: FeatureContract) -> tf.Tensor:
+  """The label as int64 [batch]: the data set's `label_fn`, or its label column."""
+  derive = contract.label_function()
+  if derive is not None:
+    return derive(inputs)
+  x = inputs[contract.label]
+  return tf.cast(dense(x, tf.zeros([], x.dtype)), tf.int64)
 
 
-def big_tipper_label(inputs: Dict[str, Tensor]) -> tf.Tensor:
-  """1 when tips > 20% of the fare, else 0; a missing fare or tip counts as no big tip."""
-  # Compared in whole cents: in float32, tips == 20% of the fare exactly (a common
-  # tip) came out "greater" for some fares and mislabelled 8 of the 15k rows.
-  fare = _cents(_dense(inputs['fare'], tf.zeros([], inputs['fare'].dtype)))
-  tips = _cents(_dense(inputs['tips'], tf.zeros([], inputs['tips'].dtype)))
-  known = tf.logical_and(_present(inputs['fare']) > 0, _present(inputs['tips']) > 0)
-  big = tf.greater(tips * features.BIG_TIP_DENOMINATOR, fare * features.BIG_TIP_NUMERATOR)
-  return tf.cast(tf.logical_and(big, known), tf.int64)
+def preprocessing_fn(inputs: Dict[str, Tensor],
+                     custom_config: Optional[Mapping[str, Any]] = None) -> Dict[str, tf.Tensor]:
+  """TFX Transform entry point: raw feature dict in, model-ready feature dict out.
 
-
-def preprocessing_fn(inputs: Dict[str, Tensor]) -> Dict[str, tf.Tensor]:
-  """TFX Transform entry point: raw feature dict in, model-ready feature dict out."""
-  outputs = _numeric_block(inputs)
-  for name, (low, high) in features.RANGED_INT_FEATURES.items():
+  `custom_config` carries the data set's feature contract (TFX passes a Transform's
+  custom_config to a preprocessing_fn that takes one).
+  """
+  contract = FeatureContract.from_config(custom_config)
+  outputs = _numeric_block(inputs, contract)
+  for name, (low, high) in contract.ranged_features.items():
     outputs[features.indexed(name)] = _ranged_index(inputs[name], low, high)
-  for name, buckets in features.HASHED_INT_FEATURES.items():
+  for name, buckets in contract.hashed_features.items():
     outputs[features.indexed(name)] = _hashed_index(inputs[name], buckets)
-  for name in features.VOCABULARY_FEATURES:
-    outputs[features.indexed(name)] = _vocabulary_index(inputs[name])
-  # At serving time `tips` is absent; TFT prunes this output there.
-  outputs[features.LABEL_KEY] = big_tipper_label(inputs)
+  for name in contract.vocabulary_features:
+    outputs[features.indexed(name)] = _vocabulary_index(inputs[name], contract)
+  # At serving time the label (and the columns it derives from) are absent; TFT prunes
+  # this output there.
+  outputs[contract.label] = label(inputs, contract)
   return outputs

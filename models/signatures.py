@@ -3,7 +3,8 @@
 - `serving_default`: serialized `tf.Example` protos (TFMA, TF Serving's gRPC clients).
 - `serving_raw`: one named tensor per raw feature, for JSON clients. A missing value
   is sent as "" for strings, NaN for floats and -1 for integer codes.
-Both return `probability` (P(big tipper), float) and `big_tipper` (0/1, int64).
+Both return `probability` (P(positive label), float) and, named after the data set's
+label, the class (0/1, int64).
 - `classify` and `regress`: TF Serving's Classify and Regress APIs on serialized
   `tf.Example`s (input `inputs`; outputs `classes`/`scores` and `outputs`). TF2 saves
   every signature as a predict method; `mark_example_methods` sets their method names
@@ -30,7 +31,7 @@ EXAMPLE_METHODS = {CLASSIFY_SIGNATURE: 'tensorflow/serving/classify',
                    REGRESS_SIGNATURE: 'tensorflow/serving/regress'}
 CLASS_LABELS = (b'0', b'1')
 PROBABILITY_KEY = 'probability'
-CLASS_KEY = 'big_tipper'
+# The class output is named after the data set's label.
 
 
 def _graph_function(**kwargs):
@@ -60,13 +61,19 @@ def _to_raw_feature(value: tf.Tensor, spec) -> tf.Tensor:
   return tf.SparseTensor(indices, tf.boolean_mask(value, present), tf.stack([batch, 1]))
 
 
-def _outputs(probability: tf.Tensor) -> Dict[str, tf.Tensor]:
+def _outputs(probability: tf.Tensor, class_key: str) -> Dict[str, tf.Tensor]:
   probability = tf.reshape(probability, [-1])
   return {PROBABILITY_KEY: probability,
-          CLASS_KEY: tf.cast(probability > 0.5, tf.int64)}
+          class_key: tf.cast(probability > 0.5, tf.int64)}
+
+
+def class_key(output_names) -> str:
+  """The class output among a signature's outputs (the one besides the probability)."""
+  return next(name for name in sorted(output_names) if name != PROBABILITY_KEY)
 
 
 def make_signatures(model: keras.Model, tf_transform_output: tft.TFTransformOutput,
+                    contract: features.FeatureContract,
                     transform_layer: keras.layers.Layer, parse_and_transform) -> Dict:
   """The concrete functions to save with the model, keyed by signature name.
 
@@ -79,8 +86,8 @@ def make_signatures(model: keras.Model, tf_transform_output: tft.TFTransformOutp
   model.tft_layer = transform_layer
   raw_spec = tf_transform_output.raw_feature_spec()
   serving_spec = {name: spec for name, spec in raw_spec.items()
-                  if name in features.MODEL_INPUT_FEATURES}
-  missing_inputs = sorted(set(features.MODEL_INPUT_FEATURES) - set(serving_spec))
+                  if name in contract.model_input_features}
+  missing_inputs = sorted(set(contract.model_input_features) - set(serving_spec))
   if missing_inputs:
     raise ValueError(f'schema lacks model inputs {missing_inputs}; check schema/schema.pbtxt')
 
@@ -89,8 +96,8 @@ def make_signatures(model: keras.Model, tf_transform_output: tft.TFTransformOutp
   @_graph_function(reduce_retracing=True)
   def predict_transformed(raw_features):
     transformed = model.tft_layer(raw_features)
-    transformed.pop(features.LABEL_KEY, None)
-    return _outputs(model(transformed))
+    transformed.pop(contract.label, None)
+    return _outputs(model(transformed), contract.label)
 
   @_graph_function(input_signature=[tf.TensorSpec([None], tf.string, name='examples')])
   def serve_examples(serialized):
@@ -107,7 +114,7 @@ def make_signatures(model: keras.Model, tf_transform_output: tft.TFTransformOutp
   @_graph_function(input_signature=[tf.TensorSpec([None], tf.string, name='examples')])
   def transform_labels(serialized):
     _, label = parse_and_transform(serialized)
-    return {features.LABEL_KEY: label}
+    return {contract.label: label}
 
   @_graph_function(input_signature=[tf.TensorSpec([None], tf.string, name='inputs')])
   def classify(serialized):

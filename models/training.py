@@ -36,28 +36,29 @@ _WITHOUT_AUTOTUNE = tf.data.Options()
 _WITHOUT_AUTOTUNE.autotune.enabled = False
 
 
-def cardinalities(tf_transform_output: tft.TFTransformOutput) -> Dict[str, int]:
+def cardinalities(contract: features.FeatureContract,
+                  tf_transform_output: tft.TFTransformOutput) -> Dict[str, int]:
   """Size of every integer-coded output of Transform.
 
   Analyzer outputs (vocabularies, buckets) carry it in Transform's output schema; the
-  analyzer-free ones (ranged and hashed codes) are fixed by models.features.
+  analyzer-free ones (ranged and hashed codes) are fixed by the feature contract.
   """
   sizes = {}
   for feature in tf_transform_output.transformed_metadata.schema.feature:
     if feature.HasField('int_domain'):
       sizes[feature.name] = int(feature.int_domain.max) + 1
-  for name in features.NUMERIC_FEATURES:
+  for name in contract.numeric_features:
     # Elementwise quantiles: num_buckets - 1 boundaries give indices 0..num_buckets - 1.
-    sizes[features.bucketized(name)] = features.NUM_QUANTILE_BUCKETS
-  for name in features.CATEGORICAL_FEATURES:
-    static = features.static_cardinality(name)
+    sizes[features.bucketized(name)] = contract.treatments.quantile_buckets
+  for name in contract.categorical_features:
+    static = contract.static_cardinality(name)
     if static is not None:
       sizes[features.indexed(name)] = static
   return sizes
 
 
 def parse_and_transform_fn(tf_transform_output: tft.TFTransformOutput,
-                           transform_layer: keras.layers.Layer):
+                           transform_layer: keras.layers.Layer, label_key: str):
   """A tf.function from serialized raw tf.Examples to (transformed features, label).
 
   One function for every dataset: tracing the Transform graph is slow.
@@ -69,7 +70,7 @@ def parse_and_transform_fn(tf_transform_output: tft.TFTransformOutput,
   @tf.function(autograph=False)
   def parse_and_transform(records):
     transformed = transform_layer(tf.io.parse_example(records, raw_spec))
-    label = transformed.pop(features.LABEL_KEY)
+    label = transformed.pop(label_key)
     return transformed, label
   return parse_and_transform
 
@@ -140,7 +141,8 @@ def warm_start(model: keras.Model, base_model_dir: str) -> List[str]:
 
 def train_and_export(train_files: Sequence[str], eval_files: Sequence[str],
                      transform_output_dir: str, serving_model_dir: str,
-                     hparams: model_lib.HParams, log_dir: Optional[str] = None,
+                     hparams: model_lib.HParams, contract: features.FeatureContract,
+                     log_dir: Optional[str] = None,
                      base_model_dir: Optional[str] = None) -> Dict[str, Any]:
   """Fits the model on the training files and saves it with both serving signatures.
 
@@ -156,7 +158,7 @@ def train_and_export(train_files: Sequence[str], eval_files: Sequence[str],
                  configured.batch_size, hparams.batch_size, configured.learning_rate,
                  hparams.learning_rate)
   tf_transform_output = tft.TFTransformOutput(transform_output_dir)
-  layout = model_lib.default_layout(cardinalities(tf_transform_output))
+  layout = model_lib.default_layout(contract, cardinalities(contract, tf_transform_output))
   model = model_lib.build_model(layout, hparams)
   if base_model_dir:
     copied = warm_start(model, base_model_dir)
@@ -166,7 +168,8 @@ def train_and_export(train_files: Sequence[str], eval_files: Sequence[str],
   model.optimizer.build(model.trainable_variables)
   # One Transform layer for the datasets and the signatures (each load costs time).
   transform_layer = tf_transform_output.transform_features_layer()
-  parse_and_transform = parse_and_transform_fn(tf_transform_output, transform_layer)
+  parse_and_transform = parse_and_transform_fn(tf_transform_output, transform_layer,
+                                               contract.label)
   # Repeated, with the epoch's length given to fit: one iterator for the whole fit
   # instead of a new one every epoch (each costs time; docs/performance.md).
   train_ds = make_dataset(train_files, parse_and_transform, hparams.batch_size, shuffle=True,
@@ -190,8 +193,8 @@ def train_and_export(train_files: Sequence[str], eval_files: Sequence[str],
   # save_traces=False: the serving signatures are all a server needs; tracing every
   # Keras layer's call for re-loading as Keras is slow and serves no client.
   model.save(serving_model_dir, save_format='tf', save_traces=False,
-             signatures=signatures.make_signatures(model, tf_transform_output,
-                                                        transform_layer, parse_and_transform))
+             signatures=signatures.make_signatures(model, tf_transform_output, contract,
+                                                   transform_layer, parse_and_transform))
   signatures.mark_example_methods(serving_model_dir)
   extra = tf.io.gfile.join(serving_model_dir, 'assets.extra')
   tf.io.gfile.makedirs(extra)
@@ -226,10 +229,11 @@ def release_memory() -> None:
 def run_fn(fn_args) -> None:
   """TFX Trainer entry point."""
   hparams = model_lib.HParams.from_dict((fn_args.custom_config or {}).get('hparams', {}))
+  contract = features.FeatureContract.from_config(fn_args.custom_config)
   summary = train_and_export(
       train_files=fn_args.train_files, eval_files=fn_args.eval_files,
       transform_output_dir=fn_args.transform_output, serving_model_dir=fn_args.serving_model_dir,
-      hparams=hparams, log_dir=fn_args.model_run_dir,
+      hparams=hparams, contract=contract, log_dir=fn_args.model_run_dir,
       # The latest blessed model, when the pipeline wires one in (warm start).
       base_model_dir=getattr(fn_args, 'base_model', None) or None)
   if summary['train_rows'] >= RELEASE_MEMORY_FROM_ROWS:

@@ -34,7 +34,7 @@ from tfx.proto import example_gen_pb2, pusher_pb2, range_config_pb2, trainer_pb2
 from tfx.types import standard_artifacts
 from tfx.types.channel import Channel
 
-from models import preprocessing
+from models import features, preprocessing
 from pipeline import evaluation, spans
 from pipeline.components.atomic_pusher import AtomicPusherExecutor
 from pipeline.in_process.csv_ingest import InProcessCsvExecutor
@@ -121,6 +121,8 @@ def create_pipeline(
   path, so without it a changed `preprocessing_fn` or `run_fn` would be served from cache.
   """
   vertex = orchestrator is Orchestrator.VERTEX
+  # The data set's feature contract, for Transform's preprocessing_fn and the Trainer's run_fn.
+  contract = features.FeatureContract.of(settings.dataset).to_config()
   if vertex:
     range_config = RuntimeParameter(
         name=RANGE_CONFIG_PARAMETER, ptype=str,
@@ -238,7 +240,8 @@ def create_pipeline(
       # transformed copy of the data is written (see models/training.make_dataset).
       materialize=False,
       force_tf_compat_v1=preprocessing.FORCE_TF_COMPAT_V1,
-      custom_config={'user_code_version': user_code_version},
+      custom_config={'user_code_version': user_code_version,
+                     features.CONFIG_KEY: contract},
   ).with_id(TRANSFORM)
   # The model in production: the latest blessed one. Empty on the first run.
   baseline = Resolver(
@@ -246,7 +249,8 @@ def create_pipeline(
       model=Channel(type=standard_artifacts.Model),
       model_blessing=Channel(type=standard_artifacts.ModelBlessing),
   ).with_id(BASELINE_RESOLVER)
-  trainer_config = {'hparams': settings.hparams.to_dict(), 'user_code_version': user_code_version}
+  trainer_config = {'hparams': settings.hparams.to_dict(), 'user_code_version': user_code_version,
+                    features.CONFIG_KEY: contract}
   trainer_class = Trainer
   if vertex and cloud is not None and cloud.training.enabled:
     # On Vertex AI Training: the same run_fn in the project's image on its own machine.

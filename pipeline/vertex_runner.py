@@ -89,10 +89,13 @@ def parameter_values(settings: PipelineSettings, friendly: Mapping[str, str],
       raise ValueError(f'unknown parameter {name!r}; known: {known}')
   # The same checks a local run applies.
   from ctpipe.config import HParams  # pylint: disable=g-import-not-at-top
+  from models import features  # pylint: disable=g-import-not-at-top
   HParams.from_dict(hparams)
   return {
       definition.TRAINER_CONFIG_PARAMETER: json.dumps(
-          {'hparams': hparams, 'user_code_version': user_code_version}, sort_keys=True),
+          {'hparams': hparams, 'user_code_version': user_code_version,
+           features.CONFIG_KEY: features.FeatureContract.of(settings.dataset).to_config()},
+          sort_keys=True),
       definition.RANGE_CONFIG_PARAMETER: definition.rolling_range_json(window),
   }
 

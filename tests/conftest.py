@@ -6,12 +6,15 @@ import random
 import pytest
 
 from ctpipe import config as config_lib
+from models import features
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = os.path.join(REPO, 'config', 'ctpipe.yaml')
 # The project's configuration as every command reads it (the taxi data set's definition).
 PROJECT = config_lib.load(CONFIG, sections=('dataset', 'pipeline', 'local'))
 SETTINGS = PROJECT.pipeline
+# The taxi data set's feature contract, as Transform and the Trainer receive it.
+CONTRACT = features.FeatureContract.of(PROJECT.dataset)
 EMBEDDED_DATA = os.path.join(REPO, PROJECT.data_root())
 CURATED_SCHEMA = os.path.join(REPO, PROJECT.local.schema)
 # The ML Metadata store of one run of TFX's own taxi example (inspect reads any TFX store).

@@ -20,11 +20,25 @@ def test_the_project_file_defines_the_taxi_data_set_and_both_targets():
   assert project.endpoint_name() == 'ctpipe-taxi'
 
 
-def test_the_data_set_definition_agrees_with_the_models_feature_contract():
+def test_the_feature_contract_travels_through_custom_config_unchanged():
   from models import features  # pylint: disable=g-import-not-at-top
-  assert PROJECT.dataset.label == features.LABEL_KEY
-  assert PROJECT.dataset.slices == features.SLICE_FEATURES
-  assert PROJECT.dataset.time_column in features.UNUSED_COLUMNS
+  contract = features.FeatureContract.of(PROJECT.dataset)
+  import json  # pylint: disable=g-import-not-at-top
+  carried = json.loads(json.dumps({features.CONFIG_KEY: contract.to_config()}))
+  assert features.FeatureContract.from_config(carried) == contract
+  assert contract.label == 'big_tipper' and contract.label_sources == ('tips',)
+  assert PROJECT.dataset.time_column in contract.treatments.unused
+  assert set(PROJECT.dataset.slices) <= set(contract.model_input_features)
+
+
+@pytest.mark.parametrize('override, message', [
+    ('dataset.features.numbers=[fare]', "'fare' is under both amounts and numbers"),
+    ('dataset.features.vocabulary=[tips]', "'tips' is the label or feeds it"),
+    ('dataset.label_fn=', 'label_sources need a label_fn'),
+])
+def test_a_contradictory_feature_contract_is_refused(override, message):
+  with pytest.raises(config.ConfigError, match=message):
+    config.load(CONFIG, [override])
 
 
 @pytest.mark.parametrize('override, message', [

@@ -6,15 +6,14 @@ from tensorflow_metadata.proto.v0 import schema_pb2
 
 from ctpipe.model_server.schema_check import SchemaCheck
 from ctpipe.model_server.served_model import RequestError
-from models import features
-from tests.conftest import CURATED_SCHEMA
+from tests.conftest import CONTRACT, CURATED_SCHEMA
 
 
 @pytest.fixture(scope='module')
 def check():
   with open(CURATED_SCHEMA, encoding='utf-8') as f:
     schema = text_format.Parse(f.read(), schema_pb2.Schema())
-  return SchemaCheck(schema, features.MODEL_INPUT_FEATURES)
+  return SchemaCheck(schema, CONTRACT.model_input_features)
 
 
 def _columns(n=3, **overrides):

@@ -5,13 +5,15 @@ import numpy as np
 import pytest
 
 from models import autograph, features, model as model_lib
+from tests.conftest import CONTRACT
 
 
 @pytest.fixture(scope='module')
 def layout():
-  sizes = {features.bucketized(n): features.NUM_QUANTILE_BUCKETS for n in features.NUMERIC_FEATURES}
-  sizes.update({features.indexed(n): 9 for n in features.CATEGORICAL_FEATURES})
-  return model_lib.default_layout(sizes)
+  sizes = {features.bucketized(n): CONTRACT.treatments.quantile_buckets
+           for n in CONTRACT.numeric_features}
+  sizes.update({features.indexed(n): 9 for n in CONTRACT.categorical_features})
+  return model_lib.default_layout(CONTRACT, sizes)
 
 
 def _batch(layout, n=16):
@@ -39,8 +41,8 @@ def test_one_training_step_gives_a_finite_loss(layout):
 
 def test_layout_covers_every_transformed_input(layout):
   names = set(layout.dense) | {name for name, _ in layout.categorical}
-  assert {features.indexed(n) for n in features.CATEGORICAL_FEATURES} <= names
-  assert {features.scaled(n) for n in features.NUMERIC_FEATURES} <= names
+  assert {features.indexed(n) for n in CONTRACT.categorical_features} <= names
+  assert {features.scaled(n) for n in CONTRACT.numeric_features} <= names
 
 
 def test_hparams_reject_unknown_names():
@@ -72,7 +74,7 @@ def test_warm_start_copies_matching_weights_and_keeps_fresh_ones_where_shapes_ch
                              rtol=1e-6)
 
   # One vocabulary grew: its embedding starts fresh, everything else is copied.
-  grown_name = features.indexed(features.VOCABULARY_FEATURES[0])
+  grown_name = features.indexed(CONTRACT.vocabulary_features[0])
   grown = model_lib.FeatureLayout(layout.dense, tuple(
       (name, size + 5 if name == grown_name else size) for name, size in layout.categorical))
   other = model_lib.build_model(grown, hparams)

@@ -8,8 +8,11 @@ import tensorflow as tf
 import tensorflow_transform.beam as tft_beam
 from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
-from models import features, preprocessing
+import functools
+
+from models import features, preprocessing, taxi
 from pipeline.components.schema_review import proposals as schema_review
+from tests.conftest import CONTRACT
 
 pytestmark = pytest.mark.slow  # real pipelines, servers or browsers: `make test`, not `make test-fast`
 
@@ -41,25 +44,27 @@ def transformed(curated_schema_path):
       + [_row(fare=[20.0], tips=[0.0], dropoff_latitude=[41.8 + 0.01 * i]) for i in range(4)]
       + [_row(pickup_latitude=[], company=[], trip_start_hour=[30], dropoff_census_tract=[])])
   # 'Cash' appears 5 times: exactly the vocabulary's frequency threshold.
-  assert features.VOCAB_FREQUENCY_THRESHOLD == 5
+  assert CONTRACT.treatments.vocabulary_min_frequency == 5
   rows = [dict(r, **{k: np.array(v) for k, v in r.items()}) for r in rows]
   metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(raw_spec))
   with tempfile.TemporaryDirectory() as tmp, tft_beam.Context(
       temp_dir=tmp, force_tf_compat_v1=preprocessing.FORCE_TF_COMPAT_V1):
     (outputs, _), _ = ((rows, metadata)
-                       | tft_beam.AnalyzeAndTransformDataset(preprocessing.preprocessing_fn))
+                       | tft_beam.AnalyzeAndTransformDataset(functools.partial(
+                           preprocessing.preprocessing_fn,
+                           custom_config={features.CONFIG_KEY: CONTRACT.to_config()})))
   return outputs
 
 
 def test_label_is_tips_over_a_fifth_of_fare(transformed):
-  assert [int(r[features.LABEL_KEY]) for r in transformed] == [1, 0, 0, 0, 0, 0, 0]
+  assert [int(r[CONTRACT.label]) for r in transformed] == [1, 0, 0, 0, 0, 0, 0]
 
 
 def test_label_compares_exact_cents():
   fare = tf.constant([1.8, 1.8, 7.35, 7.35], tf.float32)
   tips = tf.constant([0.36, 0.37, 1.47, 1.48], tf.float32)
-  label = preprocessing.big_tipper_label({'fare': tf.reshape(fare, [-1, 1]),
-                                          'tips': tf.reshape(tips, [-1, 1])})
+  label = taxi.big_tipper_label({'fare': tf.reshape(fare, [-1, 1]),
+                                 'tips': tf.reshape(tips, [-1, 1])})
   assert label.numpy().tolist() == [0, 1, 0, 1]
 
 
@@ -82,8 +87,8 @@ def test_z_scores_of_coordinates_are_unit_scale(transformed):
 
 def test_buckets_are_within_range(transformed):
   for r in transformed:
-    for name in features.NUMERIC_FEATURES:
-      assert 0 <= int(r[features.bucketized(name)]) < features.NUM_QUANTILE_BUCKETS
+    for name in CONTRACT.numeric_features:
+      assert 0 <= int(r[features.bucketized(name)]) < CONTRACT.treatments.quantile_buckets
 
 
 def test_ranged_hashed_and_vocabulary_indices(transformed):
@@ -91,7 +96,7 @@ def test_ranged_hashed_and_vocabulary_indices(transformed):
   assert hour[:6] == [11] * 6  # hour 10 with range (0, 23): index 10 - 0 + 1
   assert hour[6] == 0  # out of range
   tract = [int(r[features.indexed('dropoff_census_tract')]) for r in transformed]
-  assert tract[6] == 0 and 1 <= tract[0] <= features.HASHED_INT_FEATURES['dropoff_census_tract']
+  assert tract[6] == 0 and 1 <= tract[0] <= CONTRACT.hashed_features['dropoff_census_tract']
   payment = [int(r[features.indexed('payment_type')]) for r in transformed]
   # 'Cash' (5 rows) is in the vocabulary (index 0); 'Credit Card' (2 rows) is below the
   # frequency threshold and lands in the out-of-vocabulary bucket.

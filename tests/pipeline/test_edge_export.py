@@ -10,7 +10,7 @@ import tensorflow as tf
 from models import signatures
 from pipeline.components.edge_export import tflite as edge_export
 from pipeline.components.edge_export import edge_dir
-from tests.conftest import SAMPLE_SETTINGS, read_span
+from tests.conftest import CONTRACT, SAMPLE_SETTINGS, read_span
 
 pytestmark = pytest.mark.slow  # real pipelines, servers or browsers: `make test`, not `make test-fast`
 
@@ -66,8 +66,8 @@ def test_pipeline_published_an_edge_model_that_matches_the_saved_model(pushed_ho
       **{name: tf.constant(v) for name, v in columns.items()})
   np.testing.assert_allclose(edge[signatures.PROBABILITY_KEY].reshape(-1),
                              served[signatures.PROBABILITY_KEY].numpy(), atol=TOLERANCE)
-  np.testing.assert_array_equal(edge[signatures.CLASS_KEY].reshape(-1),
-                                served[signatures.CLASS_KEY].numpy())
+  np.testing.assert_array_equal(edge[CONTRACT.label].reshape(-1),
+                                served[CONTRACT.label].numpy())
   # The vocabulary lookups really ran on the device model: different payment types
   # give different answers for the same trip.
   probe = {name: np.repeat(v[:1], 2) for name, v in columns.items()}

@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models import features, raw_examples, signatures
+from models import raw_examples, signatures
 from ctpipe.metadata import reader as metadata
 from pipeline import definition, run_summary
 from pipeline.components.atomic_pusher import publishing
 from pipeline.components.data_gate import anomalies as anomalies_lib
-from tests.conftest import SAMPLE_SETTINGS, read_span, write_span
+from tests.conftest import CONTRACT, SAMPLE_SETTINGS, read_span, write_span
 
 pytestmark = pytest.mark.slow  # real pipelines, servers or browsers: `make test`, not `make test-fast`
 
@@ -72,7 +72,7 @@ def test_pushed_model_answers_through_both_signatures(env):
   by_examples = loaded.signatures[signatures.DEFAULT_SIGNATURE]
   by_tensors = loaded.signatures[signatures.RAW_SIGNATURE]
   raw_spec = by_tensors.structured_input_signature[1]
-  assert set(raw_spec) == set(features.MODEL_INPUT_FEATURES)  # no label, no timestamp
+  assert set(raw_spec) == set(CONTRACT.model_input_features)  # no label, no timestamp
   rows = _raw_rows()
   from_examples = by_examples(examples=tf.constant([raw_examples.to_tf_example(r, raw_spec) for r in rows]))
   inputs = {}
@@ -89,7 +89,7 @@ def test_pushed_model_answers_through_both_signatures(env):
   p2 = from_tensors[signatures.PROBABILITY_KEY].numpy()
   assert p1.shape == (5,) and ((p1 >= 0) & (p1 <= 1)).all()
   np.testing.assert_allclose(p1, p2, rtol=1e-5)
-  np.testing.assert_array_equal(from_examples[signatures.CLASS_KEY].numpy(), (p1 > 0.5))
+  np.testing.assert_array_equal(from_examples[CONTRACT.label].numpy(), (p1 > 0.5))
 
 
 def test_broken_span_stops_the_run_before_transform(env):

@@ -2,7 +2,7 @@
 import pytest
 from tfx.types import standard_artifacts
 
-from models import features
+from tests.conftest import CONTRACT
 from pipeline.components.schema_review import proposals as schema_review
 from pipeline.resolvers import span_window
 
@@ -39,9 +39,9 @@ def test_curated_schema_ranges_match_the_model_features(curated_schema_path):
   with open(curated_schema_path) as f:
     schema = schema_review.read_schema_text(f.read())
   by_name = {f.name: f for f in schema.feature}
-  for name, (low, high) in features.RANGED_INT_FEATURES.items():
+  for name, (low, high) in CONTRACT.ranged_features.items():
     assert (by_name[name].int_domain.min, by_name[name].int_domain.max) == (low, high), name
-  for name in features.MODEL_INPUT_FEATURES + features.LABEL_SOURCE_KEYS:
+  for name in CONTRACT.model_input_features + CONTRACT.label_sources:
     assert name in by_name, name
   assert 'SERVING' in list(by_name['tips'].not_in_environment)
 

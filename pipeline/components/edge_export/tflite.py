@@ -278,8 +278,8 @@ def compare(edge: Dict[str, np.ndarray], served: Dict[str, np.ndarray],
   if edge_p.shape != served_p.shape:
     raise EdgeExportError(f'edge model returned {edge_p.shape[0]} probabilities for '
                           f'{served_p.shape[0]} examples')
-  flips = int(np.sum(np.asarray(edge[signatures.CLASS_KEY]).reshape(-1)
-                     != np.asarray(served[signatures.CLASS_KEY]).reshape(-1)))
+  key = signatures.class_key(served)
+  flips = int(np.sum(np.asarray(edge[key]).reshape(-1) != np.asarray(served[key]).reshape(-1)))
   diff = float(np.max(np.abs(edge_p - served_p))) if len(edge_p) else float('inf')
   return ParityReport(len(edge_p), diff, flips, tolerance)
 
@@ -312,7 +312,7 @@ def export(model_dir: str, dest_dir: str, examples: Sequence[bytes],
     json.dump({'signature': EDGE_SIGNATURE,
                'inputs': {s.name: s.dtype.name for s in specs},
                'missing_value': {'string': '', 'float': 'NaN', 'int': -1},
-               'outputs': [signatures.PROBABILITY_KEY, signatures.CLASS_KEY],
+               'outputs': [signatures.PROBABILITY_KEY, signatures.class_key(reference.result())],
                'requires': 'TFLite with the Flex delegate (select TF ops)',
                'parity': dataclasses.asdict(parity)}, f, indent=2)
   return EdgeExport(target, os.path.getsize(target), inlined, seconds, parity)
