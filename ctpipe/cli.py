@@ -7,7 +7,7 @@ run, 5 a port `serve` was asked to listen on is taken.
 """
 import click
 
-from ctpipe.commands import continuous, inspect, run, schema, serving, vertex
+from ctpipe.commands import continuous, init, inspect, run, schema, serving, vertex
 
 
 @click.group()
@@ -15,7 +15,7 @@ def main() -> None:
   """ctpipe: a continuous-training TFX pipeline (MLOps level 1)."""
 
 
-for command in (run.run, schema.schema, serving.serve, serving.rollback, serving.predict,
+for command in (init.init, run.run, schema.schema, serving.serve, serving.rollback, serving.predict,
                 inspect.inspect_group, inspect.report_command, continuous.watch,
                 continuous.replay, continuous.feedback, vertex.compile_command,
                 vertex.submit_command, vertex.schedule_command):

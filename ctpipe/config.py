@@ -38,6 +38,7 @@ class ConfigError(ValueError):
 
 
 BEAM_MODE_NAMES = ('auto', 'in_memory', 'multi_processing')
+TASKS = ('binary', 'multiclass', 'regression')
 
 
 # --- the data set's definition -----------------------------------------------------------
@@ -114,6 +115,10 @@ class DataSet:
   # model inputs and never needed at serving time. '': the label is a column.
   label_fn: str = ''
   label_sources: Tuple[str, ...] = ()
+  task: str = 'binary'      # binary | multiclass | regression
+  # Binary: the label value that is the positive class ('' : the label is 0/1 already).
+  positive_class: str = ''
+  classes: Tuple[str, ...] = ()  # classification: the label's values
   time_column: str = ''     # splits one CSV into spans by period ('' : no time column)
   predictions: Tuple[str, ...] = ()   # outputs `ctpipe predict` appends, in order
   slices: Tuple[str, ...] = ()        # features the Evaluator slices by
@@ -133,6 +138,8 @@ class DataSet:
         raise ValueError(f'{name!r} is the label or feeds it: it cannot be a model input')
     if self.label_sources and not self.label_fn:
       raise ValueError('label_sources need a label_fn that derives the label from them')
+    if self.task not in TASKS:
+      raise ValueError(f'task: one of {", ".join(TASKS)}, got {self.task!r}')
 
 
 # --- the pipeline's settings -----------------------------------------------------------
@@ -400,6 +407,16 @@ class ProjectConfig:
   pipeline: PipelineSettings
   local: LocalTarget
   vertex: Optional[VertexTarget]
+  # What the file's relative paths are relative to: the folder above a `config/` folder
+  # (a project's config/ctpipe.yaml, config/NAME.yaml), else the file's own folder (a data
+  # set's folder from `ctpipe init --dir`). '' for a config not read from a file.
+  base_dir: str = ''
+
+  def path(self, relative: str) -> str:
+    """A path of the config, resolved against base_dir."""
+    import os  # pylint: disable=g-import-not-at-top
+    return relative if os.path.isabs(relative) or not self.base_dir else os.path.join(
+        self.base_dir, relative)
 
   @property
   def dataset(self) -> DataSet:
@@ -571,9 +588,17 @@ def read_yaml(path: str) -> Mapping[str, Any]:
   return tree or {}
 
 
+def base_dir_of(path: str) -> str:
+  """The folder a config file's relative paths start from (see ProjectConfig.base_dir)."""
+  import os  # pylint: disable=g-import-not-at-top
+  folder = os.path.dirname(os.path.abspath(path))
+  return os.path.dirname(folder) if os.path.basename(folder) == 'config' else folder
+
+
 def load(path: str, overrides: Sequence[str] = (),
          sections: Sequence[str] = ALL_SECTIONS) -> ProjectConfig:
-  return parse(read_yaml(path), overrides, sections, source=path)
+  return dataclasses.replace(parse(read_yaml(path), overrides, sections, source=path),
+                             base_dir=base_dir_of(path))
 
 
 def require_vertex(config: ProjectConfig) -> VertexTarget:

@@ -49,6 +49,12 @@ def slice_name(slice_key) -> str:
   return 'all data' if not slice_key else ', '.join(f'{k}={v}' for k, v in slice_key)
 
 
+def _spec_name(spec) -> str:
+  """A SlicingSpec proto as 'feature=value, feature' ('all data' for the overall slice)."""
+  parts = [f'{k}={v}' for k, v in sorted(spec.feature_values.items())] + list(spec.feature_keys)
+  return ', '.join(parts) or 'all data'
+
+
 def _natural(text: str):
   """Sort key putting hour=2 before hour=10."""
   return [int(part) if part.isdigit() else part for part in re.split(r'(\d+)', text)]
@@ -124,6 +130,9 @@ def read(uri: str) -> Optional[Evaluation]:
       value = (failure.metric_value.double_value.value
                if failure.metric_value.HasField('double_value') else None)
       failures.append(Failure(slice_name(key), failure.metric_key.name, value, failure.message))
+  for missing in validation.missing_slices:  # a guarded slice with no examples fails too
+    failures.append(Failure(_spec_name(missing), 'slice', None,
+                            'no evaluation examples in this guarded slice'))
   slices.sort(key=lambda s: _natural(s.slice_name))
   return Evaluation(overall or SliceMetrics('all data', {}, {}), slices, roc, calibration,
                     validation.validation_ok, failures)

@@ -21,16 +21,18 @@ class FeatureContract:
   treatments: FeatureTreatments
   label_fn: str = ''
   label_sources: Tuple[str, ...] = ()
+  positive_class: str = ''  # binary labels that are not 0/1: the positive value
 
   @classmethod
   def of(cls, dataset: DataSet) -> 'FeatureContract':
-    return cls(dataset.label, dataset.features, dataset.label_fn, tuple(dataset.label_sources))
+    return cls(dataset.label, dataset.features, dataset.label_fn, tuple(dataset.label_sources),
+               dataset.positive_class)
 
   # --- as JSON, through custom_config ----------------------------------------------
   def to_config(self) -> Dict[str, Any]:
     t = self.treatments
     return {'label': self.label, 'label_fn': self.label_fn,
-            'label_sources': list(self.label_sources),
+            'label_sources': list(self.label_sources), 'positive_class': self.positive_class,
             'amounts': list(t.amounts), 'numbers': list(t.numbers),
             'ranged': [[k, int(lo), int(hi)] for k, (lo, hi) in t.ranged.items()],
             'hashed': [[k, int(n)] for k, n in t.hashed.items()],
@@ -55,7 +57,7 @@ class FeatureContract:
         vocabulary_min_frequency=int(values['vocabulary_min_frequency']),
         oov_buckets=int(values['oov_buckets']))
     return cls(values['label'], treatments, values.get('label_fn', ''),
-               tuple(values.get('label_sources', ())))
+               tuple(values.get('label_sources', ())), values.get('positive_class', ''))
 
   # --- the treatment of each column --------------------------------------------------
   @property

@@ -113,7 +113,12 @@ def label(inputs: Dict[str, Tensor], contract: FeatureContract) -> tf.Tensor:
   if derive is not None:
     return derive(inputs)
   x = inputs[contract.label]
-  return tf.cast(dense(x, tf.zeros([], x.dtype)), tf.int64)
+  if not contract.positive_class:
+    return tf.cast(dense(x, tf.zeros([], x.dtype)), tf.int64)
+  if x.dtype == tf.string:
+    return tf.cast(tf.equal(dense(x, ''), contract.positive_class.encode()), tf.int64)
+  value = tf.cast(dense(x, tf.zeros([], x.dtype)), tf.float64)
+  return tf.cast(tf.equal(value, float(contract.positive_class)), tf.int64)
 
 
 def preprocessing_fn(inputs: Dict[str, Tensor],

@@ -46,8 +46,11 @@ def _guarded(guards) -> List[tfma.SlicingSpec]:
 
 
 def _on(slicing_specs: List[tfma.SlicingSpec], threshold: tfma.MetricThreshold
-        ) -> tfma.PerSliceMetricThreshold:
-  return tfma.PerSliceMetricThreshold(slicing_specs=slicing_specs, threshold=threshold)
+        ) -> List[tfma.PerSliceMetricThreshold]:
+  """The threshold on these slices; none when there is no slice to guard."""
+  if not slicing_specs:
+    return []
+  return [tfma.PerSliceMetricThreshold(slicing_specs=slicing_specs, threshold=threshold)]
 
 
 def eval_config(thresholds: Thresholds, dataset: DataSet) -> tfma.EvalConfig:
@@ -71,19 +74,19 @@ def eval_config(thresholds: Thresholds, dataset: DataSet) -> tfma.EvalConfig:
           tfma.MetricConfig(
               class_name='AUC', config=json.dumps({'num_thresholds': AUC_THRESHOLDS}),
               per_slice_thresholds=[
-                  _on(overall, tfma.MetricThreshold(value_threshold=tfma.GenericValueThreshold(
+                  *_on(overall, tfma.MetricThreshold(value_threshold=tfma.GenericValueThreshold(
                       lower_bound={'value': thresholds.min_auc}))),
-                  _on(overall, _not_worse_than_baseline(thresholds.max_auc_drop)),
-                  _on(auc_slices, _not_worse_than_baseline(thresholds.max_slice_auc_drop)),
+                  *_on(overall, _not_worse_than_baseline(thresholds.max_auc_drop)),
+                  *_on(auc_slices, _not_worse_than_baseline(thresholds.max_slice_auc_drop)),
               ]),
           tfma.MetricConfig(class_name='BinaryAccuracy', per_slice_thresholds=[
-              _on(overall, _not_worse_than_baseline(thresholds.max_accuracy_drop)),
-              _on(accuracy_slices, _not_worse_than_baseline(thresholds.max_slice_accuracy_drop)),
+              *_on(overall, _not_worse_than_baseline(thresholds.max_accuracy_drop)),
+              *_on(accuracy_slices, _not_worse_than_baseline(thresholds.max_slice_accuracy_drop)),
           ]),
           tfma.MetricConfig(class_name='AccuracyLift', module=metrics.__name__,
-                            per_slice_thresholds=[_on(overall, tfma.MetricThreshold(
+                            per_slice_thresholds=_on(overall, tfma.MetricThreshold(
                                 value_threshold=tfma.GenericValueThreshold(
-                                    lower_bound={'value': thresholds.min_accuracy_lift + 1e-9})))]),
+                                    lower_bound={'value': thresholds.min_accuracy_lift + 1e-9})))),
           tfma.MetricConfig(class_name='Precision'),
           tfma.MetricConfig(class_name='Recall'),
           tfma.MetricConfig(class_name='Calibration'),

@@ -7,7 +7,7 @@ Layers, lowest first (a module may import its own layer and the ones below):
                  ctpipe.console_logs, ctpipe.import_gc
   1 model, serving   models, ctpipe.model_server
   2 pipeline     pipeline
-  3 operations   ctpipe.continuous, ctpipe.mlmd_inspect
+  3 operations   ctpipe.continuous, ctpipe.mlmd_inspect, ctpipe.datasets (init)
   4 command line ctpipe.commands, ctpipe.cli
 Besides: `ctpipe.mlmd_inspect` reads any TFX store, so it imports nothing of the pipeline,
 the model or the continuous loop; `ctpipe.model_server` stands on its own (nothing but
@@ -29,7 +29,7 @@ CURRENT = [  # (module prefix, layer); the longest matching prefix wins
     ('ctpipe.console_logs', 0), ('ctpipe.import_gc', 0), ('ctpipe.tfma_results', 0),
     ('models', 1), ('ctpipe.model_server', 1),
     ('pipeline', 2),
-    ('ctpipe.continuous', 3), ('ctpipe.mlmd_inspect', 3),
+    ('ctpipe.continuous', 3), ('ctpipe.mlmd_inspect', 3), ('ctpipe.datasets', 3),
     ('ctpipe.commands', 4), ('ctpipe.cli', 4),
 ]
 BEFORE = [('models', 1), ('model_server', 1), ('pipeline', 2), ('continuous', 3),

@@ -37,11 +37,6 @@ def fail(message: str, code: int = EXIT_FAILURE) -> None:
   sys.exit(code)
 
 
-def in_project(path: str) -> str:
-  """Config paths are relative to the project (where config/ctpipe.yaml lives)."""
-  return path if os.path.isabs(path) else os.path.join(PROJECT_ROOT, path)
-
-
 def load_config(config_path: str, overrides: Sequence[str] = (),
                 sections: Sequence[str] = LOCAL_SECTIONS) -> config_lib.ProjectConfig:
   try:
@@ -72,7 +67,7 @@ def home_of(project: config_lib.ProjectConfig, home: Optional[str] = None,
   """The Home a command works in: `--home`, else local.home; with the configured MySQL
   store (its password read now, from its file or a prompt) unless `with_mysql` is off."""
   from ctpipe.home import Home  # pylint: disable=g-import-not-at-top
-  root = os.path.abspath(home or in_project(project.local.home))
+  root = os.path.abspath(home or project.path(project.local.home))
   return Home(root, mysql=mysql_settings(project.local.mysql) if with_mysql else None)
 
 
@@ -86,8 +81,8 @@ def mysql_settings(store: Optional[config_lib.MySQLStore]):
 
 
 def data_root_of(project: config_lib.ProjectConfig, data_root: Optional[str] = None) -> str:
-  return os.path.abspath(data_root or in_project(project.data_root()))
+  return os.path.abspath(data_root or project.path(project.data_root()))
 
 
 def schema_of(project: config_lib.ProjectConfig, schema_file: Optional[str] = None) -> str:
-  return os.path.abspath(schema_file or in_project(project.local.schema))
+  return os.path.abspath(schema_file or project.path(project.local.schema))

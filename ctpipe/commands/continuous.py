@@ -7,7 +7,7 @@ import traceback
 
 import click
 
-from ctpipe.commands.common import (console, data_root_of, home_of, in_project, schema_of,
+from ctpipe.commands.common import (console, data_root_of, home_of, schema_of,
                                     with_config)
 from ctpipe.commands.run import print_phase, write_report
 
@@ -151,7 +151,7 @@ def replay(project, home, data_root, schema_file, from_span, to_span, demo, retr
            epochs, min_auc, verbose, no_edge_export, warm_start):
   """Replay the history in time order as if each span had just arrived; print a timeline."""
   from ctpipe import console_logs  # pylint: disable=g-import-not-at-top
-  runner_home = home_of(project, home or in_project(project.local.home).rstrip('/') + '-replay')
+  runner_home = home_of(project, home or project.path(project.local.home).rstrip('/') + '-replay')
   schema_file = schema_of(project, schema_file)
   with console_logs.to_file(runner_home.log_dir, enabled=not verbose) as log_path:
     from ctpipe.continuous import demo_data, replay as replay_lib  # pylint: disable=g-import-not-at-top

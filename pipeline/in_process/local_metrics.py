@@ -114,6 +114,9 @@ def slice_rows(columns: Mapping[str, Column], num_rows: int,
   names = sorted(columns)
   group_of_values: Dict[Tuple, int] = {}
   group_ids = np.empty(num_rows, dtype=np.int64)
+  if not names:  # no slicing feature: every row is in the one group (the overall slice)
+    group_ids[:] = 0
+    group_of_values[()] = 0
   for row, row_values in enumerate(zip(*(columns[name][1] for name in names))):
     values = tuple(None if value is None else tuple(value) for value in row_values)
     group_ids[row] = group_of_values.setdefault(values, len(group_of_values))

@@ -44,3 +44,26 @@ def test_no_module_outside_the_metadata_client_constructs_a_store():
             if 'MetadataStore(' in f.read():
               offenders.append(os.path.relpath(path, REPO))
   assert offenders == []
+
+
+def test_no_module_outside_the_data_sets_definition_names_its_columns():
+  """The taxi data set's columns appear in config/ctpipe.yaml and its label function only."""
+  import re  # pylint: disable=g-import-not-at-top
+  from tests.conftest import PROJECT  # pylint: disable=g-import-not-at-top
+  dataset = PROJECT.dataset
+  names = set(dataset.features.model_inputs) | set(dataset.features.unused) | {
+      dataset.label, dataset.time_column, *dataset.label_sources, *dataset.slices}
+  allowed = {os.path.join(REPO, 'models', 'taxi.py')}
+  found = []
+  for package in ('ctpipe', 'pipeline', 'models'):
+    for dirpath, _, filenames in os.walk(os.path.join(REPO, package)):
+      for name in filenames:
+        path = os.path.join(dirpath, name)
+        if not name.endswith('.py') or path in allowed:
+          continue
+        with open(path, encoding='utf-8') as f:
+          text = f.read()
+        for column in names:
+          if re.search(r"""['"]%s['"]""" % re.escape(column), text):
+            found.append(f'{os.path.relpath(path, REPO)}: {column}')
+  assert found == []

@@ -76,6 +76,8 @@ def test_every_command_takes_config_and_set():
       yield f'{prefix}{name}', command
   missing = []
   for name, command in commands(main):
+    if name == 'init':  # it writes a data set's config
+      continue
     params = {p.name for p in command.params}
     if not {'config_path', 'overrides'} <= params:
       missing.append(name)

@@ -1,0 +1,1 @@
+"""Tests of data set definitions: `ctpipe init` and any table through the pipeline."""

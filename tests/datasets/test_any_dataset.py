@@ -1,0 +1,88 @@
+"""A table nobody here wrote, declared by `ctpipe init`, through the whole loop with no code:
+scikit-learn's breast-cancer data (binary, its label a string) from `init` to a served model,
+REST and batch predictions."""
+import csv
+import glob
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import requests
+
+from ctpipe import config
+from ctpipe.model_server.local import LocalServer
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.slow  # real pipelines, servers or browsers: `make test`, not `make test-fast`
+
+
+def _cli(*args, timeout=900):
+  return subprocess.run([sys.executable, '-m', 'ctpipe.cli', *args], cwd=REPO,
+                        capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope='module')
+def breast_cancer(tmp_path_factory):
+  from sklearn import datasets  # pylint: disable=g-import-not-at-top
+  root = tmp_path_factory.mktemp('breast_cancer')
+  frame = datasets.load_breast_cancer(as_frame=True).frame
+  frame['target'] = frame['target'].map({0: 'malignant', 1: 'benign'})
+  csv_path = str(root / 'breast_cancer.csv')
+  frame.to_csv(csv_path, index=False)
+  out = root / 'project'
+  init = _cli('init', '--data', csv_path, '--label', 'target', '--positive-class', 'malignant',
+              '--dir', str(out), '--name', 'breast-cancer', timeout=300)
+  assert init.returncode == 0, init.stdout + init.stderr
+  assert 'binary' in init.stdout and "'mean radius' → 'mean_radius'" in init.stdout
+  run = _cli('run', '--config', str(out / 'ctpipe.yaml'))
+  assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+  return {'root': root, 'out': out, 'config': str(out / 'ctpipe.yaml'), 'run': run.stdout,
+          'frame': frame}
+
+
+def test_init_then_run_blesses_and_pushes_a_model_of_the_data_set(breast_cancer):
+  out = breast_cancer['out']
+  record = json.loads((out / '.ctpipe-breast-cancer' / 'last_run.json').read_text())
+  assert record['blessed'] is True and int(record['pushed_version']) == 1, record
+  assert record['candidate']['auc'] > 0.95, record['candidate']
+  assert os.path.isdir(out / '.ctpipe-breast-cancer' / 'serving' / 'breast-cancer' / '1')
+  assert 'Verdict: BLESSED' in breast_cancer['run']
+
+
+def test_the_served_model_answers_raw_rows_over_rest(breast_cancer):
+  project = config.load(breast_cancer['config'])
+  base = str(breast_cancer['out'] / '.ctpipe-breast-cancer' / 'serving' / 'breast-cancer')
+  frame = breast_cancer['frame']
+  rows = frame.drop(columns=['target']).head(8)
+  rows.columns = [c.replace(' ', '_') for c in rows.columns]
+  with LocalServer(project.dataset.name, base) as server:
+    answer = requests.post(
+        f'{server.rest_url}/v1/models/breast-cancer/versions/1:predict', timeout=60,
+        data=json.dumps({'signature_name': 'serving_raw',
+                         'instances': rows.to_dict(orient='records')}))
+  assert answer.status_code == 200, answer.text
+  predictions = answer.json()['predictions']
+  assert len(predictions) == 8
+  # Malignant is the positive class: the probabilities follow the true labels.
+  truth = (frame['target'].head(8) == 'malignant').tolist()
+  assert [p['target'] == 1 for p in predictions] == truth
+  assert all(0.0 <= p['probability'] <= 1.0 for p in predictions)
+
+
+def test_batch_prediction_appends_the_data_sets_outputs(breast_cancer, tmp_path):
+  frame = breast_cancer['frame'].drop(columns=['target']).head(50)
+  frame.columns = [c.replace(' ', '_') for c in frame.columns]
+  os.makedirs(tmp_path / 'in')
+  frame.to_csv(tmp_path / 'in' / 'rows.csv', index=False)
+  proc = _cli('predict', '--config', breast_cancer['config'], '--input', str(tmp_path / 'in'),
+              '--output', str(tmp_path / 'out'), timeout=600)
+  assert proc.returncode == 0, proc.stdout + proc.stderr
+  rows = []
+  for name in sorted(glob.glob(str(tmp_path / 'out' / 'predictions*.csv'))):
+    with open(name, newline='') as f:
+      reader = csv.reader(f)
+      header = next(reader)
+      rows += list(reader)
+  assert header[-2:] == ['probability', 'target'] and len(rows) == 50
