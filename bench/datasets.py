@@ -1,0 +1,157 @@
+"""Benchmark: ctpipe's default run on several data sets against scikit-learn's gradient
+boosting on the same split, in one session.
+
+For each data set: `ctpipe init` (taxi: its committed definition), `ctpipe run` in a
+fresh home, then scikit-learn's HistGradientBoosting fitted on exactly the train split
+ctpipe trained on and scored on its eval split (read from the run's MergeWindow output;
+the labels from the pushed model's own label signature, so both judge the same labels).
+Prints each data set's metrics side by side, the difference, ctpipe's pipeline seconds
+and the run's peak memory (largest child RSS). No per-data-set code, no tuning beyond
+what `init` writes.
+
+    .venv/bin/python bench/datasets.py [--work DIR] [--only taxi,breast-cancer]
+"""
+import argparse
+import glob
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import pandas as pd
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+
+def _breast_cancer(root: str) -> str:
+  from sklearn import datasets  # pylint: disable=g-import-not-at-top
+  frame = datasets.load_breast_cancer(as_frame=True).frame
+  frame['target'] = frame['target'].map({0: 'malignant', 1: 'benign'})
+  path = os.path.join(root, 'breast_cancer.csv')
+  frame.to_csv(path, index=False)
+  return path
+
+
+# name -> (how to make the CSV, label, init options); taxi uses config/ctpipe.yaml.
+DATASETS = {
+    'breast-cancer': (_breast_cancer, 'target', ['--positive-class', 'malignant']),
+}
+
+
+def _cli(*args):
+  return subprocess.run([sys.executable, '-m', 'ctpipe.cli', *args], cwd=REPO,
+                        capture_output=True, text=True)
+
+
+def _read_split(directory: str):
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  records = [r.numpy() for r in tf.data.TFRecordDataset(
+      sorted(glob.glob(os.path.join(directory, '*'))), compression_type='GZIP')]
+  rows = []
+  for record in records:
+    example = tf.train.Example.FromString(record)
+    row = {}
+    for name, feature in example.features.feature.items():
+      kind = feature.WhichOneof('kind')
+      values = list(getattr(feature, kind).value) if kind else []
+      value = values[0] if values else None
+      row[name] = value.decode() if isinstance(value, bytes) else value
+    rows.append(row)
+  return pd.DataFrame(rows), records
+
+
+def _labels(model_dir: str, records) -> np.ndarray:
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from models import signatures  # pylint: disable=g-import-not-at-top
+  fn = tf.saved_model.load(model_dir).signatures[signatures.LABEL_SIGNATURE]
+  out = fn(examples=tf.constant(records))
+  return np.asarray(next(iter(out.values()))).reshape(-1)
+
+
+def reference(home: str, project) -> dict:
+  """HistGradientBoosting on the run's own train split, scored on its eval split."""
+  from sklearn.ensemble import HistGradientBoostingClassifier  # pylint: disable=g-import-not-at-top
+  from sklearn.metrics import roc_auc_score  # pylint: disable=g-import-not-at-top
+  merged = sorted(glob.glob(os.path.join(home, 'pipeline', 'MergeWindow', 'merged_examples', '*')),
+                  key=lambda p: int(os.path.basename(p)))[-1]
+  model_dir = sorted(glob.glob(os.path.join(home, 'serving', project.dataset.name, '*')),
+                     key=lambda p: int(os.path.basename(p)))[-1]
+  train, train_records = _read_split(os.path.join(merged, 'Split-train'))
+  test, test_records = _read_split(os.path.join(merged, 'Split-eval'))
+  y_train, y_test = _labels(model_dir, train_records), _labels(model_dir, test_records)
+  inputs = list(project.dataset.features.model_inputs)
+  strings = list(project.dataset.features.vocabulary)
+
+  def x(frame):
+    out = frame.reindex(columns=inputs).copy()
+    for name in strings:
+      categories = sorted(set(train[name].dropna()) | set(test[name].dropna()))
+      out[name] = pd.Categorical(out[name], categories=categories).codes
+    return out.astype(float)
+  model = HistGradientBoostingClassifier(random_state=0).fit(x(train), y_train)
+  return {'accuracy': float((model.predict(x(test)) == y_test).mean()),
+          'auc': float(roc_auc_score(y_test, model.predict_proba(x(test))[:, 1])),
+          'rows': (len(train), len(test))}
+
+
+def bench_one(name: str, work: str) -> dict:
+  from ctpipe import config  # pylint: disable=g-import-not-at-top
+  if name == 'taxi':
+    config_path = os.path.join(REPO, 'config', 'ctpipe.yaml')
+    home = os.path.join(work, 'taxi-home')
+    args = ['run', '--config', config_path, '--home', home]
+  else:
+    make, label, options = DATASETS[name]
+    out = os.path.join(work, name)
+    init = _cli('init', '--data', make(work), '--label', label, '--name', name, '--dir', out,
+                *options)
+    if init.returncode != 0:
+      raise RuntimeError(f'init {name} failed:\n{init.stdout}{init.stderr}')
+    config_path = os.path.join(out, 'ctpipe.yaml')
+    home = os.path.join(out, f'.ctpipe-{name}')
+    args = ['run', '--config', config_path]
+  start = time.time()
+  run = _cli(*args)
+  wall = time.time() - start
+  if run.returncode != 0:
+    raise RuntimeError(f'run {name} failed:\n{run.stdout[-3000:]}')
+  with open(os.path.join(home, 'last_run.json')) as f:
+    record = json.load(f)
+  project = config.load(config_path)
+  ref = reference(home, project)
+  return {'name': name, 'ours': record['candidate'], 'reference': ref,
+          'seconds': record['pipeline_seconds'], 'wall': wall, 'blessed': record['blessed'],
+          'peak_rss_gib': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2 ** 20}
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument('--work', default=None, help='Keep the runs here (default: a temp dir).')
+  parser.add_argument('--only', default='', help='Comma-separated data set names.')
+  args = parser.parse_args()
+  names = [n for n in ['taxi', *DATASETS] if not args.only or n in args.only.split(',')]
+  work = args.work or tempfile.mkdtemp(prefix='ctpipe-datasets-')
+  os.makedirs(work, exist_ok=True)
+  try:
+    for name in names:
+      r = bench_one(name, work)
+      ours, ref = r['ours'], r['reference']
+      print(f'{name}: ours AUC {ours["auc"]:.4f} accuracy {ours["binary_accuracy"]:.4f} | '
+            f'HistGradientBoosting AUC {ref["auc"]:.4f} accuracy {ref["accuracy"]:.4f} | '
+            f'Δ AUC {ours["auc"] - ref["auc"]:+.4f}, Δ accuracy '
+            f'{ours["binary_accuracy"] - ref["accuracy"]:+.4f} | blessed {r["blessed"]} | '
+            f'pipeline {r["seconds"]:.1f} s | peak RSS so far {r["peak_rss_gib"]:.2f} GiB | '
+            f'{ref["rows"][0]} train / {ref["rows"][1]} eval rows', flush=True)
+  finally:
+    if args.work is None:
+      shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == '__main__':
+  main()
