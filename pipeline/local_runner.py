@@ -58,6 +58,27 @@ def locked(home: Home) -> Iterator[None]:
     os.close(fd)  # closing releases the flock
 
 
+def check_definition_against_schema(dataset, schema_file: str) -> None:
+  """Raises ValueError, naming the definition's key, for a column the schema lacks.
+
+  Without it, Transform or the Evaluator fails deep inside with a bare KeyError.
+  """
+  from pipeline import schema_tool  # pylint: disable=g-import-not-at-top
+  schema = schema_tool.load(schema_file)
+  known = {f.name for f in schema.feature} if schema is not None else set()
+  treatments = dataset.features
+  keys = [(f'dataset.features.{kind}', name) for kind in
+          ('amounts', 'numbers', 'ranged', 'hashed', 'vocabulary') for name in getattr(treatments, kind)]
+  if not dataset.label_fn:
+    keys.append(('dataset.label', dataset.label))
+  keys += [('dataset.label_sources', name) for name in dataset.label_sources]
+  keys += [('dataset.slices', name) for name in dataset.slices]
+  for key, name in keys:
+    if name not in known:
+      raise ValueError(f'{key} names {name!r}, which the curated schema {schema_file} does not '
+                       'have: fix the definition or the schema (`ctpipe schema`)')
+
+
 def rejection_error(span: int, reason: str) -> DataGateError:
   """A span that cannot be read, said as the data gate says what it stops on."""
   return DataGateError([Anomaly(span, 'files', '', 'cannot be read', reason)])
@@ -192,6 +213,7 @@ class LocalRun:
     if not os.path.isfile(self.schema_file):
       raise FileNotFoundError(f'curated schema {self.schema_file} not found; '
                               'create it with `ctpipe schema`')
+    check_definition_against_schema(self.settings.dataset, self.schema_file)
     if available is None:
       available = [s.number for s in spans.list_spans(self.data_root)]
     if newest is not None:

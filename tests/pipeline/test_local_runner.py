@@ -51,3 +51,15 @@ def test_a_span_the_gate_stopped_leaves_the_window_and_an_older_one_takes_its_pl
   assert window.describe([2, 3, 4, 5]) == '2..5'
   # What the resolver will take after the newest span passes the gate: the same spans.
   assert window.window([1, 2, 3, 5], newest=5, window_spans=4) == plan.window
+
+
+def test_a_definition_naming_a_column_the_schema_lacks_is_one_line_naming_the_key():
+  import dataclasses  # pylint: disable=g-import-not-at-top
+  from tests.conftest import CURATED_SCHEMA, PROJECT  # pylint: disable=g-import-not-at-top
+  local_runner.check_definition_against_schema(PROJECT.dataset, CURATED_SCHEMA)  # taxi's: fine
+  features = dataclasses.replace(PROJECT.dataset.features,
+                                 numbers=PROJECT.dataset.features.numbers + ('fares',))
+  broken = dataclasses.replace(PROJECT.dataset, features=features)
+  with pytest.raises(ValueError, match=r"^dataset.features.numbers names 'fares', which the "
+                                       r"curated schema .* does not have"):
+    local_runner.check_definition_against_schema(broken, CURATED_SCHEMA)
