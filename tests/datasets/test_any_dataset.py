@@ -86,3 +86,30 @@ def test_batch_prediction_appends_the_data_sets_outputs(breast_cancer, tmp_path)
       header = next(reader)
       rows += list(reader)
   assert header[-2:] == ['probability', 'target'] and len(rows) == 50
+
+
+def test_watch_catches_a_drifted_span_of_the_data_set(breast_cancer):
+  out = breast_cancer['out']
+  data = out / 'data'
+  with open(data / 'span-4' / 'data.csv', newline='') as f:
+    reader = csv.reader(f)
+    header = next(reader)
+    rows = list(reader)
+  # The same rows, every size measure two and a half times larger.
+  scaled = [i for i, name in enumerate(header) if 'radius' in name or 'area' in name]
+  for row in rows:
+    for i in scaled:
+      row[i] = f'{float(row[i]) * 2.5:.4f}'
+  (data / 'span-5').mkdir()
+  with open(data / 'span-5' / 'data.csv', 'w', newline='') as f:
+    writer = csv.writer(f)
+    writer.writerow(header)
+    writer.writerows(rows)
+  (data / 'span-5' / '_SUCCESS').write_text('')
+  proc = _cli('watch', '--config', breast_cancer['config'], '--once', '--retrain', 'on-trigger')
+  assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+  runs = _cli('inspect', '--config', breast_cancer['config'], 'runs', '--json')
+  assert runs.returncode == 0, runs.stderr
+  newest = json.loads(runs.stdout)[0]
+  assert 'drift' in newest['trigger'] and 'radius' in newest['trigger'], newest
+  assert newest['pipeline'] == 'ctpipe-breast-cancer', newest
