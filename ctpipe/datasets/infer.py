@@ -19,6 +19,11 @@ MAX_SLICES = 3
 # Integer codes with at most this many values in [min, max] get a ranged index.
 MAX_RANGED_SPAN = 1000
 HASH_BUCKETS = 256
+# Cells that mean "no value" in the tables people export (R's NA, pandas' NaN, ...):
+# read as missing, and written as empty cells into the spans.
+MISSING_TOKENS = frozenset({'', 'NA', 'N/A', 'NaN', 'nan', 'null', 'NULL', 'None'})
+# Text with more distinct values than this share of its rows is an identifier.
+ID_SHARE = 0.5
 
 
 class InitError(ValueError):
@@ -29,7 +34,7 @@ class InitError(ValueError):
 class Column:
   """One column's profile: its kind and the facts the treatment is chosen from."""
   name: str
-  kind: str  # 'int' | 'float' | 'string' | 'empty'
+  kind: str  # 'int' | 'float' | 'string' | 'date' | 'empty'
   rows: int
   missing: int
   distinct: int
@@ -76,9 +81,17 @@ def _number(text: str) -> Optional[float]:
   return value if math.isfinite(value) else None
 
 
+def is_missing(cell: str) -> bool:
+  return cell.strip() in MISSING_TOKENS
+
+
+def _is_date(text: str) -> bool:
+  return bool(re.fullmatch(r'\d{4}-\d{2}-\d{2}([T ][\d:.]+)?(Z|[+-]\d{2}:?\d{2})?', text.strip()))
+
+
 def profile(name: str, cells: Sequence[str]) -> Column:
-  """The column's kind from its text cells ('' is missing)."""
-  present = [c for c in cells if c != '']
+  """The column's kind from its text cells (MISSING_TOKENS are missing)."""
+  present = [c for c in cells if not is_missing(c)]
   if not present:
     return Column(name, 'empty', len(cells), len(cells), 0)
   numbers = [_number(c) for c in present]
@@ -94,14 +107,14 @@ def profile(name: str, cells: Sequence[str]) -> Column:
     skew = (sum((x - mean) ** 3 for x in numbers) / len(numbers) / var ** 1.5) if var > 0 else 0.0
     return Column(name, 'int' if is_int else 'float', len(cells), len(cells) - len(present),
                   len(counts), min(numbers), max(numbers), skew, top)
-  return Column(name, 'string', len(cells), len(cells) - len(present), len(counts),
-                top_counts=top)
+  kind = 'date' if sum(map(_is_date, present)) >= 0.9 * len(present) else 'string'
+  return Column(name, kind, len(cells), len(cells) - len(present), len(counts), top_counts=top)
 
 
 def infer_task(label: Column, values: Sequence[str], requested: str = 'auto',
                positive_class: str = '') -> Tuple[str, str, str, Tuple[str, ...], str]:
   """(task, why, positive class, classes, ambiguity warning) for the label column."""
-  present = sorted({v for v in values if v != ''}, key=lambda v: (_number(v) is None, _number(v)
+  present = sorted({v for v in values if not is_missing(v)}, key=lambda v: (_number(v) is None, _number(v)
                                                                   if _number(v) is not None
                                                                   else 0, v))
   if label.kind == 'empty' or label.distinct == 0:
@@ -156,11 +169,19 @@ def choose(column: Column) -> Choice:
   if column.distinct == column.rows - column.missing and column.kind in ('int', 'string') \
       and column.rows > 20:
     return Choice(name, 'unused', 'excluded: a distinct value in every row (an id?)')
+  if column.kind == 'date':
+    return Choice(name, 'unused', 'a date: not a model input (it can split the spans: '
+                                  '--span-by)')
+  present = column.rows - column.missing
+  if column.kind == 'string' and column.distinct > max(50, ID_SHARE * present):
+    return Choice(name, 'unused', f'excluded: {column.distinct} distinct values in {present} '
+                                  'rows (an identifier or free text?)')
   if column.kind == 'string':
     return Choice(name, 'vocabulary', f'text with {column.distinct} values: a vocabulary')
   if column.kind == 'int':
     low, high = int(column.minimum), int(column.maximum)
-    if low >= 0 and high - low <= MAX_RANGED_SPAN and column.distinct <= 100:
+    # Codes count from 0 or 1 (hours, days, areas); measurements start anywhere.
+    if 0 <= low <= 1 and high - low <= MAX_RANGED_SPAN and column.distinct <= 100:
       return Choice(name, 'ranged', f'integer codes {low}..{high}: one index each', low, high)
     if column.distinct > 100 and column.skew < 2 and high - low > MAX_RANGED_SPAN * 10:
       return Choice(name, 'hashed', f'{column.distinct} integer codes: hashed into '

@@ -93,6 +93,11 @@ def init_dataset(data: str, label: str, name: Optional[str] = None, out_dir: Opt
   if len(rows) < MIN_ROWS:
     raise InitError(f'{len(rows)} rows: a data set needs at least {MIN_ROWS} (a third is '
                     'held out to judge the model)')
+  # Missing markers (NA, NaN, ...) become empty cells: what ExampleGen reads as missing.
+  rows = [[('' if infer_lib.is_missing(c) else c) for c in row] for row in rows]
+  if existing is not None:
+    existing = {k: [[('' if infer_lib.is_missing(c) else c) for c in row] for row in v]
+                for k, v in existing.items()}
   renamed = _safe_header(header)
   safe = [renamed.get(h, h) for h in header]
   rename = lambda column: renamed.get(column, column)  # noqa: E731

@@ -108,3 +108,25 @@ def test_a_time_column_that_is_not_a_time_is_refused(tmp_path):
   with pytest.raises(infer.InitError, match="--span-by 'city': row 2 holds"):
     init_lib.init_dataset(path, 'label', out_dir=str(tmp_path / 'x'), positive_class='yes',
                           span_by='city')
+
+
+def test_the_raw_penguins_data_is_declared_as_multiclass_with_its_missing_values(tmp_path):
+  import os  # pylint: disable=g-import-not-at-top
+  import palmerpenguins  # pylint: disable=g-import-not-at-top
+  raw = os.path.join(os.path.dirname(palmerpenguins.__file__), 'data', 'penguins-raw.csv')
+  result = init_lib.init_dataset(raw, 'Species', name='penguins', out_dir=str(tmp_path / 'p'))
+  treatment = {c.column: c.treatment for c in result.inference.choices}
+  assert result.inference.task == 'multiclass' and len(result.inference.classes) == 3
+  # 'NA' is a missing value: the measurements are numbers, and the spans hold empty cells.
+  assert treatment['Culmen_Length_mm'] == 'numbers' and treatment['Delta_15_N_o_oo'] == 'numbers'
+  assert treatment['Flipper_Length_mm'] == 'numbers'  # a measurement, not a code
+  assert treatment['Date_Egg'] == 'unused' and treatment['Individual_ID'] == 'unused'
+  assert treatment['Region'] == 'unused'  # one value
+  text = '\n'.join(open(tmp_path / 'p' / 'data' / f'span-{n}' / 'data.csv').read()
+                   for n in result.spans)
+  assert ',NA,' not in text and ',NA\n' not in text
+  with pytest.raises(ValueError, match='dataset.task multiclass: the model code trains binary'):
+    from pipeline import definition  # pylint: disable=g-import-not-at-top
+    project = config.load(result.config_path)
+    definition.create_pipeline(project.pipeline, config.PipelinePaths('/p', '/d', '/s', '/v'),
+                               window=[1])
