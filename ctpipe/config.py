@@ -77,6 +77,9 @@ class FeatureTreatments:
   hashed: Mapping[str, int] = dataclasses.field(default_factory=dict)
   # Strings: a vocabulary computed by Transform.
   vocabulary: Tuple[str, ...] = ()
+  # Dates and times (ISO text or epoch seconds): expanded into month, day of week and
+  # hour, each an index (as Vertex's transform engine does for timestamps).
+  dates: Tuple[str, ...] = ()
   # Kept in the data and the schema, never a model input (ids, timestamps, empty columns).
   unused: Tuple[str, ...] = ()
   quantile_buckets: int = 20
@@ -85,7 +88,7 @@ class FeatureTreatments:
 
   def __post_init__(self):
     seen: Dict[str, str] = {}
-    for kind in ('amounts', 'numbers', 'ranged', 'hashed', 'vocabulary', 'unused'):
+    for kind in ('amounts', 'numbers', 'ranged', 'hashed', 'vocabulary', 'dates', 'unused'):
       for name in getattr(self, kind):
         if name in seen:
           raise ValueError(f'{name!r} is under both {seen[name]} and {kind}')
@@ -99,7 +102,7 @@ class FeatureTreatments:
   @property
   def model_inputs(self) -> Tuple[str, ...]:
     return (self.amounts + self.numbers + tuple(self.ranged) + tuple(self.hashed)
-            + self.vocabulary)
+            + self.vocabulary + self.dates)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,6 +13,9 @@ from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 from ctpipe.config import DataSet, FeatureTreatments
 
 CONFIG_KEY = 'features'  # where the contract travels in a component's custom_config
+# The calendar parts a date column expands into, with each index's cardinality
+# (0 is missing): month 1..12, day of week Monday=1..Sunday=7, hour 0..23 as 1..24.
+DATE_PARTS = (('month', 13), ('weekday', 8), ('hour', 25))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,7 +39,7 @@ class FeatureContract:
             'amounts': list(t.amounts), 'numbers': list(t.numbers),
             'ranged': [[k, int(lo), int(hi)] for k, (lo, hi) in t.ranged.items()],
             'hashed': [[k, int(n)] for k, n in t.hashed.items()],
-            'vocabulary': list(t.vocabulary), 'unused': list(t.unused),
+            'vocabulary': list(t.vocabulary), 'dates': list(t.dates), 'unused': list(t.unused),
             'quantile_buckets': t.quantile_buckets,
             'vocabulary_min_frequency': t.vocabulary_min_frequency,
             'oov_buckets': t.oov_buckets}
@@ -52,7 +55,8 @@ class FeatureContract:
         amounts=tuple(values['amounts']), numbers=tuple(values['numbers']),
         ranged={k: (int(lo), int(hi)) for k, lo, hi in values['ranged']},
         hashed={k: int(n) for k, n in values['hashed']},
-        vocabulary=tuple(values['vocabulary']), unused=tuple(values['unused']),
+        vocabulary=tuple(values['vocabulary']), dates=tuple(values.get('dates', ())),
+        unused=tuple(values['unused']),
         quantile_buckets=int(values['quantile_buckets']),
         vocabulary_min_frequency=int(values['vocabulary_min_frequency']),
         oov_buckets=int(values['oov_buckets']))
@@ -81,16 +85,33 @@ class FeatureContract:
     return tuple(self.treatments.vocabulary)
 
   @property
+  def date_features(self) -> Tuple[str, ...]:
+    return tuple(self.treatments.dates)
+
+  @property
   def categorical_features(self) -> Tuple[str, ...]:
+    """Raw columns that become one integer index each (ranged, hashed, vocabulary)."""
     return (tuple(self.treatments.ranged) + tuple(self.treatments.hashed)
             + tuple(self.treatments.vocabulary))
 
   @property
+  def categorical_outputs(self) -> Tuple[str, ...]:
+    """Transform's integer outputs besides the numeric buckets, in the model's order."""
+    return (tuple(indexed(name) for name in self.categorical_features)
+            + tuple(date_part(name, part) for name in self.date_features
+                    for part, _ in DATE_PARTS))
+
+  @property
   def model_input_features(self) -> Tuple[str, ...]:
-    return self.numeric_features + self.categorical_features
+    return self.numeric_features + self.categorical_features + self.date_features
 
   def static_cardinality(self, name: str) -> Optional[int]:
-    """Number of indices of a categorical input that needs no analyzer, else None."""
+    """Number of indices of a categorical input (or date part output) that needs no
+    analyzer, else None."""
+    for column in self.date_features:
+      for part, size in DATE_PARTS:
+        if name == date_part(column, part):
+          return size
     if name in self.treatments.ranged:
       low, high = self.treatments.ranged[name]
       return high - low + 2
@@ -127,3 +148,8 @@ def missing(name: str) -> str:
 def indexed(name: str) -> str:
   """Transformed name of a categorical feature's vocabulary index."""
   return f'{name}_id'
+
+
+def date_part(name: str, part: str) -> str:
+  """Transformed name of one calendar part (month, weekday, hour) of a date column."""
+  return f'{name}_{part}'

@@ -31,7 +31,7 @@ def default_layout(contract: features.FeatureContract,
     dense.append(features.scaled(name))
     dense.append(features.missing(name))
     categorical.append(features.bucketized(name))
-  categorical.extend(features.indexed(name) for name in contract.categorical_features)
+  categorical.extend(contract.categorical_outputs)
   return FeatureLayout(
       dense=tuple(dense), categorical=tuple((name, int(cardinality[name])) for name in categorical))
 

@@ -107,6 +107,61 @@ def _vocabulary_index(x: Tensor, contract: FeatureContract) -> tf.Tensor:
       num_oov_buckets=contract.treatments.oov_buckets)
 
 
+def _days_from_civil(year: tf.Tensor, month: tf.Tensor, day: tf.Tensor) -> tf.Tensor:
+  """Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm), int64."""
+  year = year - tf.cast(month <= 2, tf.int64)
+  era = tf.math.floordiv(year, 400)
+  yoe = year - era * 400
+  mp = tf.math.floormod(month + 9, 12)
+  doy = tf.math.floordiv(153 * mp + 2, 5) + day - 1
+  doe = yoe * 365 + tf.math.floordiv(yoe, 4) - tf.math.floordiv(yoe, 100) + doy
+  return era * 146097 + doe - 719468
+
+
+def _civil_from_days(days: tf.Tensor):
+  """(month, day) of days since 1970-01-01 (H. Hinnant's algorithm), int64."""
+  z = days + 719468
+  era = tf.math.floordiv(z, 146097)
+  doe = z - era * 146097
+  yoe = tf.math.floordiv(doe - tf.math.floordiv(doe, 1460) + tf.math.floordiv(doe, 36524)
+                         - tf.math.floordiv(doe, 146096), 365)
+  doy = doe - (365 * yoe + tf.math.floordiv(yoe, 4) - tf.math.floordiv(yoe, 100))
+  mp = tf.math.floordiv(5 * doy + 2, 153)
+  day = doy - tf.math.floordiv(153 * mp + 2, 5) + 1
+  month = tf.where(mp < 10, mp + 3, mp - 9)
+  return month, day
+
+
+def calendar_parts(x: Tensor) -> Dict[str, tf.Tensor]:
+  """Month (1..12), weekday (Monday 1..Sunday 7) and hour + 1 (1..24) of a date column,
+  0 where it is missing or unreadable. ISO text ('2024-03-05', '2024-03-05 14:30:00',
+  'T' or space) or epoch seconds."""
+  if x.dtype == tf.string:
+    text = dense(x, '')
+    readable = tf.strings.regex_full_match(text, r'\d{4}-\d{2}-\d{2}([T ].*)?')
+    text = tf.where(readable, text, '1970-01-01')
+    # Padded, so that every substring exists (tf.where computes both of its branches).
+    padded = tf.strings.join([text, '0000000000000'])
+    digits = lambda start, width: tf.strings.to_number(  # noqa: E731
+        tf.strings.substr(padded, start, width), tf.int64)
+    year, month, day = digits(0, 4), digits(5, 2), digits(8, 2)
+    has_hour = tf.strings.regex_full_match(text, r'.{11}\d{2}.*')
+    hour = tf.strings.to_number(
+        tf.where(has_hour, tf.strings.substr(padded, 11, 2), '00'), tf.int64)
+    days = _days_from_civil(year, month, day)
+  else:
+    seconds = tf.cast(dense(x, tf.constant(-1, x.dtype)), tf.int64)
+    readable = seconds >= 0
+    seconds = tf.maximum(seconds, 0)
+    days = tf.math.floordiv(seconds, 86400)
+    month, _ = _civil_from_days(days)
+    hour = tf.math.floordiv(tf.math.floormod(seconds, 86400), 3600)
+  weekday = tf.math.floormod(days + 3, 7) + 1  # 1970-01-01 was a Thursday (4)
+  zero = tf.zeros_like(days)
+  return {'month': tf.where(readable, month, zero), 'weekday': tf.where(readable, weekday, zero),
+          'hour': tf.where(readable, tf.clip_by_value(hour, 0, 23) + 1, zero)}
+
+
 def label(inputs: Dict[str, Tensor], contract: FeatureContract) -> tf.Tensor:
   """The label as int64 [batch]: the data set's `label_fn`, or its label column."""
   derive = contract.label_function()
@@ -136,6 +191,9 @@ def preprocessing_fn(inputs: Dict[str, Tensor],
     outputs[features.indexed(name)] = _hashed_index(inputs[name], buckets)
   for name in contract.vocabulary_features:
     outputs[features.indexed(name)] = _vocabulary_index(inputs[name], contract)
+  for name in contract.date_features:
+    for part, value in calendar_parts(inputs[name]).items():
+      outputs[features.date_part(name, part)] = value
   # At serving time the label (and the columns it derives from) are absent; TFT prunes
   # this output there.
   outputs[contract.label] = label(inputs, contract)

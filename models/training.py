@@ -54,6 +54,10 @@ def cardinalities(contract: features.FeatureContract,
     static = contract.static_cardinality(name)
     if static is not None:
       sizes[features.indexed(name)] = static
+  for output in contract.categorical_outputs:
+    static = contract.static_cardinality(output)
+    if static is not None:
+      sizes[output] = static
   return sizes
 
 

@@ -47,7 +47,7 @@ class Column:
 @dataclasses.dataclass(frozen=True)
 class Choice:
   column: str
-  treatment: str  # amounts | numbers | ranged | hashed | vocabulary | unused | label
+  treatment: str  # amounts | numbers | ranged | hashed | vocabulary | dates | unused
   why: str
   low: Optional[int] = None
   high: Optional[int] = None
@@ -170,8 +170,7 @@ def choose(column: Column) -> Choice:
       and column.rows > 20:
     return Choice(name, 'unused', 'excluded: a distinct value in every row (an id?)')
   if column.kind == 'date':
-    return Choice(name, 'unused', 'a date: not a model input (it can split the spans: '
-                                  '--span-by)')
+    return Choice(name, 'dates', 'a date: month, day of week and hour, each an index')
   present = column.rows - column.missing
   if column.kind == 'string' and column.distinct > max(50, ID_SHARE * present):
     return Choice(name, 'unused', f'excluded: {column.distinct} distinct values in {present} '

@@ -18,6 +18,7 @@ MIN_ROWS_PER_SPAN = 30
 # Drift and skew thresholds: twice the largest span-to-span distance measured, within bounds.
 THRESHOLD_FACTOR = 2.0
 MIN_THRESHOLD, MAX_THRESHOLD = 0.1, 0.9
+TARGET_STEPS, MIN_EPOCHS, MAX_EPOCHS = 600, 8, 100
 
 Rows = List[List[str]]
 
@@ -133,7 +134,9 @@ def _comparators(schema, inference: Inference, spans: Dict[str, Rows], header: S
   """Drift and skew comparators on every model input (and drift on the label)."""
   from pipeline.components.drift_check import drift  # pylint: disable=g-import-not-at-top
   from tensorflow_metadata.proto.v0 import schema_pb2  # pylint: disable=g-import-not-at-top
-  used = {c.column for c in inference.choices if c.treatment != 'unused'} | {inference.label}
+  # Dates move with time by nature: no drift or skew comparator on them.
+  used = {c.column for c in inference.choices
+          if c.treatment not in ('unused', 'dates')} | {inference.label}
   for feature in schema.feature:
     if feature.name not in used:
       continue
@@ -209,7 +212,7 @@ def config_text(name: str, inference: Inference, data_root: str, schema: str,
   by_kind: Dict[str, List[Tuple[str, str, object]]] = {}
   for choice in inference.choices:
     by_kind.setdefault(choice.treatment, []).append((choice.column, choice.why, choice))
-  for kind in ('amounts', 'numbers', 'vocabulary', 'unused'):
+  for kind in ('amounts', 'numbers', 'vocabulary', 'dates', 'unused'):
     entries = by_kind.get(kind, [])
     if not entries:
       continue
@@ -224,7 +227,14 @@ def config_text(name: str, inference: Inference, data_root: str, schema: str,
     for column, why, choice in entries:
       value = f'[{choice.low}, {choice.high}]' if kind == 'ranged' else '256'
       lines.append(f'      {json.dumps(column)}: {value}   # {why}')
-  lines += ['', 'pipeline:', '  window_spans: 4', '  epochs: 8',
+  # About TARGET_STEPS optimizer steps over the window's training rows (2 in 3 rows):
+  # small tables need many epochs, large ones few.
+  rows = sum(v['rows'] for v in list(index.values())[-4:])
+  steps = max(1, -(-(rows * 2 // 3) // 128))
+  epochs = min(MAX_EPOCHS, max(MIN_EPOCHS, -(-TARGET_STEPS // steps)))
+  lines += ['', 'pipeline:', '  window_spans: 4',
+            f'  epochs: {epochs}            # about {TARGET_STEPS} training steps for '
+            f'~{rows * 2 // 3} training rows, batch 128',
             '  min_auc: 0.75         # overall AUC a candidate needs to be blessed; raise it '
             'once you know the data', '',
             'local:', f'  home: .ctpipe-{name}', f'  data_root: {data_root}', f'  schema: {schema}']

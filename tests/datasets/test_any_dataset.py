@@ -113,3 +113,37 @@ def test_watch_catches_a_drifted_span_of_the_data_set(breast_cancer):
   newest = json.loads(runs.stdout)[0]
   assert 'drift' in newest['trigger'] and 'radius' in newest['trigger'], newest
   assert newest['pipeline'] == 'ctpipe-breast-cancer', newest
+
+
+def test_a_date_column_becomes_calendar_parts_the_model_learns_from(tmp_path):
+  """Weekend or not, from a timestamp alone: only the day of week can tell."""
+  import datetime  # pylint: disable=g-import-not-at-top
+  import random  # pylint: disable=g-import-not-at-top
+  rng = random.Random(3)
+  path = tmp_path / 'weekend.csv'
+  with open(path, 'w', newline='') as f:
+    writer = csv.writer(f)
+    writer.writerow(['when', 'noise', 'label'])
+    for _ in range(1200):
+      moment = datetime.datetime(2024, 1, 1) + datetime.timedelta(hours=rng.randint(0, 24 * 360))
+      writer.writerow([moment.strftime('%Y-%m-%d %H:%M:%S'), f'{rng.gauss(0, 1):.3f}',
+                       int(moment.weekday() >= 5)])
+  out = tmp_path / 'weekend'
+  init = _cli('init', '--data', str(path), '--label', 'label', '--dir', str(out), timeout=300)
+  assert init.returncode == 0 and 'dates' in init.stdout, init.stdout + init.stderr
+  run = _cli('run', '--config', str(out / 'ctpipe.yaml'))
+  assert run.returncode == 0, run.stdout[-3000:]
+  record = json.loads((out / '.ctpipe-weekend' / 'last_run.json').read_text())
+  assert record['blessed'] is True and record['candidate']['binary_accuracy'] > 0.9, record
+  assert 'max |Δp|' in record['edge_export'], record['edge_export']  # TFLite agrees too
+  project = config.load(str(out / 'ctpipe.yaml'))
+  with LocalServer(project.dataset.name, str(out / '.ctpipe-weekend' / 'serving' / 'weekend')
+                   ) as server:
+    answer = requests.post(
+        f'{server.rest_url}/v1/models/weekend:predict', timeout=60,
+        data=json.dumps({'signature_name': 'serving_raw', 'instances': [
+            {'when': '2024-06-08 10:00:00', 'noise': 0.0},     # a Saturday
+            {'when': '2024-06-12 10:00:00', 'noise': 0.0}]}))  # a Wednesday
+  assert answer.status_code == 200, answer.text
+  saturday, wednesday = answer.json()['predictions']
+  assert saturday['label'] == 1 and wednesday['label'] == 0

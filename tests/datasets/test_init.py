@@ -120,7 +120,7 @@ def test_the_raw_penguins_data_is_declared_as_multiclass_with_its_missing_values
   # 'NA' is a missing value: the measurements are numbers, and the spans hold empty cells.
   assert treatment['Culmen_Length_mm'] == 'numbers' and treatment['Delta_15_N_o_oo'] == 'numbers'
   assert treatment['Flipper_Length_mm'] == 'numbers'  # a measurement, not a code
-  assert treatment['Date_Egg'] == 'unused' and treatment['Individual_ID'] == 'unused'
+  assert treatment['Date_Egg'] == 'dates' and treatment['Individual_ID'] == 'unused'
   assert treatment['Region'] == 'unused'  # one value
   text = '\n'.join(open(tmp_path / 'p' / 'data' / f'span-{n}' / 'data.csv').read()
                    for n in result.spans)
@@ -130,3 +130,17 @@ def test_the_raw_penguins_data_is_declared_as_multiclass_with_its_missing_values
     project = config.load(result.config_path)
     definition.create_pipeline(project.pipeline, config.PipelinePaths('/p', '/d', '/s', '/v'),
                                window=[1])
+
+
+def test_calendar_parts_of_iso_text_and_epoch_seconds():
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from models import preprocessing  # pylint: disable=g-import-not-at-top
+  text = tf.constant([['2024-03-05'], ['2024-03-10 23:59:00'], [''], ['junk'],
+                      ['1970-01-01T00:00:00'], ['2024-03-05 ab']])
+  parts = {k: v.numpy().tolist() for k, v in preprocessing.calendar_parts(text).items()}
+  # Tuesday, Sunday; missing and unreadable cells are 0; an unreadable hour is hour 0.
+  assert parts == {'month': [3, 3, 0, 0, 1, 3], 'weekday': [2, 7, 0, 0, 4, 2],
+                   'hour': [1, 24, 0, 0, 1, 1]}
+  seconds = tf.constant([[1709596800], [1710115140], [-1]], tf.int64)  # the same moments
+  parts = {k: v.numpy().tolist() for k, v in preprocessing.calendar_parts(seconds).items()}
+  assert parts == {'month': [3, 3, 0], 'weekday': [2, 7, 0], 'hour': [1, 24, 0]}
