@@ -162,6 +162,10 @@ def replay(project, home, data_root, schema_file, from_span, to_span, demo, retr
                     'pass a fresh --home')
       sys.exit(1)
     periods = replay_lib.periods(source)
+    if demo and not (project.dataset.demo.scaled and project.dataset.demo.dropped):
+      console.print('[red]error:[/red] the data set defines no demo changes (dataset.demo: '
+                    'scaled, dropped, garbled); `ctpipe init` writes them')
+      sys.exit(2)
     if demo:
       demo_root = runner_home.demo_data_dir
       labels_path = os.path.join(demo_root, 'demo.json')

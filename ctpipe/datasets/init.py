@@ -137,6 +137,7 @@ def init_dataset(data: str, label: str, name: Optional[str] = None, out_dir: Opt
   note = (f'twice the largest distance between consecutive spans, within '
           f'[{writer.MIN_THRESHOLD}, {writer.MAX_THRESHOLD}]')
   with open(config_path, 'w', encoding='utf-8') as f:
-    f.write(writer.config_text(name, inference, data_rel, schema_rel, renamed, index, note))
+    f.write(writer.config_text(name, inference, data_rel, schema_rel, renamed, index, note,
+                               columns))
   return InitResult(name, config_path, schema_path, os.path.join(base, data_rel), inference,
                     columns, index, renamed)

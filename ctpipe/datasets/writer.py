@@ -188,8 +188,19 @@ def _yaml_list(values: Sequence[str]) -> str:
   return '[' + ', '.join(json.dumps(v) for v in values) + ']'
 
 
+def demo_changes(inference: Inference, columns: Sequence[Column]) -> Dict[str, object]:
+  """What `replay --demo` alters: the first two numeric inputs scaled (a drifted span), the
+  first always-present one dropped and the second garbled (a schema-broken span)."""
+  complete = {c.name for c in columns if c.missing == 0}
+  numeric = [c.column for c in inference.choices if c.treatment in ('amounts', 'numbers')]
+  required = [name for name in numeric if name in complete]
+  return {'scaled': numeric[:2], 'dropped': required[0] if required else '',
+          'garbled': required[1] if len(required) > 1 else ''}
+
+
 def config_text(name: str, inference: Inference, data_root: str, schema: str,
-                renamed: Dict[str, str], index: Dict[int, Dict], thresholds_note: str) -> str:
+                renamed: Dict[str, str], index: Dict[int, Dict], thresholds_note: str,
+                columns: Sequence[Column] = ()) -> str:
   """The data set's config file: its whole definition, each inferred choice commented."""
   import json  # pylint: disable=g-import-not-at-top
   lines = [f'# The data set {name!r}, written by `ctpipe init`; review it, then `ctpipe run '
@@ -208,6 +219,12 @@ def config_text(name: str, inference: Inference, data_root: str, schema: str,
   lines.append(f'  slices: {_yaml_list(inference.slices)}   # low-cardinality categorical '
                'features with enough rows per value')
   lines.append('  predictions: ["probability", ' + json.dumps(inference.label) + ']')
+  demo = demo_changes(inference, columns)
+  if demo['scaled'] and demo['dropped']:
+    lines += ['  demo:                    # `ctpipe replay --demo`: a drifted and a broken span',
+              f'    scaled: {_yaml_list(demo["scaled"])}',
+              f'    dropped: {json.dumps(demo["dropped"])}',
+              f'    garbled: {json.dumps(demo["garbled"])}']
   lines.append('  features:')
   by_kind: Dict[str, List[Tuple[str, str, object]]] = {}
   for choice in inference.choices:

@@ -51,6 +51,9 @@ def test_treatments_and_task_are_inferred_with_reasons(tmp_path):
   assert project.path(project.local.schema) == str(tmp_path / 'toy' / 'schema.pbtxt')
   contract = features.FeatureContract.of(project.dataset)
   assert contract.ranged_features == {'code': (1, 7)}
+  # `replay --demo` has what it needs: two numbers to shift, a required one to drop.
+  demo = project.dataset.demo
+  assert demo.scaled == ('amount', 'score') and demo.dropped == 'amount' and demo.garbled == 'score'
   assert yaml.safe_load(text)['dataset']['label'] == 'label'
 
 
