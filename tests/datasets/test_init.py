@@ -147,3 +147,33 @@ def test_calendar_parts_of_iso_text_and_epoch_seconds():
   seconds = tf.constant([[1709596800], [1710115140], [-1]], tf.int64)  # the same moments
   parts = {k: v.numpy().tolist() for k, v in preprocessing.calendar_parts(seconds).items()}
   assert parts == {'month': [3, 3, 0], 'weekday': [2, 7, 0], 'hour': [1, 24, 0]}
+
+
+def test_a_span_folder_keeps_its_spans_and_epoch_seconds_split_a_flat_file(tmp_path):
+  header, rows = _table(240)
+  for n in (1, 2):
+    (tmp_path / 'in' / f'span-{n}').mkdir(parents=True)
+    _write(tmp_path / 'in' / f'span-{n}' / 'part.csv', header, rows[(n - 1) * 120:n * 120])
+  kept = init_lib.init_dataset(str(tmp_path / 'in'), 'label', out_dir=str(tmp_path / 'a'),
+                               positive_class='yes')
+  assert {k: v['rows'] for k, v in kept.spans.items()} == {1: 120, 2: 120}
+  # Epoch seconds: one span per year.
+  stamped = [[str(1_600_000_000 + i * 200_000)] + row[1:] for i, row in enumerate(rows)]
+  flat = _write(tmp_path / 'flat.csv', ['ts'] + header[1:], stamped)
+  split = init_lib.init_dataset(flat, 'label', out_dir=str(tmp_path / 'b'),
+                                positive_class='yes', span_by='ts', period='year')
+  assert [v['period'] for v in split.spans.values()] == ['2020', '2021', '2022']  # 2020-09..2022-03
+  assert {c.column: c.treatment for c in split.inference.choices}['ts'] == 'unused'
+
+
+def test_into_the_project_the_config_resolves_against_the_project(tmp_path):
+  header, rows = _table()
+  result = init_lib.init_dataset(_write(tmp_path / 't.csv', header, rows), 'label', name='toy',
+                                 project_root=str(tmp_path / 'project'), positive_class='yes')
+  assert result.config_path == str(tmp_path / 'project' / 'config' / 'toy.yaml')
+  project = config.load(result.config_path)
+  assert project.path(project.data_root()) == str(tmp_path / 'project' / 'data' / 'toy')
+  assert project.path(project.local.schema) == str(tmp_path / 'project' / 'schema' / 'toy.pbtxt')
+  with pytest.raises(infer.InitError, match='exists already'):
+    init_lib.init_dataset(str(tmp_path / 't.csv'), 'label', name='toy',
+                          project_root=str(tmp_path / 'project'), positive_class='yes')
