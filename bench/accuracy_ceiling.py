@@ -22,11 +22,17 @@ from sklearn.model_selection import train_test_split
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def read_split(directory: str) -> pd.DataFrame:
+def read_records(directory: str) -> list:
+  """The serialized tf.Examples of one split folder (gzipped TFRecord shards)."""
+  return [r.numpy() for r in tf.data.TFRecordDataset(
+      sorted(glob.glob(os.path.join(directory, '*'))), compression_type='GZIP')]
+
+
+def to_frame(records) -> pd.DataFrame:
+  """One row per example, one column per feature (its first value, or None)."""
   rows = []
-  for record in tf.data.TFRecordDataset(sorted(glob.glob(os.path.join(directory, '*'))),
-                                        compression_type='GZIP'):
-    example = tf.train.Example.FromString(record.numpy())
+  for record in records:
+    example = tf.train.Example.FromString(record)
     row = {}
     for name, feature in example.features.feature.items():
       kind = feature.WhichOneof('kind')
@@ -35,6 +41,10 @@ def read_split(directory: str) -> pd.DataFrame:
       row[name] = value.decode() if isinstance(value, bytes) else value
     rows.append(row)
   return pd.DataFrame(rows)
+
+
+def read_split(directory: str) -> pd.DataFrame:
+  return to_frame(read_records(directory))
 
 
 def label(frame: pd.DataFrame) -> np.ndarray:

@@ -50,20 +50,10 @@ def _cli(*args):
 
 
 def _read_split(directory: str):
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  records = [r.numpy() for r in tf.data.TFRecordDataset(
-      sorted(glob.glob(os.path.join(directory, '*'))), compression_type='GZIP')]
-  rows = []
-  for record in records:
-    example = tf.train.Example.FromString(record)
-    row = {}
-    for name, feature in example.features.feature.items():
-      kind = feature.WhichOneof('kind')
-      values = list(getattr(feature, kind).value) if kind else []
-      value = values[0] if values else None
-      row[name] = value.decode() if isinstance(value, bytes) else value
-    rows.append(row)
-  return pd.DataFrame(rows), records
+  """The split as a frame, and its serialized examples (for the label signature)."""
+  import accuracy_ceiling  # pylint: disable=g-import-not-at-top  (bench/, beside this script)
+  records = accuracy_ceiling.read_records(directory)
+  return accuracy_ceiling.to_frame(records), records
 
 
 def _labels(model_dir: str, records) -> np.ndarray:

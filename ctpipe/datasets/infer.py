@@ -7,7 +7,7 @@ so every decision is tested without a pipeline. Each decision carries the reason
 import dataclasses
 import math
 import re
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 TASKS = ('binary', 'multiclass', 'regression')
 # Integer labels with at most this many values could be classes or amounts: flagged.
@@ -62,6 +62,7 @@ class Inference:
   classes: Tuple[str, ...]
   choices: Tuple[Choice, ...]
   slices: Tuple[str, ...]
+  columns: Tuple[Column, ...] = ()  # every column's profile, label included, in order
   ambiguous: str = ''  # a warning to print: how to choose the other task
 
 
@@ -114,9 +115,10 @@ def profile(name: str, cells: Sequence[str]) -> Column:
 def infer_task(label: Column, values: Sequence[str], requested: str = 'auto',
                positive_class: str = '') -> Tuple[str, str, str, Tuple[str, ...], str]:
   """(task, why, positive class, classes, ambiguity warning) for the label column."""
-  present = sorted({v for v in values if not is_missing(v)}, key=lambda v: (_number(v) is None, _number(v)
-                                                                  if _number(v) is not None
-                                                                  else 0, v))
+  def order(value: str):  # numbers by value, then text
+    number = _number(value)
+    return (number is None, number or 0.0, value)
+  present = sorted({v for v in values if not is_missing(v)}, key=order)
   if label.kind == 'empty' or label.distinct == 0:
     raise InitError(f'label column {label.name!r} is empty')
   if label.missing:
@@ -231,8 +233,4 @@ def infer(header: Sequence[str], rows: Sequence[Sequence[str]], label: str,
   if not any(c.treatment != 'unused' for c in choices):
     raise InitError('no column is left to learn from (all excluded)')
   return Inference(chosen_task, why, label, positive, classes, tuple(choices),
-                   slices(list(columns.values()), choices), ambiguous)
-
-
-def columns_profiled(header: Sequence[str], rows: Sequence[Sequence[str]]) -> List[Column]:
-  return [profile(name, [r[i] for r in rows]) for i, name in enumerate(header)]
+                   slices(list(columns.values()), choices), tuple(columns.values()), ambiguous)

@@ -72,6 +72,10 @@ def read_table(path: str):
   return header, rows, spans
 
 
+def _blank_missing(rows):
+  return [[('' if infer_lib.is_missing(c) else c) for c in row] for row in rows]
+
+
 def _safe_header(header: Sequence[str]) -> Dict[str, str]:
   renamed, seen = {}, set()
   for name in header:
@@ -94,10 +98,9 @@ def init_dataset(data: str, label: str, name: Optional[str] = None, out_dir: Opt
     raise InitError(f'{len(rows)} rows: a data set needs at least {MIN_ROWS} (a third is '
                     'held out to judge the model)')
   # Missing markers (NA, NaN, ...) become empty cells: what ExampleGen reads as missing.
-  rows = [[('' if infer_lib.is_missing(c) else c) for c in row] for row in rows]
+  rows = _blank_missing(rows)
   if existing is not None:
-    existing = {k: [[('' if infer_lib.is_missing(c) else c) for c in row] for row in v]
-                for k, v in existing.items()}
+    existing = {k: _blank_missing(v) for k, v in existing.items()}
   renamed = _safe_header(header)
   safe = [renamed.get(h, h) for h in header]
   rename = lambda column: renamed.get(column, column)  # noqa: E731
@@ -126,7 +129,7 @@ def init_dataset(data: str, label: str, name: Optional[str] = None, out_dir: Opt
   if os.path.exists(config_path) or os.path.exists(schema_path):
     raise InitError(f'{config_path} or {schema_path} exists already; choose another --name '
                     'or --dir')
-  columns = infer_lib.columns_profiled(safe, rows)
+  columns = list(inference.columns)
   schema = writer.build_schema(columns, inference, split, safe)
   index = writer.write_spans(os.path.join(base, data_rel), safe, split)
   os.makedirs(os.path.dirname(schema_path), exist_ok=True)

@@ -2,6 +2,7 @@
 MySQL-compatible server, opened read-only through ctpipe's metadata client; a failure is
 an InspectError in one line.
 """
+import os
 from typing import Optional
 
 from ctpipe.home import Home
@@ -14,7 +15,7 @@ __all__ = ['MySQLSettings', 'open_records', 'sqlite_path']
 
 
 def sqlite_path(db: Optional[str] = None, home: Optional[str] = None) -> str:
-  return Home(db).root if db is not None else Home(home).metadata_path
+  return os.path.abspath(db) if db is not None else Home(home).metadata_path
 
 
 def open_records(db: Optional[str] = None, home: Optional[str] = None,
