@@ -48,7 +48,8 @@ class GuardedSlices:
   """Slices a blessing guards against the baseline: feature -> values ([]: every value)."""
   __pydantic_config__ = _STRICT
   accuracy: Mapping[str, Tuple[str, ...]] = dataclasses.field(default_factory=dict)
-  auc: Mapping[str, Tuple[str, ...]] = dataclasses.field(default_factory=dict)
+  auc: Mapping[str, Tuple[str, ...]] = dataclasses.field(default_factory=dict)  # binary only
+  rmse: Mapping[str, Tuple[str, ...]] = dataclasses.field(default_factory=dict)  # regression
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,9 +122,10 @@ class DataSet:
   task: str = 'binary'      # binary | multiclass | regression
   # Binary: the label value that is the positive class ('' : the label is 0/1 already).
   positive_class: str = ''
-  classes: Tuple[str, ...] = ()  # classification: the label's values
+  # Multiclass: the label's values, in the order of the model's probabilities (an index
+  # each); any other value is not a class the model knows.
+  classes: Tuple[str, ...] = ()
   time_column: str = ''     # splits one CSV into spans by period ('' : no time column)
-  predictions: Tuple[str, ...] = ()   # outputs `ctpipe predict` appends, in order
   slices: Tuple[str, ...] = ()        # features the Evaluator slices by
   guarded_slices: GuardedSlices = GuardedSlices()
   demo: DemoChanges = DemoChanges()
@@ -131,7 +133,7 @@ class DataSet:
   def __post_init__(self):
     if not self.name or not self.name.replace('-', '').replace('_', '').isalnum():
       raise ValueError(f'name {self.name!r}: use letters, digits, - and _ only')
-    for kind in ('accuracy', 'auc'):
+    for kind in ('accuracy', 'auc', 'rmse'):
       unknown = sorted(set(getattr(self.guarded_slices, kind)) - set(self.slices))
       if unknown:
         raise ValueError(f'guarded_slices.{kind}: {unknown} are not in slices {list(self.slices)}')
@@ -143,6 +145,16 @@ class DataSet:
       raise ValueError('label_sources need a label_fn that derives the label from them')
     if self.task not in TASKS:
       raise ValueError(f'task: one of {", ".join(TASKS)}, got {self.task!r}')
+    if self.task == 'multiclass' and len(set(self.classes)) < 3:
+      raise ValueError(f'task multiclass needs classes: the label\'s 3 or more values in the '
+                       f'model\'s order, got {list(self.classes)}')
+    if len(set(self.classes)) != len(self.classes):
+      raise ValueError(f'classes: {list(self.classes)} repeats a value')
+    wrong_guards = {'binary': ('rmse',), 'multiclass': ('auc', 'rmse'),
+                    'regression': ('accuracy', 'auc')}[self.task]
+    for kind in wrong_guards:
+      if getattr(self.guarded_slices, kind):
+        raise ValueError(f'guarded_slices.{kind}: a {self.task} model has no {kind}')
 
 
 # --- the pipeline's settings -----------------------------------------------------------
@@ -210,7 +222,10 @@ class Thresholds:
   Value thresholds apply on every run; change thresholds compare the candidate with the
   latest blessed model (the baseline) on the same evaluation data and are skipped by TFMA
   on the first run, when there is no baseline.
+  Binary models are judged on AUC and accuracy, multiclass ones on accuracy, regression
+  ones on RMSE.
   """
+  __pydantic_config__ = _STRICT
   min_auc: float = 0.90
   # Accuracy must beat the evaluation data's majority-class rate by more than this.
   min_accuracy_lift: float = 0.0
@@ -220,12 +235,20 @@ class Thresholds:
   # Per guarded slice (DataSet.guarded_slices): at most this much worse than the baseline.
   max_slice_accuracy_drop: float = 0.05
   max_slice_auc_drop: float = 0.05
+  # Regression: RMSE must be below the mean predictor's by more than this share
+  # (rmse_lift = 1 - RMSE / RMSE of always answering the mean label) ...
+  min_rmse_lift: float = 0.0
+  # ... and at most this share above the baseline's, overall and per guarded slice.
+  max_rmse_increase: float = 0.05
+  max_slice_rmse_increase: float = 0.10
 
   def __post_init__(self):
     if not 0.0 <= self.min_auc <= 1.0:
       raise ValueError(f'min_auc must be within [0, 1], got {self.min_auc}')
+    if not -1.0 <= self.min_rmse_lift < 1.0:
+      raise ValueError(f'min_rmse_lift must be within [-1, 1), got {self.min_rmse_lift}')
     for name in ('max_auc_drop', 'max_accuracy_drop', 'max_slice_accuracy_drop',
-                 'max_slice_auc_drop'):
+                 'max_slice_auc_drop', 'max_rmse_increase', 'max_slice_rmse_increase'):
       if getattr(self, name) < 0:
         raise ValueError(f'{name} must be >= 0, got {getattr(self, name)}')
 
@@ -403,6 +426,8 @@ class PipelineSection:
   warm_start: Optional[bool] = None
   analyzer_cache: Optional[bool] = None
   in_process_executors: Optional[bool] = None
+  # Every blessing threshold (Thresholds); `min_auc` above is a shorthand for one of them.
+  thresholds: Optional[Thresholds] = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -531,8 +556,11 @@ def _build(tree: Mapping[str, Any], sections: Sequence[str]) -> ProjectConfig:
     raise ConfigError('dataset is required (the data set\'s name, pipeline name and label)')
   dataset = _section('dataset', tree['dataset'])
   section = _section('pipeline', tree.get('pipeline'))
+  shorthands = {f.name: getattr(section, f.name) for f in dataclasses.fields(section)
+                if f.name != 'thresholds'}
   try:
-    settings = PipelineSettings(dataset=dataset).replace(**dataclasses.asdict(section))
+    settings = PipelineSettings(dataset=dataset, thresholds=section.thresholds or Thresholds()
+                                ).replace(**shorthands)
   except ValueError as e:
     raise ConfigError(f'pipeline: {e}', 'pipeline') from None
   vertex = tree.get('vertex') if 'vertex' in sections else None

@@ -25,17 +25,20 @@ class FeatureContract:
   label_fn: str = ''
   label_sources: Tuple[str, ...] = ()
   positive_class: str = ''  # binary labels that are not 0/1: the positive value
+  task: str = 'binary'      # binary | multiclass | regression
+  classes: Tuple[str, ...] = ()  # multiclass: the label's values, one index each
 
   @classmethod
   def of(cls, dataset: DataSet) -> 'FeatureContract':
     return cls(dataset.label, dataset.features, dataset.label_fn, tuple(dataset.label_sources),
-               dataset.positive_class)
+               dataset.positive_class, dataset.task, tuple(dataset.classes))
 
   # --- as JSON, through custom_config ----------------------------------------------
   def to_config(self) -> Dict[str, Any]:
     t = self.treatments
     return {'label': self.label, 'label_fn': self.label_fn,
             'label_sources': list(self.label_sources), 'positive_class': self.positive_class,
+            'task': self.task, 'classes': list(self.classes),
             'amounts': list(t.amounts), 'numbers': list(t.numbers),
             'ranged': [[k, int(lo), int(hi)] for k, (lo, hi) in t.ranged.items()],
             'hashed': [[k, int(n)] for k, n in t.hashed.items()],
@@ -61,7 +64,8 @@ class FeatureContract:
         vocabulary_min_frequency=int(values['vocabulary_min_frequency']),
         oov_buckets=int(values['oov_buckets']))
     return cls(values['label'], treatments, values.get('label_fn', ''),
-               tuple(values.get('label_sources', ())), values.get('positive_class', ''))
+               tuple(values.get('label_sources', ())), values.get('positive_class', ''),
+               values.get('task', 'binary'), tuple(values.get('classes', ())))
 
   # --- the treatment of each column --------------------------------------------------
   @property

@@ -12,7 +12,7 @@ import tf_keras as keras
 from ctpipe.config import HParams
 from models import features
 
-__all__ = ['FeatureLayout', 'HParams', 'build_model', 'default_layout']
+__all__ = ['FeatureLayout', 'HParams', 'Head', 'build_model', 'default_layout']
 
 
 @dataclasses.dataclass(frozen=True)
@@ -20,6 +20,23 @@ class FeatureLayout:
   """What the model sees: float inputs, and integer inputs with their cardinality."""
   dense: Tuple[str, ...]
   categorical: Tuple[Tuple[str, int], ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Head:
+  """The model's output for its task (models.outputs): binary, one probability; multiclass,
+  `num_classes` probabilities; regression, a value, learnt as a z-score of the label and
+  answered as `label_mean + label_std * z` (Adam then starts at the label's scale)."""
+  task: str = 'binary'
+  num_classes: int = 2
+  label_mean: float = 0.0
+  label_std: float = 1.0
+
+  def __post_init__(self):
+    if self.task == 'multiclass' and self.num_classes < 3:
+      raise ValueError(f'a multiclass head needs 3 or more classes, got {self.num_classes}')
+    if not self.label_std > 0:
+      raise ValueError(f'label_std must be > 0, got {self.label_std}')
 
 
 def default_layout(contract: features.FeatureContract,
@@ -36,8 +53,27 @@ def default_layout(contract: features.FeatureContract,
       dense=tuple(dense), categorical=tuple((name, int(cardinality[name])) for name in categorical))
 
 
-def build_model(layout: FeatureLayout, hparams: HParams) -> keras.Model:
-  """A compiled binary classifier returning P(positive label) with shape [batch, 1]."""
+def _output(hidden, head: Head):
+  """The output layer, its loss and its training metrics."""
+  if head.task == 'multiclass':
+    return (keras.layers.Dense(head.num_classes, activation='softmax',
+                               name='probabilities')(hidden),
+            'sparse_categorical_crossentropy',
+            [keras.metrics.SparseCategoricalAccuracy(name='accuracy')])
+  if head.task == 'regression':
+    z = keras.layers.Dense(1, name='standardized')(hidden)
+    value = keras.layers.Rescaling(scale=head.label_std, offset=head.label_mean, name='value')(z)
+    return (value, 'mean_squared_error',
+            [keras.metrics.RootMeanSquaredError(name='rmse'),
+             keras.metrics.MeanAbsoluteError(name='mae')])
+  return (keras.layers.Dense(1, activation='sigmoid', name='probability')(hidden),
+          'binary_crossentropy',
+          [keras.metrics.AUC(name='auc'), keras.metrics.BinaryAccuracy(name='accuracy')])
+
+
+def build_model(layout: FeatureLayout, hparams: HParams, head: Head = Head()) -> keras.Model:
+  """A compiled model for `head`'s task: P(positive label) [batch, 1] (binary), the class
+  probabilities [batch, num_classes] (multiclass), or the value [batch, 1] (regression)."""
   keras.utils.set_random_seed(hparams.seed)
   inputs = {}
   parts = []
@@ -56,10 +92,8 @@ def build_model(layout: FeatureLayout, hparams: HParams) -> keras.Model:
     hidden = keras.layers.Dense(units, activation='relu')(hidden)
     if hparams.dropout:
       hidden = keras.layers.Dropout(hparams.dropout, seed=hparams.seed)(hidden)
-  output = keras.layers.Dense(1, activation='sigmoid', name='probability')(hidden)
+  output, loss, training_metrics = _output(hidden, head)
   model = keras.Model(inputs=inputs, outputs=output)
-  model.compile(
-      optimizer=keras.optimizers.Adam(learning_rate=hparams.learning_rate),
-      loss='binary_crossentropy',
-      metrics=[keras.metrics.AUC(name='auc'), keras.metrics.BinaryAccuracy(name='accuracy')])
+  model.compile(optimizer=keras.optimizers.Adam(learning_rate=hparams.learning_rate),
+                loss=loss, metrics=training_metrics)
   return model

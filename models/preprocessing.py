@@ -162,12 +162,41 @@ def calendar_parts(x: Tensor) -> Dict[str, tf.Tensor]:
           'hour': tf.where(readable, tf.clip_by_value(hour, 0, 23) + 1, zero)}
 
 
+def _as_float(x: Tensor) -> Tensor:
+  if isinstance(x, tf.SparseTensor):
+    return tf.SparseTensor(x.indices, tf.cast(x.values, tf.float32), x.dense_shape)
+  return tf.cast(x, tf.float32)
+
+
+def _class_index(x: Tensor, classes) -> tf.Tensor:
+  """The index of each row's class among `classes` (int64 [batch]); -1 for any other value,
+  which training refuses (the schema's domain of the label stops such data first)."""
+  if x.dtype == tf.string:
+    values = dense(x, '')
+    matches = [tf.equal(values, name.encode()) for name in classes]
+  else:
+    values = tf.cast(dense(x, tf.constant(float('nan'), tf.float64)
+                           if x.dtype.is_floating else tf.constant(-1, x.dtype)), tf.float64)
+    matches = [tf.equal(values, float(name)) for name in classes]
+  hits = tf.stack(matches, axis=1)
+  return tf.where(tf.reduce_any(hits, axis=1), tf.argmax(tf.cast(hits, tf.int64), axis=1),
+                  tf.constant(-1, tf.int64))
+
+
 def label(inputs: Dict[str, Tensor], contract: FeatureContract) -> tf.Tensor:
-  """The label as int64 [batch]: the data set's `label_fn`, or its label column."""
+  """The label as a [batch] tensor: the data set's `label_fn`, or its label column.
+
+  Binary: 0/1 (int64); multiclass: the class's index in `classes` (int64); regression: the
+  value (float32, NaN where missing).
+  """
   derive = contract.label_function()
   if derive is not None:
     return derive(inputs)
   x = inputs[contract.label]
+  if contract.task == 'regression':
+    return dense(_as_float(x), tf.constant(float('nan'), tf.float32))
+  if contract.task == 'multiclass':
+    return _class_index(x, contract.classes)
   if not contract.positive_class:
     return tf.cast(dense(x, tf.zeros([], x.dtype)), tf.int64)
   if x.dtype == tf.string:

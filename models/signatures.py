@@ -3,12 +3,14 @@
 - `serving_default`: serialized `tf.Example` protos (TFMA, TF Serving's gRPC clients).
 - `serving_raw`: one named tensor per raw feature, for JSON clients. A missing value
   is sent as "" for strings, NaN for floats and -1 for integer codes.
-Both return `probability` (P(positive label), float) and, named after the data set's
-label, the class (0/1, int64).
-- `classify` and `regress`: TF Serving's Classify and Regress APIs on serialized
-  `tf.Example`s (input `inputs`; outputs `classes`/`scores` and `outputs`). TF2 saves
-  every signature as a predict method; `mark_example_methods` sets their method names
-  in saved_model.pb so the real TF Serving accepts them too.
+Both return the task's outputs (`models.outputs`: binary `probability` and the 0/1 class,
+multiclass `probabilities` and the class's name, regression the value; the class and the
+value are named after the data set's label).
+- `classify` (classification) and `regress` (binary: the probability; regression: the
+  value): TF Serving's Classify and Regress APIs on serialized `tf.Example`s (input
+  `inputs`; outputs `classes`/`scores` and `outputs`). TF2 saves every signature as a
+  predict method; `mark_example_methods` sets their method names in saved_model.pb so
+  the real TF Serving accepts them too.
 """
 import os
 from typing import Dict
@@ -17,7 +19,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras as keras
 
-from models import features
+from models import features, outputs
 
 DEFAULT_SIGNATURE = 'serving_default'
 RAW_SIGNATURE = 'serving_raw'
@@ -29,9 +31,8 @@ CLASSIFY_SIGNATURE = 'classify'
 REGRESS_SIGNATURE = 'regress'
 EXAMPLE_METHODS = {CLASSIFY_SIGNATURE: 'tensorflow/serving/classify',
                    REGRESS_SIGNATURE: 'tensorflow/serving/regress'}
-CLASS_LABELS = (b'0', b'1')
-PROBABILITY_KEY = 'probability'
-# The class output is named after the data set's label.
+CLASS_LABELS = (b'0', b'1')  # a binary model's classes in Classify's answers
+PROBABILITY_KEY = outputs.PROBABILITY_KEY
 
 
 def _graph_function(**kwargs):
@@ -61,15 +62,22 @@ def _to_raw_feature(value: tf.Tensor, spec) -> tf.Tensor:
   return tf.SparseTensor(indices, tf.boolean_mask(value, present), tf.stack([batch, 1]))
 
 
-def _outputs(probability: tf.Tensor, class_key: str) -> Dict[str, tf.Tensor]:
-  probability = tf.reshape(probability, [-1])
+def _outputs(scores: tf.Tensor, contract: features.FeatureContract) -> Dict[str, tf.Tensor]:
+  """The model's answer as the task's serving outputs (models.outputs)."""
+  if contract.task == outputs.MULTICLASS:
+    names = tf.constant([name.encode() for name in contract.classes])
+    return {outputs.PROBABILITIES_KEY: scores,
+            contract.label: tf.gather(names, tf.argmax(scores, axis=1))}
+  if contract.task == outputs.REGRESSION:
+    return {contract.label: tf.reshape(scores, [-1])}
+  probability = tf.reshape(scores, [-1])
   return {PROBABILITY_KEY: probability,
-          class_key: tf.cast(probability > 0.5, tf.int64)}
+          contract.label: tf.cast(probability > 0.5, tf.int64)}
 
 
 def class_key(output_names) -> str:
-  """The class output among a signature's outputs (the one besides the probability)."""
-  return next(name for name in sorted(output_names) if name != PROBABILITY_KEY)
+  """The class output among a classifier's outputs (the one besides its probabilities)."""
+  return outputs.class_key(list(output_names))
 
 
 def make_signatures(model: keras.Model, tf_transform_output: tft.TFTransformOutput,
@@ -97,7 +105,7 @@ def make_signatures(model: keras.Model, tf_transform_output: tft.TFTransformOutp
   def predict_transformed(raw_features):
     transformed = model.tft_layer(raw_features)
     transformed.pop(contract.label, None)
-    return _outputs(model(transformed), contract.label)
+    return _outputs(model(transformed), contract)
 
   @_graph_function(input_signature=[tf.TensorSpec([None], tf.string, name='examples')])
   def serve_examples(serialized):
@@ -116,26 +124,40 @@ def make_signatures(model: keras.Model, tf_transform_output: tft.TFTransformOutp
     _, label = parse_and_transform(serialized)
     return {contract.label: label}
 
-  @_graph_function(input_signature=[tf.TensorSpec([None], tf.string, name='inputs')])
-  def classify(serialized):
-    probability = predict_transformed(
-        tf.io.parse_example(serialized, serving_spec))[PROBABILITY_KEY]
-    scores = tf.stack([1.0 - probability, probability], axis=1)
-    classes = tf.tile(tf.constant([CLASS_LABELS]), [tf.shape(scores)[0], 1])
-    return {'classes': classes, 'scores': scores}
-
-  @_graph_function(input_signature=[tf.TensorSpec([None], tf.string, name='inputs')])
-  def regress(serialized):
-    return {'outputs': predict_transformed(
-        tf.io.parse_example(serialized, serving_spec))[PROBABILITY_KEY]}
-
-  return {
-      CLASSIFY_SIGNATURE: classify.get_concrete_function(),
-      REGRESS_SIGNATURE: regress.get_concrete_function(),
+  functions = {
       DEFAULT_SIGNATURE: serve_examples.get_concrete_function(),
       LABEL_SIGNATURE: transform_labels.get_concrete_function(),
       RAW_SIGNATURE: serve_raw.get_concrete_function(),
   }
+  inputs = [tf.TensorSpec([None], tf.string, name='inputs')]
+
+  def answer(serialized):
+    return predict_transformed(tf.io.parse_example(serialized, serving_spec))
+
+  if contract.task != outputs.REGRESSION:
+    if contract.task == outputs.MULTICLASS:
+      class_names = [name.encode() for name in contract.classes]
+      scores_of = lambda answered: answered[outputs.PROBABILITIES_KEY]  # noqa: E731
+    else:
+      class_names = list(CLASS_LABELS)
+      scores_of = lambda answered: tf.stack(  # noqa: E731
+          [1.0 - answered[PROBABILITY_KEY], answered[PROBABILITY_KEY]], axis=1)
+
+    @_graph_function(input_signature=inputs)
+    def classify(serialized):
+      scores = scores_of(answer(serialized))
+      classes = tf.tile(tf.constant([class_names]), [tf.shape(scores)[0], 1])
+      return {'classes': classes, 'scores': scores}
+    functions[CLASSIFY_SIGNATURE] = classify.get_concrete_function()
+
+  if contract.task != outputs.MULTICLASS:
+    value_key = PROBABILITY_KEY if contract.task == outputs.BINARY else contract.label
+
+    @_graph_function(input_signature=inputs)
+    def regress(serialized):
+      return {'outputs': answer(serialized)[value_key]}
+    functions[REGRESS_SIGNATURE] = regress.get_concrete_function()
+  return functions
 
 
 def mark_example_methods(model_dir: str) -> None:

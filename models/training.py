@@ -7,8 +7,9 @@ import json
 import logging
 import math
 import os
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
 import tensorflow as tf
 from google.protobuf import text_format
 import tensorflow_transform as tft
@@ -122,6 +123,34 @@ def count_records(files: Sequence[str]) -> int:
       tf.constant(0, tf.int64), lambda count, batch: count + tf.size(batch, out_type=tf.int64)))
 
 
+def label_moments(files: Sequence[str], parse_and_transform) -> Tuple[float, float]:
+  """Mean and standard deviation of the (present) labels of the training files, in float64."""
+  dataset = make_dataset(files, parse_and_transform, PARSE_BATCH, shuffle=False)
+  count = total = squares = 0.0
+  for _, label in dataset:
+    values = label.numpy().astype(np.float64).reshape(-1)
+    values = values[~np.isnan(values)]
+    count += values.size
+    total += float(values.sum())
+    squares += float((values * values).sum())
+  if not count:
+    raise ValueError('the training split holds no label value')
+  mean = total / count
+  return mean, math.sqrt(max(squares / count - mean * mean, 0.0)) or 1.0
+
+
+def head_for(contract: features.FeatureContract, train_files: Sequence[str],
+             parse_and_transform) -> model_lib.Head:
+  """The model's output for the contract's task (regression: scaled to the training labels)."""
+  if contract.task == 'multiclass':
+    return model_lib.Head('multiclass', num_classes=len(contract.classes))
+  if contract.task == 'regression':
+    mean, std = label_moments(train_files, parse_and_transform)
+    logging.info('regression label: mean %g, standard deviation %g', mean, std)
+    return model_lib.Head('regression', label_mean=mean, label_std=std)
+  return model_lib.Head()
+
+
 def warm_start(model: keras.Model, base_model_dir: str) -> List[str]:
   """Copies every weight of a previous model (a SavedModel this module exported) whose
   layer position and shape match; returns the copied weights' names.
@@ -162,18 +191,19 @@ def train_and_export(train_files: Sequence[str], eval_files: Sequence[str],
                  configured.batch_size, hparams.batch_size, configured.learning_rate,
                  hparams.learning_rate)
   tf_transform_output = tft.TFTransformOutput(transform_output_dir)
+  # One Transform layer for the datasets and the signatures (each load costs time).
+  transform_layer = tf_transform_output.transform_features_layer()
+  parse_and_transform = parse_and_transform_fn(tf_transform_output, transform_layer,
+                                               contract.label)
   layout = model_lib.default_layout(contract, cardinalities(contract, tf_transform_output))
-  model = model_lib.build_model(layout, hparams)
+  head = head_for(contract, train_files, parse_and_transform)
+  model = model_lib.build_model(layout, hparams, head)
   if base_model_dir:
     copied = warm_start(model, base_model_dir)
     logging.info('warm start from %s: %d of %d weights copied', base_model_dir, len(copied),
                  len(model.weights))
   # Optimizer slots created inside the first traced step make TF trace it twice.
   model.optimizer.build(model.trainable_variables)
-  # One Transform layer for the datasets and the signatures (each load costs time).
-  transform_layer = tf_transform_output.transform_features_layer()
-  parse_and_transform = parse_and_transform_fn(tf_transform_output, transform_layer,
-                                               contract.label)
   # Repeated, with the epoch's length given to fit: one iterator for the whole fit
   # instead of a new one every epoch (each costs time; docs/performance.md).
   train_ds = make_dataset(train_files, parse_and_transform, hparams.batch_size, shuffle=True,
@@ -203,7 +233,9 @@ def train_and_export(train_files: Sequence[str], eval_files: Sequence[str],
   extra = tf.io.gfile.join(serving_model_dir, 'assets.extra')
   tf.io.gfile.makedirs(extra)
   summary = {'hparams': configured.to_dict(), 'effective_hparams': hparams.to_dict(),
-             'train_rows': train_rows, 'final_metrics': final}
+             'train_rows': train_rows, 'final_metrics': final, 'task': head.task}
+  if head.task == 'regression':
+    summary['label_moments'] = {'mean': head.label_mean, 'std': head.label_std}
   with tf.io.gfile.GFile(tf.io.gfile.join(extra, TRAINING_SUMMARY_FILE), 'w') as f:
     json.dump(summary, f, indent=2, sort_keys=True)
   # The curated schema the model was trained under: the server checks requests against it.

@@ -121,9 +121,6 @@ def create_pipeline(
   path, so without it a changed `preprocessing_fn` or `run_fn` would be served from cache.
   """
   vertex = orchestrator is Orchestrator.VERTEX
-  if settings.dataset.task != 'binary':
-    raise ValueError(f'dataset.task {settings.dataset.task}: the model code trains binary '
-                     'classifiers so far (multiclass and regression heads are not built yet)')
   # The data set's feature contract, for Transform's preprocessing_fn and the Trainer's run_fn.
   contract = features.FeatureContract.of(settings.dataset).to_config()
   if vertex:

@@ -14,8 +14,11 @@ from pipeline import definition
 
 __all__ = ['Failure', 'RunSummary', 'read_evaluation', 'summarize']
 
-HEADLINE_METRICS = ('auc', 'binary_accuracy', 'accuracy_lift', 'precision', 'recall',
-                    'calibration', 'example_count')
+# The overall metrics a run's closing table shows, in order, for whichever task they
+# belong to (binary: AUC to calibration; multiclass: accuracy and its lift; regression:
+# RMSE, its lift over the mean predictor, MAE).
+HEADLINE_METRICS = ('auc', 'binary_accuracy', 'accuracy', 'accuracy_lift', 'precision', 'recall',
+                    'calibration', 'rmse', 'rmse_lift', 'mean_absolute_error', 'example_count')
 
 
 @dataclasses.dataclass

@@ -40,6 +40,7 @@ def _fmt(value: Optional[float]) -> str:
 
 
 def _print_summary(summary, result, log_path: str) -> None:
+  from pipeline import run_summary  # pylint: disable=g-import-not-at-top
   table = Table(title='Components', show_edge=False, header_style='bold')
   table.add_column('component')
   table.add_column('outcome')
@@ -54,8 +55,7 @@ def _print_summary(summary, result, log_path: str) -> None:
     metrics.add_column('metric')
     metrics.add_column('candidate', justify='right')
     metrics.add_column('baseline (in production)', justify='right')
-    for name in ('auc', 'binary_accuracy', 'accuracy_lift', 'precision', 'recall',
-                 'calibration', 'example_count'):
+    for name in run_summary.HEADLINE_METRICS:
       if name in summary.candidate:
         metrics.add_row(name, _fmt(summary.candidate.get(name)), _fmt(summary.baseline.get(name)))
     console.print(metrics)

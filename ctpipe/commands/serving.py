@@ -119,7 +119,7 @@ def rollback(project, home, to_version, clear, reason) -> None:
               help='A CSV file or a folder of CSV files (the raw columns, no label needed).')
 @click.option('--output', 'output_dir', required=True, type=click.Path(file_okay=False),
               help='Folder for the prediction shards (the input columns and the model\'s '
-                   'outputs, dataset.predictions).')
+                   'prediction: `prediction` and `probability` or `probability_<class>`).')
 @click.option('--home', type=click.Path(file_okay=False), default=None,
               help='The home whose pushed models to use (default: local.home).')
 @click.option('--version', 'version', type=click.IntRange(min=1), default=None,
@@ -133,6 +133,7 @@ def predict(project, input_path, output_dir, home, version, verbose) -> None:
   with console_logs.to_file(scoring_home.log_dir, enabled=not verbose):
     # TensorFlow and Beam print while importing: inside the redirect.
     from ctpipe.model_server import batch_predict, versions  # pylint: disable=g-import-not-at-top
+    from models import outputs  # pylint: disable=g-import-not-at-top
     base = scoring_home.model_base(project.dataset.name)
     chosen = version or versions.target_version(base)
     model_dir = os.path.join(base, str(chosen)) if chosen else None
@@ -141,8 +142,8 @@ def predict(project, input_path, output_dir, home, version, verbose) -> None:
       error = f'no {which} under {base}; run the pipeline first (`ctpipe run`)'
     else:
       try:
-        pattern = batch_predict.run(input_path, output_dir, model_dir,
-                                    project.dataset.predictions)
+        pattern = batch_predict.run(input_path, output_dir, model_dir, outputs.batch_columns(
+            project.dataset.task, project.dataset.label, project.dataset.classes))
       except (FileNotFoundError, ValueError) as e:
         error = str(e)
   if error:

@@ -198,6 +198,20 @@ def demo_changes(inference: Inference, columns: Sequence[Column]) -> Dict[str, o
           'garbled': required[1] if len(required) > 1 else ''}
 
 
+def _blessing_lines(task: str) -> List[str]:
+  """The thresholds a candidate of this task must pass to be blessed (pipeline/evaluation.py)."""
+  if task == 'binary':
+    return ['  min_auc: 0.75         # overall AUC a candidate needs to be blessed; raise it '
+            'once you know the data']
+  lines = ['  thresholds:           # what a candidate needs to be blessed (pipeline/evaluation.py)']
+  if task == 'multiclass':
+    return lines + ['    min_accuracy_lift: 0.0    # accuracy above the most frequent class\'s '
+                    'share', '    max_accuracy_drop: 0.01   # at most this much below the '
+                    'serving model\'s accuracy']
+  return lines + ['    min_rmse_lift: 0.0        # RMSE below always answering the mean label',
+                  '    max_rmse_increase: 0.05   # at most 5 % above the serving model\'s RMSE']
+
+
 def config_text(name: str, inference: Inference, data_root: str, schema: str,
                 renamed: Dict[str, str], index: Dict[int, Dict], thresholds_note: str,
                 columns: Sequence[Column] = ()) -> str:
@@ -218,7 +232,6 @@ def config_text(name: str, inference: Inference, data_root: str, schema: str,
     lines.append(f'  classes: {_yaml_list(inference.classes)}')
   lines.append(f'  slices: {_yaml_list(inference.slices)}   # low-cardinality categorical '
                'features with enough rows per value')
-  lines.append('  predictions: ["probability", ' + json.dumps(inference.label) + ']')
   demo = demo_changes(inference, columns)
   if demo['scaled'] and demo['dropped']:
     lines += ['  demo:                    # `ctpipe replay --demo`: a drifted and a broken span',
@@ -252,8 +265,7 @@ def config_text(name: str, inference: Inference, data_root: str, schema: str,
   lines += ['', 'pipeline:', '  window_spans: 4',
             f'  epochs: {epochs}            # about {TARGET_STEPS} training steps for '
             f'~{rows * 2 // 3} training rows, batch 128',
-            '  min_auc: 0.75         # overall AUC a candidate needs to be blessed; raise it '
-            'once you know the data', '',
+            *_blessing_lines(inference.task), '',
             'local:', f'  home: .ctpipe-{name}', f'  data_root: {data_root}', f'  schema: {schema}']
   if renamed:
     lines += ['', '# Columns renamed for TensorFlow (from the file: to here):']

@@ -2,19 +2,22 @@
 
 The rows go through the model's `serving_raw` signature (the Transform graph inside),
 in batches, with the model loaded once per worker. The output is the input rows,
-unchanged, with the outputs the caller names appended (in that order), as CSV shards.
+unchanged, with the columns the caller names appended (in that order), as CSV shards:
+each column is one signature output, or one entry of an output's last axis (a class's
+probability).
 """
 import csv
 import glob
 import io
 import math
 import os
-from typing import Dict, Iterable, List, Sequence
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import apache_beam as beam
 import numpy as np
 
-
+# (CSV column, signature output, index into the output's last axis or None)
+Column = Tuple[str, str, Optional[int]]
 
 def input_files(path: str) -> List[str]:
   if os.path.isdir(path):
@@ -42,10 +45,10 @@ def read_header(files: Sequence[str]) -> List[str]:
 class _Score(beam.DoFn):
   """Loads the model once per worker; scores a batch of rows through serving_raw."""
 
-  def __init__(self, model_dir: str, header: Sequence[str], outputs: Sequence[str]):
+  def __init__(self, model_dir: str, header: Sequence[str], columns: Sequence[Column]):
     self._model_dir = model_dir
     self._header = list(header)
-    self._outputs = list(outputs)
+    self._columns = list(columns)
     self._fn = None
     self._specs = None
 
@@ -68,8 +71,8 @@ class _Score(beam.DoFn):
     inputs = {name: tf.constant(self._column(rows, name, spec.dtype), dtype=spec.dtype)
               for name, spec in self._specs.items()}
     outputs = self._fn(**inputs)
-    columns = [[_cell(v) for v in np.asarray(outputs[name]).reshape(len(lines), -1)[:, 0]]
-               for name in self._outputs]
+    columns = [[_cell(v) for v in np.asarray(outputs[name]).reshape(len(lines), -1)[:, index or 0]]
+               for _, name, index in self._columns]
     for i, line in enumerate(lines):
       yield line + ''.join(',' + column[i] for column in columns)
 
@@ -83,24 +86,30 @@ def _cell(value) -> str:
   return str(int(value))
 
 
-def run(input_path: str, output_dir: str, model_dir: str, outputs: Sequence[str],
+def run(input_path: str, output_dir: str, model_dir: str, columns: Sequence[Column],
         beam_args: Sequence[str] = ('--direct_running_mode=in_memory',)) -> str:
-  """Scores every row, appending the signature's `outputs`; returns the output file pattern."""
+  """Scores every row, appending `columns`; returns the output file pattern."""
   files = input_files(input_path)
   header = read_header(files)
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   signature = tf.saved_model.load(model_dir).signatures['serving_raw']
   specs = signature.structured_input_signature[1]
-  unknown = sorted(set(outputs) - set(signature.structured_outputs))
-  if unknown or not outputs:
-    raise ValueError(f'the model has no outputs {unknown or list(outputs)}; it has '
-                     f'{sorted(signature.structured_outputs)}')
+  wanted = [name for _, name, _ in columns]
+  unknown = sorted(set(wanted) - set(signature.structured_outputs))
+  if unknown or not columns:
+    raise ValueError(f'the model has no outputs {unknown or wanted}; it has '
+                     f'{sorted(signature.structured_outputs)}: was it trained for another '
+                     'task or label than the definition says?')
+  clashes = sorted({name for name, _, _ in columns} & set(header))
+  if clashes:
+    raise ValueError(f'the CSV already has the columns {clashes} that predictions append; '
+                     'rename them first')
   missing = sorted(set(specs) - set(header))
   if missing:
     raise ValueError(f'the CSV lacks model inputs {missing}; it has {header}')
   os.makedirs(output_dir, exist_ok=True)
   buffer = io.StringIO()
-  csv.writer(buffer, lineterminator='').writerow(header + list(outputs))
+  csv.writer(buffer, lineterminator='').writerow(header + [name for name, _, _ in columns])
   prefix = os.path.join(output_dir, 'predictions')
   options = beam.options.pipeline_options.PipelineOptions(list(beam_args))
   with beam.Pipeline(options=options) as p:
@@ -109,7 +118,7 @@ def run(input_path: str, output_dir: str, model_dir: str, outputs: Sequence[str]
                                           os.path.commonpath(files) + '/**/*.csv',
                                           skip_header_lines=1)
          | 'Batch' >> beam.BatchElements(min_batch_size=64, max_batch_size=2048)
-         | 'Score' >> beam.ParDo(_Score(model_dir, header, outputs))
+         | 'Score' >> beam.ParDo(_Score(model_dir, header, columns))
          | 'Write' >> beam.io.WriteToText(prefix, file_name_suffix='.csv',
                                           header=buffer.getvalue()))
   return prefix + '*.csv'

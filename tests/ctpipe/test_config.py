@@ -97,7 +97,8 @@ def test_a_set_typo_on_the_command_line_is_one_line_and_exit_2_before_tensorflow
   assert proc.stdout.strip() == 'exit 2 False', proc.stdout + proc.stderr
   assert proc.stderr.strip() == ("error: --set pipeline.epochz=3: pipeline: unknown key(s) "
                                  "['epochz']; known: ['analyzer_cache', 'edge_export', "
-                                 "'epochs', 'in_process_executors', 'min_auc', 'warm_start', 'window_spans']")
+                                 "'epochs', 'in_process_executors', 'min_auc', 'thresholds', "
+                                 "'warm_start', 'window_spans']")
 
 
 def test_reading_the_config_imports_no_tensorflow():

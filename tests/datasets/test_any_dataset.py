@@ -135,7 +135,7 @@ def test_a_date_column_becomes_calendar_parts_the_model_learns_from(tmp_path):
   assert run.returncode == 0, run.stdout[-3000:]
   record = json.loads((out / '.ctpipe-weekend' / 'last_run.json').read_text())
   assert record['blessed'] is True and record['candidate']['binary_accuracy'] > 0.9, record
-  assert 'max |Δp|' in record['edge_export'], record['edge_export']  # TFLite agrees too
+  assert 'max |Δ| score' in record['edge_export'], record['edge_export']  # TFLite agrees too
   project = config.load(str(out / 'ctpipe.yaml'))
   with LocalServer(project.dataset.name, str(out / '.ctpipe-weekend' / 'serving' / 'weekend')
                    ) as server:

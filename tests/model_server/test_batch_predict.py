@@ -8,12 +8,13 @@ import pytest
 import tensorflow as tf
 
 from ctpipe.model_server import batch_predict
-from models import raw_examples
+from models import outputs, raw_examples
 from tests.conftest import PROJECT, read_span, write_span
 
 pytestmark = pytest.mark.slow  # real pipelines, servers or browsers: `make test`, not `make test-fast`
 
-OUTPUTS = PROJECT.dataset.predictions
+OUTPUTS = outputs.batch_columns(PROJECT.dataset.task, PROJECT.dataset.label,
+                                PROJECT.dataset.classes)
 
 
 def test_scores_every_row_like_the_serving_signature(pushed_home, tmp_path):
@@ -29,10 +30,10 @@ def test_scores_every_row_like_the_serving_signature(pushed_home, tmp_path):
   for name in sorted(glob.glob(pattern)):
     with open(name, newline='') as f:
       reader = csv.reader(f)
-      assert next(reader) == unlabelled_header + ['probability', 'big_tipper']
+      assert next(reader) == unlabelled_header + ['prediction', 'probability']
       out_rows.extend(reader)
   assert len(out_rows) == len(sample)
-  by_input = {tuple(r[:-2]): (float(r[-2]), int(r[-1])) for r in out_rows}
+  by_input = {tuple(r[:-2]): (float(r[-1]), int(r[-2])) for r in out_rows}
   model = tf.saved_model.load(os.path.join(base, '1'))
   serve = model.signatures['serving_default']
   specs = model.signatures['serving_raw'].structured_input_signature[1]

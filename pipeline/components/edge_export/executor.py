@@ -74,7 +74,7 @@ class EdgeExportExecutor(base_executor.BaseExecutor):
     edge.set_int_custom_property('parity_examples', parity.examples)
     edge.set_string_custom_property(
         REASON_PROPERTY,
-        f'version {version} as TFLite ({result.size_bytes / 1024:.0f} KiB): max |Δp| '
+        f'version {version} as TFLite ({result.size_bytes / 1024:.0f} KiB): max |Δ| score '
         f'{parity.max_abs_diff:.1e} vs the SavedModel on {parity.examples} evaluation '
         f'examples (tolerance {parity.tolerance:g})')
 

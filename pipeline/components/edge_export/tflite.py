@@ -14,7 +14,8 @@ The TFLite model uses a few TensorFlow ops beyond TFLite's builtins (string hash
 and parsing), so devices link the Flex delegate (`tensorflow-lite-select-tf-ops`).
 
 `export` runs both models on the same evaluation examples; the export is only
-published when every probability agrees within `TOLERANCE`.
+published when every score agrees within `TOLERANCE`: a probability, each class's
+probability, or a regression's value relative to its size (|Δ| / max(1, |value|)).
 """
 import concurrent.futures
 import dataclasses
@@ -30,13 +31,14 @@ import tensorflow as tf
 from tensorflow.core.framework import function_pb2, node_def_pb2, types_pb2
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
-from models import signatures
+from models import outputs, signatures
 from ctpipe.model_server.served_model import InputSpec, input_specs_of, read_signature_defs
 
 EDGE_SIGNATURE = signatures.RAW_SIGNATURE
 TFLITE_FILE = 'model.tflite'
 SIGNATURE_FILE = 'signature.json'
-# float32 through a different kernel library: agreement to 1e-4 on a probability.
+# float32 through a different kernel library: agreement to 1e-4 on a probability (on a
+# regression's value, relative to its size).
 TOLERANCE = 1e-4
 _CALL_OPS = ('StatefulPartitionedCall', 'PartitionedCall')
 # TextFileIndex.WHOLE_LINE and LINE_NUMBER: TFT's vocabularies, one token per line.
@@ -272,16 +274,28 @@ def saved_model_outputs(model_dir: str, columns: Dict[str, np.ndarray]) -> Dict[
 
 def compare(edge: Dict[str, np.ndarray], served: Dict[str, np.ndarray],
             tolerance: float = TOLERANCE) -> ParityReport:
-  """Largest probability difference and class flips between the two models' answers."""
-  edge_p = np.asarray(edge[signatures.PROBABILITY_KEY], np.float64).reshape(-1)
-  served_p = np.asarray(served[signatures.PROBABILITY_KEY], np.float64).reshape(-1)
-  if edge_p.shape != served_p.shape:
-    raise EdgeExportError(f'edge model returned {edge_p.shape[0]} probabilities for '
-                          f'{served_p.shape[0]} examples')
-  key = signatures.class_key(served)
-  flips = int(np.sum(np.asarray(edge[key]).reshape(-1) != np.asarray(served[key]).reshape(-1)))
-  diff = float(np.max(np.abs(edge_p - served_p))) if len(edge_p) else float('inf')
-  return ParityReport(len(edge_p), diff, flips, tolerance)
+  """Largest score difference and class flips between the two models' answers.
+
+  Scores: the probability (binary), every class's probability (multiclass), or the value
+  relative to its size (regression)."""
+  task = outputs.task_of(list(served))
+  label_key = outputs.class_key(list(served))
+  key = outputs.score_key(task, label_key)
+  edge_s = np.asarray(edge[key], np.float64)
+  served_s = np.asarray(served[key], np.float64)
+  if edge_s.shape != served_s.shape:
+    raise EdgeExportError(f'edge model returned {key} of shape {edge_s.shape} for '
+                          f'{served_s.shape} from the SavedModel')
+  examples = served_s.shape[0] if served_s.ndim else 0
+  gaps = np.abs(edge_s - served_s)
+  if task == outputs.REGRESSION:
+    gaps = gaps / np.maximum(1.0, np.abs(served_s))
+    flips = 0
+  else:
+    flips = int(np.sum(np.asarray(edge[label_key]).reshape(-1)
+                       != np.asarray(served[label_key]).reshape(-1)))
+  diff = float(np.max(gaps)) if examples else float('inf')
+  return ParityReport(examples, diff, flips, tolerance)
 
 
 def export(model_dir: str, dest_dir: str, examples: Sequence[bytes],
@@ -303,7 +317,7 @@ def export(model_dir: str, dest_dir: str, examples: Sequence[bytes],
     if not parity.passed:
       raise EdgeExportError(
           f'edge model disagrees with the SavedModel on {parity.examples} examples: '
-          f'max |Δp| {parity.max_abs_diff:.3g} > {tolerance:g}, '
+          f'max |Δ| {parity.max_abs_diff:.3g} > {tolerance:g}, '
           f'{parity.class_disagreements} class flips')
     os.makedirs(dest_dir, exist_ok=True)
     target = os.path.join(dest_dir, TFLITE_FILE)
@@ -312,7 +326,7 @@ def export(model_dir: str, dest_dir: str, examples: Sequence[bytes],
     json.dump({'signature': EDGE_SIGNATURE,
                'inputs': {s.name: s.dtype.name for s in specs},
                'missing_value': {'string': '', 'float': 'NaN', 'int': -1},
-               'outputs': [signatures.PROBABILITY_KEY, signatures.class_key(reference.result())],
+               'outputs': sorted(reference.result()),
                'requires': 'TFLite with the Flex delegate (select TF ops)',
                'parity': dataclasses.asdict(parity)}, f, indent=2)
   return EdgeExport(target, os.path.getsize(target), inlined, seconds, parity)

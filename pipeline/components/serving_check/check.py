@@ -3,8 +3,9 @@
 TFX's InfraValidator needs Docker. This loads the candidate into the same model server
 `ctpipe serve` runs (TF Serving's REST and gRPC APIs, warmup before traffic) on
 loopback ports, and sends requests built from evaluation examples: REST and gRPC,
-both signatures, plus Classify and Regress. Every answer must be well-formed, a
-probability, and the same whichever API or signature served it.
+both signatures, plus Classify and Regress where the task has them. Every answer must be
+well-formed for the model's task (a probability; probabilities that sum to 1; a finite
+value) and the same whichever API or signature served it.
 
 The checked model is written with TF Serving warmup requests
 (`assets.extra/tf_serving_warmup_requests`) built from the same examples; that copy
@@ -32,6 +33,7 @@ from ctpipe.model_server.local import LocalServer
 from ctpipe.model_server.served_model import (InputSpec, ServedModel, input_specs_of,
                                        read_signature_defs)
 from ctpipe.model_server.versions import AVAILABLE
+from models import outputs
 
 TOLERANCE = 1e-5
 REQUEST_TIMEOUT_S = 30
@@ -100,17 +102,44 @@ class _Checker:
     self.examples = list(examples)
     self.problems: List[str] = []
     self.sent = 0
-    self.probabilities: Dict[str, np.ndarray] = {}
+    self.answers: Dict[str, np.ndarray] = {}
     self.raw = raw_columns(served.input_specs('serving_raw'), self.examples)
+    defs = served.signature_defs
+    self.signatures = sorted(name for name in ('serving_default', 'serving_raw', 'classify',
+                                               'regress') if name in defs)
+    output_names = list(defs['serving_default'].outputs)
+    self.task = outputs.task_of(output_names)
+    # The probability, the probabilities, or the value (named after the label).
+    self.score_key = outputs.score_key(self.task, outputs.class_key(output_names))
+    self.class_names = self._classes_of_classify() if 'classify' in defs else []
 
-  def _record(self, what: str, probability) -> None:
-    values = np.asarray(probability, dtype=float).reshape(-1)
-    if values.shape[0] != len(self.examples):
-      self.problems.append(f'{what}: {values.shape[0]} answers for {len(self.examples)} examples')
-    elif not np.all((values >= 0) & (values <= 1)):
-      self.problems.append(f'{what}: answers outside [0, 1]')
+  def _classes_of_classify(self) -> List[str]:
+    """Classify's class names, in its score order (answered for the first example)."""
+    body = {'signature_name': 'classify', 'examples': [_example_json(self.examples[0])]}
+    return [label for label, _ in self._rest('classify', body)['results'][0]]
+
+  def _record(self, what: str, answer) -> None:
+    rows = len(self.examples)
+    values = np.asarray(answer, dtype=float).reshape(rows, -1) if np.size(answer) % max(
+        rows, 1) == 0 and np.size(answer) else np.asarray(answer, dtype=float).reshape(-1, 1)
+    width = len(self.class_names) if self.task == outputs.MULTICLASS else 1
+    if values.shape != (rows, width):
+      self.problems.append(f'{what}: {values.shape[0]}×{values.shape[1]} answers for '
+                           f'{rows} examples (expected {rows}×{width})')
+    elif self.task == outputs.REGRESSION and not np.all(np.isfinite(values)):
+      self.problems.append(f'{what}: answers that are not finite numbers')
+    elif self.task != outputs.REGRESSION and not np.all((values >= 0) & (values <= 1)):
+      self.problems.append(f'{what}: probabilities outside [0, 1]')
+    elif self.task == outputs.MULTICLASS and np.max(np.abs(values.sum(axis=1) - 1)) > 1e-4:
+      self.problems.append(f'{what}: class probabilities that do not sum to 1')
     else:
-      self.probabilities[what] = values
+      self.answers[what] = values
+
+  def _scores_of_classes(self, pairs: Dict[str, float]) -> List[float]:
+    """A Classify answer's scores: the positive class's (binary) or every class's."""
+    if self.task == outputs.BINARY:
+      return [pairs['1']]
+    return [pairs[name] for name in self.class_names]
 
   def _rest(self, verb: str, body: dict) -> dict:
     self.sent += 1
@@ -123,19 +152,26 @@ class _Checker:
       raise RuntimeError(f'REST {verb} answered {response.status_code}: {response.text[:300]}')
     return response.json()
 
+  def _scores(self, answered) -> list:
+    """The scored output of a predict answer (a bare value when it is the only output)."""
+    return answered[self.score_key] if isinstance(answered, dict) else answered
+
   def run_rest(self) -> None:
     b64 = [{'b64': base64.b64encode(e).decode()} for e in self.examples]
     rows = self._rest('predict', {'signature_name': 'serving_default', 'instances': b64})
     self._record('REST predict serving_default (rows)',
-                 [p['probability'] for p in rows['predictions']])
+                 [self._scores(p) for p in rows['predictions']])
     columns = self._rest('predict', {'signature_name': 'serving_raw', 'inputs': self.raw})
-    self._record('REST predict serving_raw (columns)', columns['outputs']['probability'])
+    self._record('REST predict serving_raw (columns)', self._scores(columns['outputs']))
     json_examples = [_example_json(e) for e in self.examples]
-    classified = self._rest('classify', {'signature_name': 'classify',
-                                         'examples': json_examples})
-    self._record('REST classify', [dict(r)['1'] for r in classified['results']])
-    regressed = self._rest('regress', {'signature_name': 'regress', 'examples': json_examples})
-    self._record('REST regress', regressed['results'])
+    if 'classify' in self.signatures:
+      classified = self._rest('classify', {'signature_name': 'classify',
+                                           'examples': json_examples})
+      self._record('REST classify', [self._scores_of_classes(dict(r))
+                                     for r in classified['results']])
+    if 'regress' in self.signatures:
+      regressed = self._rest('regress', {'signature_name': 'regress', 'examples': json_examples})
+      self._record('REST regress', regressed['results'])
 
   def run_grpc(self) -> None:
     with grpc.insecure_channel(self.server.grpc_target) as channel:
@@ -154,32 +190,34 @@ class _Checker:
       predict.GetModelMetadata(metadata, timeout=REQUEST_TIMEOUT_S)
       # The same requests the warmup file holds, one per signature.
       for log in warmup.build_requests(self.model_name, self.examples, self.raw,
-                                       ['serving_default', 'serving_raw', 'classify', 'regress']):
+                                       self.signatures):
         self.sent += 1
         kind = log.WhichOneof('log_type')
         if kind == 'predict_log':
           request = log.predict_log.request
           out = predict.Predict(request, timeout=REQUEST_TIMEOUT_S)
           self._record(f'gRPC predict {request.model_spec.signature_name}',
-                       tf.make_ndarray(out.outputs['probability']))
+                       tf.make_ndarray(out.outputs[self.score_key]))
         elif kind == 'classify_log':
           classes = predict.Classify(log.classify_log.request,
                                      timeout=REQUEST_TIMEOUT_S).result.classifications
-          self._record('gRPC classify',
-                       [{c.label: c.score for c in r.classes}['1'] for r in classes])
+          self._record('gRPC classify', [
+              self._scores_of_classes({c.label: c.score for c in r.classes}) for r in classes])
         else:
           values = predict.Regress(log.regress_log.request,
                                    timeout=REQUEST_TIMEOUT_S).result.regressions
           self._record('gRPC regress', [r.value for r in values])
 
   def compare(self) -> None:
-    if not self.probabilities:
+    if not self.answers:
       return
-    reference_name, reference = next(iter(self.probabilities.items()))
-    for name, values in self.probabilities.items():
-      gap = float(np.max(np.abs(values - reference)))
+    reference_name, reference = next(iter(self.answers.items()))
+    scale = 1.0 if self.task != outputs.REGRESSION else max(1.0, float(np.max(np.abs(reference))))
+    for name, values in self.answers.items():
+      gap = float(np.max(np.abs(values - reference))) / scale
       if gap > TOLERANCE:
-        self.problems.append(f'{name} differs from {reference_name} by {gap:.2e}')
+        self.problems.append(f'{name} differs from {reference_name} by {gap:.2e}'
+                             + (' (relative)' if scale != 1.0 else ''))
 
 
 def _example_json(serialized: bytes) -> dict:
