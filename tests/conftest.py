@@ -128,7 +128,8 @@ def SAMPLE_SETTINGS():  # pylint: disable=invalid-name
 # Shared homes (and the evaluator comparison's runs) are built once per worker process:
 # every test that uses one runs on the same worker (`pytest -n 2 --dist loadgroup`, see
 # pyproject.toml), the others anywhere.
-_SHARED_HOMES = ('pushed_home', 'replayed', 'evaluator_runs', 'breast_cancer')
+_SHARED_HOMES = ('pushed_home', 'replayed', 'evaluator_runs', 'breast_cancer', 'penguins',
+                 'diabetes')
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups

@@ -78,7 +78,8 @@ def feedback_trigger(project, home, schema_file, labels):
   return feedback_lib.FeedbackTrigger(
       home, settings.pipeline_name, settings.model_name,
       schema_tool.load(schema_file), labels,
-      on_report=lambda report: _print_feedback(console, report, brief=True))
+      on_report=lambda report: _print_feedback(console, report, brief=True),
+      task=feedback_lib.Task.of(project.dataset))
 
 
 
@@ -217,7 +218,8 @@ def feedback(project, home, schema_file, labels, as_json):
       sys.exit(1)
     report = _guarded(console, log_path, lambda: feedback_lib.check(
         checked_home, settings.pipeline_name, settings.model_name,
-        schema_tool.load(schema_of(project, schema_file)), labels))
+        schema_tool.load(schema_of(project, schema_file)), labels,
+        task=feedback_lib.Task.of(project.dataset)))
   if as_json:
     click.echo(json.dumps(report.to_dict(), indent=2, sort_keys=True))
   else:

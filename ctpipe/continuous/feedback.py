@@ -6,8 +6,9 @@
   by the curated schema's `skew_comparator`s.
 - Degradation: labels that arrive later (a CSV of `request_id,label` and optionally
   `row`, the instance's index in its request; clients choose the id with an
-  `X-Request-Id` header) are joined with the logged probabilities; live AUC and
-  accuracy are compared with the version's evaluation metrics.
+  `X-Request-Id` header) are joined with the logged answers; the live metrics of the
+  task (binary: AUC and accuracy; multiclass: accuracy; regression: RMSE and MAE) are
+  compared with the version's evaluation metrics.
 Either beyond its threshold is a trigger: `ctpipe watch --feedback` starts a run whose
 reason names it.
 """
@@ -24,11 +25,79 @@ import numpy as np
 
 from ctpipe.home import Home
 from ctpipe.metadata.reader import MetadataReader, executions_by_node
+from models import outputs
 from pipeline import definition
 from pipeline.components.drift_check import drift as drift_lib
 
 REQUEST_LOG_PATTERN = 'requests.jsonl*'
-PROBABILITY = 'probability'
+PROBABILITY = outputs.PROBABILITY_KEY
+Answer = Optional[object]  # binary: P(positive); multiclass: the class's name; regression: the value
+Label = object
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+  """What the served model answers and what a label is (models.outputs), per task."""
+  kind: str = outputs.BINARY
+  label: str = ''
+  classes: Tuple[str, ...] = ()
+
+  @classmethod
+  def of(cls, dataset) -> 'Task':
+    return cls(dataset.task, dataset.label, tuple(dataset.classes))
+
+  def of_predict(self, answer: object) -> Answer:
+    """The answer in a predict output: one row's dict, or the bare value of a one-output model."""
+    if self.kind == outputs.BINARY:
+      return answer.get(PROBABILITY) if isinstance(answer, dict) else None
+    return answer.get(self.label) if isinstance(answer, dict) else answer
+
+  def of_classify(self, pairs) -> Answer:
+    """The answer in one Classify result ([label, score] pairs)."""
+    if self.kind == outputs.BINARY:
+      return next((float(score) for label, score in pairs if str(label) == '1'), None)
+    return str(max(pairs, key=lambda pair: float(pair[1]))[0]) if pairs else None
+
+  def answers_of_columns(self, answered: object) -> list:
+    """Every row's answer in a columnar predict output (a dict of outputs, or one bare list)."""
+    if isinstance(answered, dict):
+      key = PROBABILITY if self.kind == outputs.BINARY else self.label
+      return list(answered.get(key) or [])
+    return list(answered) if isinstance(answered, list) and self.kind != outputs.BINARY else []
+
+  def parse_label(self, text: str) -> Label:
+    if self.kind == outputs.MULTICLASS:
+      if text not in self.classes:
+        raise ValueError(f'label {text!r} is not one of the classes {list(self.classes)}')
+      return text
+    if self.kind == outputs.REGRESSION:
+      value = float(text)
+      if not np.isfinite(value):
+        raise ValueError(f'label must be a finite number, got {text!r}')
+      return value
+    label = int(float(text))
+    if label not in (0, 1):
+      raise ValueError(f'label must be 0 or 1, got {label}')
+    return label
+
+  def clean(self, answer: object) -> Answer:
+    """A logged answer as one value: a float, or a class's name."""
+    while isinstance(answer, list):
+      answer = answer[0] if answer else None
+    if answer is None:
+      return None
+    if self.kind == outputs.MULTICLASS:
+      return answer.decode() if isinstance(answer, bytes) else str(answer)
+    return float(answer)
+
+  @property
+  def compared_metrics(self) -> Tuple[str, ...]:
+    """The evaluation metrics live ones are held against."""
+    return {outputs.BINARY: ('auc', 'binary_accuracy'), outputs.MULTICLASS: ('accuracy',),
+            outputs.REGRESSION: ('rmse', 'mean_absolute_error')}[self.kind]
+
+
+BINARY_TASK = Task()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +106,7 @@ class FeedbackThresholds:
   min_rows: int = 200  # fewer served rows (or labelled rows) than this: no verdict
   max_live_auc_drop: float = 0.05
   max_live_accuracy_drop: float = 0.05
+  max_live_rmse_increase: float = 0.10  # relative: live RMSE at most 10 % above evaluation's
 
   def __post_init__(self):
     if self.min_rows < 1:
@@ -50,7 +120,7 @@ class ServedRow:
   time: float
   version: int
   features: Dict[str, object]
-  probability: Optional[float]
+  answer: Answer
 
 
 # --- the request log -------------------------------------------------------------------
@@ -99,8 +169,9 @@ def _b64_examples(values: Iterable[object]) -> List[Dict[str, object]]:
   return rows
 
 
-def rows_of(entry: Dict[str, object]) -> List[Tuple[Dict[str, object], Optional[float]]]:
-  """(features, probability) of every instance in one logged request."""
+def rows_of(entry: Dict[str, object], task: Task = BINARY_TASK
+            ) -> List[Tuple[Dict[str, object], Answer]]:
+  """(features, answer) of every instance in one logged request."""
   request = entry.get('request') or {}
   response = entry.get('response') or {}
   api = entry.get('api')
@@ -108,14 +179,12 @@ def rows_of(entry: Dict[str, object]) -> List[Tuple[Dict[str, object], Optional[
     features = _b64_examples(request.get('examples') or [])
     results = response.get('results') or []
     if api == 'classify':
-      probs = [next((float(score) for label, score in r if str(label) == '1'), None)
-               for r in results]
+      answers = [task.of_classify(r) for r in results]
     else:
-      probs = [float(r) if r is not None else None for r in results]
+      answers = list(results)
   elif 'instances' in request:
     features = [_instance_features(i) for i in request['instances']]
-    predictions = response.get('predictions') or []
-    probs = [p.get(PROBABILITY) if isinstance(p, dict) else None for p in predictions]
+    answers = [task.of_predict(p) for p in response.get('predictions') or []]
   else:
     inputs = request.get('inputs') or {}
     if isinstance(inputs, dict) and set(inputs) <= {'examples', 'inputs'}:
@@ -126,15 +195,14 @@ def rows_of(entry: Dict[str, object]) -> List[Tuple[Dict[str, object], Optional[
                    for k, v in inputs.items()} for i in range(size)]
     else:
       features = []
-    outputs = response.get('outputs') or {}
-    probs = list(outputs.get(PROBABILITY) or []) if isinstance(outputs, dict) else []
-  probs = [None if p is None else float(np.ravel(p)[0]) for p in probs]
-  probs += [None] * (len(features) - len(probs))
-  return list(zip(features, probs))
+    answers = task.answers_of_columns(response.get('outputs'))
+  answers = [task.clean(a) for a in answers]
+  answers += [None] * (len(features) - len(answers))
+  return list(zip(features, answers))
 
 
 def read_request_log(request_dir: str, version: Optional[int] = None,
-                     since: float = 0.0) -> List[ServedRow]:
+                     since: float = 0.0, task: Task = BINARY_TASK) -> List[ServedRow]:
   """Served rows in the log (rotated files included), oldest first."""
   rows: List[ServedRow] = []
   for path in sorted(glob.glob(os.path.join(request_dir, REQUEST_LOG_PATTERN))):
@@ -148,9 +216,9 @@ def read_request_log(request_dir: str, version: Optional[int] = None,
           continue
         if version is not None and int(entry.get('version', -1)) != version:
           continue
-        for index, (features, probability) in enumerate(rows_of(entry)):
+        for index, (features, answer) in enumerate(rows_of(entry, task)):
           rows.append(ServedRow(str(entry.get('request_id')), index, float(entry['time']),
-                                int(entry.get('version', -1)), features, probability))
+                                int(entry.get('version', -1)), features, answer))
   return sorted(rows, key=lambda r: (r.time, r.request_id, r.row))
 
 
@@ -194,9 +262,11 @@ def served_statistics(rows: List[ServedRow], schema):
 
 # --- labels and live metrics ------------------------------------------------------------
 
-def read_labels(path: str) -> Dict[Tuple[str, int], int]:
-  """`request_id,label[,row]` → {(request id, row): 0/1}; a clear error on a bad file."""
-  labels: Dict[Tuple[str, int], int] = {}
+def read_labels(path: str, task: Task = BINARY_TASK) -> Dict[Tuple[str, int], Label]:
+  """`request_id,label[,row]` → {(request id, row): label}; a clear error on a bad file.
+
+  A label is 0/1 (binary), one of the classes (multiclass) or a number (regression)."""
+  labels: Dict[Tuple[str, int], Label] = {}
   with open(path, newline='', encoding='utf-8') as f:
     reader = csv.DictReader(f)
     missing = {'request_id', 'label'} - set(reader.fieldnames or [])
@@ -205,30 +275,51 @@ def read_labels(path: str) -> Dict[Tuple[str, int], int]:
                        f'missing {sorted(missing)}')
     for line, record in enumerate(reader, start=2):
       try:
-        label = int(float(record['label']))
+        label = task.parse_label(record['label'])
         row = int(record.get('row') or 0)
       except ValueError as e:
         raise ValueError(f'{path}, line {line}: {e}') from e
-      if label not in (0, 1):
-        raise ValueError(f'{path}, line {line}: label must be 0 or 1, got {label}')
       labels[(record['request_id'], row)] = label
   return labels
 
 
-def live_metrics(rows: List[ServedRow], labels: Dict[Tuple[str, int], int]
-                 ) -> Tuple[int, Dict[str, float]]:
-  """(labelled rows, {'auc', 'binary_accuracy'}) over served rows that have a label."""
-  from sklearn import metrics as sk  # pylint: disable=g-import-not-at-top
-  pairs = [(labels[(r.request_id, r.row)], r.probability) for r in rows
-           if (r.request_id, r.row) in labels and r.probability is not None]
+def live_metrics(rows: List[ServedRow], labels: Dict[Tuple[str, int], Label],
+                 task: Task = BINARY_TASK) -> Tuple[int, Dict[str, float]]:
+  """(labelled rows, the task's metrics) over served rows that have a label: binary
+  {'auc', 'binary_accuracy'}, multiclass {'accuracy'}, regression {'rmse',
+  'mean_absolute_error'}."""
+  pairs = [(labels[(r.request_id, r.row)], r.answer) for r in rows
+           if (r.request_id, r.row) in labels and r.answer is not None]
   if not pairs:
     return 0, {}
-  y = np.array([p[0] for p in pairs])
-  p = np.array([p[1] for p in pairs])
+  if task.kind == outputs.MULTICLASS:
+    return len(pairs), {'accuracy': float(np.mean([y == a for y, a in pairs]))}
+  y = np.array([p[0] for p in pairs], dtype=np.float64)
+  p = np.array([p[1] for p in pairs], dtype=np.float64)
+  if task.kind == outputs.REGRESSION:
+    return len(pairs), {'rmse': float(np.sqrt(np.mean((y - p) ** 2))),
+                        'mean_absolute_error': float(np.mean(np.abs(y - p)))}
+  from sklearn import metrics as sk  # pylint: disable=g-import-not-at-top
   out = {'binary_accuracy': float(np.mean((p > 0.5) == (y == 1)))}
   if len(set(y.tolist())) == 2:
     out['auc'] = float(sk.roc_auc_score(y, p))
   return len(pairs), out
+
+
+def degradations(live: Dict[str, float], evaluation: Dict[str, float],
+                 thresholds: FeedbackThresholds) -> List[str]:
+  """Live metrics beyond their thresholds against the version's evaluation, in words."""
+  found = []
+  for name, drop in (('auc', thresholds.max_live_auc_drop),
+                     ('binary_accuracy', thresholds.max_live_accuracy_drop),
+                     ('accuracy', thresholds.max_live_accuracy_drop)):
+    if name in live and name in evaluation and live[name] < evaluation[name] - drop:
+      found.append(f'live {name} {live[name]:.3f} < evaluation {evaluation[name]:.3f} − {drop:g}')
+  if 'rmse' in live and 'rmse' in evaluation and (
+      live['rmse'] > evaluation['rmse'] * (1 + thresholds.max_live_rmse_increase)):
+    found.append(f'live rmse {live["rmse"]:.4g} > evaluation {evaluation["rmse"]:.4g} '
+                 f'× {1 + thresholds.max_live_rmse_increase:g}')
+  return found
 
 
 # --- what the served version was trained and evaluated on -----------------------------
@@ -290,7 +381,8 @@ class FeedbackReport:
 def check(home: Home, pipeline_name: str, model_name: str, schema,
           labels_path: Optional[str] = None,
           thresholds: FeedbackThresholds = FeedbackThresholds(),
-          since: float = 0.0, request_dir: Optional[str] = None) -> FeedbackReport:
+          since: float = 0.0, request_dir: Optional[str] = None,
+          task: Task = BINARY_TASK) -> FeedbackReport:
   """Skew and live metrics of the version being served from `home`.
 
   `request_dir`: where the server logs requests (default: the home's request log, where
@@ -300,7 +392,7 @@ def check(home: Home, pipeline_name: str, model_name: str, schema,
   version = versions.target_version(home.model_base(model_name))
   if version is None:
     return FeedbackReport(None, 0, notes=['no model is being served'])
-  rows = read_request_log(request_dir or home.request_log_dir, version, since)
+  rows = read_request_log(request_dir or home.request_log_dir, version, since, task)
   report = FeedbackReport(version, len(rows))
   reader = home.reader(pipeline_name)
   if reader is None:
@@ -317,20 +409,15 @@ def check(home: Home, pipeline_name: str, model_name: str, schema,
     report.skew = drift_lib.measure(served_statistics(rows, schema), training, schema,
                                     drift_lib.SKEW)
   if labels_path:
-    report.labelled_rows, report.live = live_metrics(rows, read_labels(labels_path))
+    report.labelled_rows, report.live = live_metrics(rows, read_labels(labels_path, task), task)
     if report.labelled_rows < thresholds.min_rows:
       report.notes.append(f'{report.labelled_rows} labelled rows; live metrics need '
                           f'{thresholds.min_rows}')
     elif record is not None and record.evaluation_uri:
       from pipeline import run_summary  # pylint: disable=g-import-not-at-top
       candidate, _, _ = run_summary.read_evaluation(record.evaluation_uri)
-      report.evaluation = {k: candidate[k] for k in ('auc', 'binary_accuracy') if k in candidate}
-      for name, drop in (('auc', thresholds.max_live_auc_drop),
-                         ('binary_accuracy', thresholds.max_live_accuracy_drop)):
-        if name in report.live and name in report.evaluation and (
-            report.live[name] < report.evaluation[name] - drop):
-          report.degraded.append(f'live {name} {report.live[name]:.3f} < evaluation '
-                                 f'{report.evaluation[name]:.3f} − {drop:g}')
+      report.evaluation = {k: candidate[k] for k in task.compared_metrics if k in candidate}
+      report.degraded = degradations(report.live, report.evaluation, thresholds)
   return report
 
 
@@ -345,8 +432,9 @@ class FeedbackTrigger:
                labels_path: Optional[str] = None,
                thresholds: FeedbackThresholds = FeedbackThresholds(),
                on_report=lambda report: None, request_dir: Optional[str] = None,
-               state_dir: Optional[str] = None):
+               state_dir: Optional[str] = None, task: Task = BINARY_TASK):
     self.home = home
+    self.task = task
     self.args = (pipeline_name, model_name, schema)
     self.labels_path = labels_path
     self.thresholds = thresholds
@@ -373,7 +461,7 @@ class FeedbackTrigger:
   def __call__(self) -> Optional[str]:
     pipeline_name, model_name, schema = self.args
     report = check(self.home, pipeline_name, model_name, schema, self.labels_path,
-                   self.thresholds, request_dir=self.request_dir)
+                   self.thresholds, request_dir=self.request_dir, task=self.task)
     self.on_report(report)
     found = report.triggers()
     if not found:

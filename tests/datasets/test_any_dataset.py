@@ -85,7 +85,8 @@ def test_batch_prediction_appends_the_data_sets_outputs(breast_cancer, tmp_path)
       reader = csv.reader(f)
       header = next(reader)
       rows += list(reader)
-  assert header[-2:] == ['probability', 'target'] and len(rows) == 50
+  assert header[-2:] == ['prediction', 'probability'] and len(rows) == 50
+  assert {row[-2] for row in rows} <= {'0', '1'}  # the class: 1 is the positive class
 
 
 def test_watch_catches_a_drifted_span_of_the_data_set(breast_cancer):
