@@ -1,15 +1,17 @@
 """Benchmark: ctpipe's default run on several data sets against scikit-learn's gradient
-boosting on the same split, in one session.
+boosting on the same split, in one session: taxi and breast cancer (binary), the Palmer
+penguins and wine (multiclass), diabetes (regression).
 
 For each data set: `ctpipe init` (taxi: its committed definition), `ctpipe run` in a
 fresh home, then scikit-learn's HistGradientBoosting fitted on exactly the train split
 ctpipe trained on and scored on its eval split (read from the run's MergeWindow output;
 the labels from the pushed model's own label signature, so both judge the same labels).
-Prints each data set's metrics side by side, the difference, ctpipe's pipeline seconds
-and the run's peak memory (largest child RSS). No per-data-set code, no tuning beyond
-what `init` writes.
+Prints each data set's metrics side by side (binary: AUC and accuracy; multiclass:
+accuracy; regression: RMSE), the difference (the goal: within 0.02, or RMSE within 10 %),
+ctpipe's pipeline seconds and the run's peak memory (largest child RSS). No per-data-set
+code, no tuning beyond what `init` writes.
 
-    .venv/bin/python bench/datasets.py [--work DIR] [--only taxi,breast-cancer]
+    .venv/bin/python bench/datasets.py [--work DIR] [--only taxi,breast-cancer,penguins]
 """
 import argparse
 import glob
@@ -38,9 +40,36 @@ def _breast_cancer(root: str) -> str:
   return path
 
 
+def _penguins(root: str) -> str:
+  del root
+  import palmerpenguins  # pylint: disable=g-import-not-at-top
+  return os.path.join(os.path.dirname(palmerpenguins.__file__), 'data', 'penguins-raw.csv')
+
+
+def _sklearn_frame(loader, file_name: str, **kwargs):
+  def make(root: str) -> str:
+    path = os.path.join(root, file_name)
+    loader(as_frame=True, **kwargs).frame.to_csv(path, index=False)
+    return path
+  return make
+
+
+def _wine(root: str) -> str:
+  from sklearn import datasets  # pylint: disable=g-import-not-at-top
+  return _sklearn_frame(datasets.load_wine, 'wine.csv')(root)
+
+
+def _diabetes(root: str) -> str:
+  from sklearn import datasets  # pylint: disable=g-import-not-at-top
+  return _sklearn_frame(datasets.load_diabetes, 'diabetes.csv', scaled=False)(root)
+
+
 # name -> (how to make the CSV, label, init options); taxi uses config/ctpipe.yaml.
 DATASETS = {
     'breast-cancer': (_breast_cancer, 'target', ['--positive-class', 'malignant']),
+    'penguins': (_penguins, 'Species', []),
+    'wine': (_wine, 'target', ['--task', 'multiclass']),
+    'diabetes': (_diabetes, 'target', []),
 }
 
 
@@ -66,8 +95,7 @@ def _labels(model_dir: str, records) -> np.ndarray:
 
 def reference(home: str, project) -> dict:
   """HistGradientBoosting on the run's own train split, scored on its eval split."""
-  from sklearn.ensemble import HistGradientBoostingClassifier  # pylint: disable=g-import-not-at-top
-  from sklearn.metrics import roc_auc_score  # pylint: disable=g-import-not-at-top
+  from sklearn import ensemble, metrics  # pylint: disable=g-import-not-at-top
   merged = sorted(glob.glob(os.path.join(home, 'pipeline', 'MergeWindow', 'merged_examples', '*')),
                   key=lambda p: int(os.path.basename(p)))[-1]
   model_dir = sorted(glob.glob(os.path.join(home, 'serving', project.dataset.name, '*')),
@@ -75,19 +103,43 @@ def reference(home: str, project) -> dict:
   train, train_records = _read_split(os.path.join(merged, 'Split-train'))
   test, test_records = _read_split(os.path.join(merged, 'Split-eval'))
   y_train, y_test = _labels(model_dir, train_records), _labels(model_dir, test_records)
-  inputs = list(project.dataset.features.model_inputs)
-  strings = list(project.dataset.features.vocabulary)
+  treatments = project.dataset.features
+  inputs = [n for n in treatments.model_inputs if n not in treatments.dates]
+  strings = list(treatments.vocabulary)
 
   def x(frame):
     out = frame.reindex(columns=inputs).copy()
     for name in strings:
       categories = sorted(set(train[name].dropna()) | set(test[name].dropna()))
       out[name] = pd.Categorical(out[name], categories=categories).codes
+    for name in treatments.dates:  # the calendar parts ctpipe's model sees
+      when = pd.to_datetime(frame[name], errors='coerce')
+      out[f'{name}_month'], out[f'{name}_weekday'] = when.dt.month, when.dt.weekday
+      out[f'{name}_hour'] = when.dt.hour
     return out.astype(float)
-  model = HistGradientBoostingClassifier(random_state=0).fit(x(train), y_train)
-  return {'accuracy': float((model.predict(x(test)) == y_test).mean()),
-          'auc': float(roc_auc_score(y_test, model.predict_proba(x(test))[:, 1])),
-          'rows': (len(train), len(test))}
+  rows = (len(train), len(test))
+  if project.dataset.task == 'regression':
+    model = ensemble.HistGradientBoostingRegressor(random_state=0).fit(x(train), y_train)
+    predicted = model.predict(x(test))
+    return {'rmse': float(np.sqrt(np.mean((predicted - y_test) ** 2))), 'rows': rows}
+  model = ensemble.HistGradientBoostingClassifier(random_state=0).fit(x(train), y_train)
+  out = {'accuracy': float((model.predict(x(test)) == y_test).mean()), 'rows': rows}
+  if project.dataset.task == 'binary':
+    out['auc'] = float(metrics.roc_auc_score(y_test, model.predict_proba(x(test))[:, 1]))
+  return out
+
+
+def comparison(task: str, ours: dict, ref: dict) -> str:
+  """The task's metrics side by side, and ours minus the reference's (RMSE: as a ratio)."""
+  if task == 'regression':
+    return (f'ours RMSE {ours["rmse"]:.3f} | HistGradientBoosting RMSE {ref["rmse"]:.3f} | '
+            f'ratio {ours["rmse"] / ref["rmse"]:.3f}')
+  accuracy = ours['binary_accuracy'] if task == 'binary' else ours['accuracy']
+  auc = f'AUC {ours["auc"]:.4f} ' if task == 'binary' else ''
+  text = f'ours {auc}accuracy {accuracy:.4f} | HistGradientBoosting accuracy {ref["accuracy"]:.4f}'
+  if task == 'binary':
+    text += f' AUC {ref["auc"]:.4f} | Δ AUC {ours["auc"] - ref["auc"]:+.4f}'
+  return text + f' | Δ accuracy {accuracy - ref["accuracy"]:+.4f}'
 
 
 def bench_one(name: str, work: str) -> dict:
@@ -115,7 +167,8 @@ def bench_one(name: str, work: str) -> dict:
     record = json.load(f)
   project = config.load(config_path)
   ref = reference(home, project)
-  return {'name': name, 'ours': record['candidate'], 'reference': ref,
+  return {'name': name, 'task': project.dataset.task, 'ours': record['candidate'],
+          'reference': ref,
           'seconds': record['pipeline_seconds'], 'wall': wall, 'blessed': record['blessed'],
           'peak_rss_gib': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2 ** 20}
 
@@ -131,13 +184,11 @@ def main() -> None:
   try:
     for name in names:
       r = bench_one(name, work)
-      ours, ref = r['ours'], r['reference']
-      print(f'{name}: ours AUC {ours["auc"]:.4f} accuracy {ours["binary_accuracy"]:.4f} | '
-            f'HistGradientBoosting AUC {ref["auc"]:.4f} accuracy {ref["accuracy"]:.4f} | '
-            f'Δ AUC {ours["auc"] - ref["auc"]:+.4f}, Δ accuracy '
-            f'{ours["binary_accuracy"] - ref["accuracy"]:+.4f} | blessed {r["blessed"]} | '
-            f'pipeline {r["seconds"]:.1f} s | peak RSS so far {r["peak_rss_gib"]:.2f} GiB | '
-            f'{ref["rows"][0]} train / {ref["rows"][1]} eval rows', flush=True)
+      ref = r['reference']
+      print(f'{name} ({r["task"]}): {comparison(r["task"], r["ours"], ref)} | '
+            f'blessed {r["blessed"]} | pipeline {r["seconds"]:.1f} s | peak RSS so far '
+            f'{r["peak_rss_gib"]:.2f} GiB | {ref["rows"][0]} train / {ref["rows"][1]} eval rows',
+            flush=True)
   finally:
     if args.work is None:
       shutil.rmtree(work, ignore_errors=True)
