@@ -136,20 +136,21 @@ def run(project, data_root, home, schema_file, window, epochs, min_auc, beam_mod
       console.print(f'[red]error:[/red] {e}')  # last_run.json is the other run's to write
       sys.exit(EXIT_HOME_BUSY)
     except (spans.SpanLayoutError, FileNotFoundError, ValueError) as e:
-      _write_failure_record(runner_home, str(e), log_path)
+      _write_failure_record(runner_home, project.dataset.name, str(e), log_path)
       console.print(f'[red]error:[/red] {e}')
       sys.exit(EXIT_FAILURE)
     except Exception as e:  # pylint: disable=broad-except
       traceback.print_exc()  # into the log file
       last = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
-      _write_failure_record(runner_home, f'{type(e).__name__}: {last}', log_path)
+      _write_failure_record(runner_home, project.dataset.name, f'{type(e).__name__}: {last}',
+                            log_path)
       console.print(f'[red]error:[/red] the run failed: {type(e).__name__}: {last} '
                     f'(full trace in {log_path})', soft_wrap=True)
       sys.exit(EXIT_FAILURE)
     reader = runner_home.reader(settings.pipeline_name)
     summary = run_summary.summarize(reader, result.first_execution_id)
     report_path = write_report(runner_home)
-  _write_run_record(runner_home, result, summary, log_path, report_path)
+  _write_run_record(runner_home, project.dataset.name, result, summary, log_path, report_path)
   if result.status == 'data_gate':
     gate = result.gate_error
     console.print(f'[red]Data gate: the run stopped before Transform.[/red] '
@@ -184,10 +185,12 @@ def write_report(home) -> Optional[str]:
     return None
 
 
-def _write_run_record(home, result, summary, log_path: str, report_path: Optional[str]) -> None:
-  """`<home>/last_run.json`: the run's outcome for scripts (benchmarks, schedulers)."""
+def _write_run_record(home, dataset: str, result, summary, log_path: str,
+                      report_path: Optional[str]) -> None:
+  """`<home>/last_run.json`: the home's last run's outcome for scripts (benchmarks,
+  schedulers), with the data set it ran (a home may hold several)."""
   record = {
-      'status': result.status, 'pipeline_seconds': round(result.seconds, 2),
+      'dataset': dataset, 'status': result.status, 'pipeline_seconds': round(result.seconds, 2),
       'window': result.plan.window, 'backfill': result.plan.backfill,
       'blessed': summary.blessed,
       'serving_check': summary.serving_check,
@@ -204,9 +207,9 @@ def _write_run_record(home, result, summary, log_path: str, report_path: Optiona
   _write_record(home, record)
 
 
-def _write_failure_record(home, error: str, log_path: str) -> None:
+def _write_failure_record(home, dataset: str, error: str, log_path: str) -> None:
   """`last_run.json` after a failed run: nothing from an earlier run is left in it."""
-  _write_record(home, {'status': 'failed', 'error': error, 'pushed_version': None,
+  _write_record(home, {'dataset': dataset, 'status': 'failed', 'error': error, 'pushed_version': None,
                        'blessed': None, 'log': log_path, 'report': None})
 
 

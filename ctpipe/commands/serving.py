@@ -14,12 +14,15 @@ from ctpipe.commands.common import (EXIT_FAILURE, EXIT_PORT_BUSY, console, fail,
 @click.command(name='serve')
 @with_config()
 @click.option('--home', type=click.Path(file_okay=False), default=None,
-              help='Home for logs and the request log; its pushed models are served unless '
-                   '--model-base-path is given (default: local.home).')
+              help='Home for logs and the request log; every model pushed into it is served '
+                   '(each data set of the home under its own name) unless --model-base-path '
+                   'is given (default: local.home).')
 @click.option('--model-base-path', type=click.Path(file_okay=False), default=None,
-              help='A TF Serving model base path (<dir>/<version>/saved_model.pb).')
+              help='Serve this TF Serving model base path (<dir>/<version>/saved_model.pb) '
+                   'alone.')
 @click.option('--model-name', default=None,
-              help='Model name in the API (default: the data set\'s name, dataset.name).')
+              help='Serve this model alone (with --model-base-path: its name in the API; '
+                   'default: the data set\'s name, dataset.name).')
 @click.option('--rest-port', type=click.IntRange(0, 65535), default=8501, show_default=True)
 @click.option('--grpc-port', type=click.IntRange(0, 65535), default=8500, show_default=True)
 @click.option('--host', default='127.0.0.1', show_default=True)
@@ -33,14 +36,18 @@ def serve(project, home, model_base_path, model_name, rest_port, grpc_port, host
   with console_logs.to_file(served_home.log_dir), import_gc.frozen():
     # TensorFlow prints while importing: into the log file. The server's own log
     # (versions loaded, retired, failed) goes to the terminal below.
-    from ctpipe.model_server import server as server_lib  # pylint: disable=g-import-not-at-top
-  name = model_name or project.dataset.name
-  base = os.path.abspath(model_base_path or served_home.model_base(name))
+    from ctpipe.model_server import server as server_lib, versions  # pylint: disable=g-import-not-at-top
+  if model_base_path or model_name:
+    name = model_name or project.dataset.name
+    models = [(name, os.path.abspath(model_base_path or served_home.model_base(name)))]
+  else:
+    models = list(versions.model_bases(served_home.serving_base).items()) or [
+        (project.dataset.name, served_home.model_base(project.dataset.name))]
   logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s',
                       stream=sys.stdout, force=True)
   try:
     server = server_lib.ModelServer(server_lib.ServerConfig(
-        model_name=name, model_base_path=base, rest_port=rest_port, grpc_port=grpc_port,
+        models=tuple(models), rest_port=rest_port, grpc_port=grpc_port,
         host=host, poll_seconds=poll_seconds,
         request_log_dir=served_home.request_log_dir))
   except FileNotFoundError as e:
@@ -50,9 +57,10 @@ def serve(project, home, model_base_path, model_name, rest_port, grpc_port, host
   except server_lib.PortInUseError as e:
     fail(f'{e}; pass another --rest-port/--grpc-port or stop the server holding it',
          EXIT_PORT_BUSY)
-  console.print(f'serving [bold]{name}[/bold] from {base}\n'
-                f'  REST http://{host}:{server.rest_port}/v1/models/{name}\n'
-                f'  gRPC {host}:{server.grpc_port}')
+  for name, base in models:
+    console.print(f'serving [bold]{name}[/bold] from {base}\n'
+                  f'  REST http://{host}:{server.rest_port}/v1/models/{name}', soft_wrap=True)
+  console.print(f'  gRPC {host}:{server.grpc_port}')
   try:
     server.run()
   except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after its graceful shutdown

@@ -202,8 +202,10 @@ def rows_of(entry: Dict[str, object], task: Task = BINARY_TASK
 
 
 def read_request_log(request_dir: str, version: Optional[int] = None,
-                     since: float = 0.0, task: Task = BINARY_TASK) -> List[ServedRow]:
-  """Served rows in the log (rotated files included), oldest first."""
+                     since: float = 0.0, task: Task = BINARY_TASK,
+                     model_name: Optional[str] = None) -> List[ServedRow]:
+  """Served rows in the log (rotated files included), oldest first: of `model_name` when
+  given (one server serves every data set of a home into one log)."""
   rows: List[ServedRow] = []
   for path in sorted(glob.glob(os.path.join(request_dir, REQUEST_LOG_PATTERN))):
     with open(path, encoding='utf-8') as f:
@@ -215,6 +217,8 @@ def read_request_log(request_dir: str, version: Optional[int] = None,
         if entry.get('time', 0) < since:
           continue
         if version is not None and int(entry.get('version', -1)) != version:
+          continue
+        if model_name is not None and entry.get('model', model_name) != model_name:
           continue
         for index, (features, answer) in enumerate(rows_of(entry, task)):
           rows.append(ServedRow(str(entry.get('request_id')), index, float(entry['time']),
@@ -392,7 +396,7 @@ def check(home: Home, pipeline_name: str, model_name: str, schema,
   version = versions.target_version(home.model_base(model_name))
   if version is None:
     return FeedbackReport(None, 0, notes=['no model is being served'])
-  rows = read_request_log(request_dir or home.request_log_dir, version, since, task)
+  rows = read_request_log(request_dir or home.request_log_dir, version, since, task, model_name)
   report = FeedbackReport(version, len(rows))
   reader = home.reader(pipeline_name)
   if reader is None:
@@ -424,7 +428,7 @@ def check(home: Home, pipeline_name: str, model_name: str, schema,
 class FeedbackTrigger:
   """A watcher's extra trigger: fires once per new finding, not on every poll.
 
-  Remembers (in the home's `feedback/state.json`) the served version and the findings it
+  Remembers (in the home's `feedback/state-<model>.json`) the served version and the findings it
   last fired for; the same findings for the same version do not fire again.
   """
 
@@ -440,7 +444,8 @@ class FeedbackTrigger:
     self.thresholds = thresholds
     self.on_report = on_report
     self.request_dir = request_dir
-    self.state_path = os.path.join(state_dir or home.feedback_dir, 'state.json')
+    # One state per model: the data sets of a home are checked and retrained apart.
+    self.state_path = os.path.join(state_dir or home.feedback_dir, f'state-{model_name}.json')
 
   def _state(self) -> Dict[str, object]:
     if not os.path.exists(self.state_path):

@@ -21,7 +21,7 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb
 from ctpipe.model_server import observability, protos
 from ctpipe.model_server.limits import MAX_MESSAGE_BYTES, Limits
 from ctpipe.model_server.served_model import NotFoundError, RequestError, ServedModel, TooLargeError
-from ctpipe.model_server.versions import VersionManager
+from ctpipe.model_server.versions import ModelSet, VersionManager
 
 
 class PortInUseError(OSError):
@@ -68,8 +68,6 @@ class _DecodeErrors(grpc.ServerInterceptor):
 
 
 def _resolve(manager: VersionManager, spec: model_pb2.ModelSpec) -> ServedModel:
-  if spec.name != manager.model_name:
-    raise NotFoundError(f'Servable not found for request: Latest({spec.name})')
   choice = spec.WhichOneof('version_choice')
   if choice == 'version':
     return manager.resolve(version=spec.version.value)
@@ -79,14 +77,17 @@ def _resolve(manager: VersionManager, spec: model_pb2.ModelSpec) -> ServedModel:
 
 
 class _Call:
-  """One call's resolved model version, for its metrics."""
+  """One call's resolved model and version, for its metrics."""
 
-  def __init__(self, manager: VersionManager):
-    self.manager = manager
+  def __init__(self, models: ModelSet):
+    self.models = models
+    self.model_name = ''  # known once resolved: a name clients make up is no metric label
     self.version = ''
 
   def resolve(self, spec: model_pb2.ModelSpec) -> ServedModel:
-    served = _resolve(self.manager, spec)
+    manager = self.models.get(spec.name, f'Servable not found for request: Latest({spec.name})')
+    self.model_name = manager.model_name
+    served = _resolve(manager, spec)
     self.version = str(served.version)
     return served
 
@@ -94,16 +95,16 @@ class _Call:
 class _Calls:
   """Turns our errors into gRPC status codes and counts every call."""
 
-  def __init__(self, manager: VersionManager, observer: observability.Observer,
+  def __init__(self, models: ModelSet, observer: observability.Observer,
                limits: Limits):
-    self.manager = manager
+    self.models = models
     self.observer = observer
     self.limits = limits
 
   def run(self, api: str, context, fn):
     start = time.perf_counter()
     code = grpc.StatusCode.OK
-    call = _Call(self.manager)
+    call = _Call(self.models)
     try:
       return fn(call)
     except TooLargeError as e:
@@ -120,7 +121,7 @@ class _Calls:
       logging.exception('gRPC %s failed', api)
       context.abort(code, f'internal error: {type(e).__name__}')
     finally:
-      self.observer.count(self.manager.model_name, call.version, f'grpc_{api}', code.name,
+      self.observer.count(call.model_name, call.version, f'grpc_{api}', code.name,
                           code.name, time.perf_counter() - start, 'GRPC')
 
 
@@ -144,7 +145,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
       response, outputs = protos.predict(served, request, inputs)
       if self._calls.observer.logging:
         self._calls.observer.log_request(
-            served, 'predict', protos.loggable_request(name, inputs),
+            this.model_name, served, 'predict', protos.loggable_request(name, inputs),
             protos.loggable_response(outputs), _request_id(context))
       return response
     return self._calls.run('predict', context, call)
@@ -158,7 +159,8 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
       if self._calls.observer.logging:
         results = [[[c.label, c.score] for c in classes.classes]
                    for classes in response.result.classifications]
-        self._calls.observer.log_request(served, 'classify', protos.loggable_examples(examples),
+        self._calls.observer.log_request(this.model_name, served, 'classify',
+                                         protos.loggable_examples(examples),
                                          {'results': results}, _request_id(context))
       return response
     return self._calls.run('classify', context, call)
@@ -171,7 +173,8 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
       response = protos.regress(served, request, examples)
       if self._calls.observer.logging:
         results = [r.value for r in response.result.regressions]
-        self._calls.observer.log_request(served, 'regress', protos.loggable_examples(examples),
+        self._calls.observer.log_request(this.model_name, served, 'regress',
+                                         protos.loggable_examples(examples),
                                          {'results': results}, _request_id(context))
       return response
     return self._calls.run('regress', context, call)
@@ -186,7 +189,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
       for name, signature in served.signature_defs.items():
         signature_map.signature_def[name].CopyFrom(signature)
       response = get_model_metadata_pb2.GetModelMetadataResponse()
-      response.model_spec.name = self._calls.manager.model_name
+      response.model_spec.name = this.model_name
       response.model_spec.version.value = served.version
       response.metadata['signature_def'].Pack(signature_map)
       return response
@@ -200,10 +203,9 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
 
   def GetModelStatus(self, request, context):
     def call(this: _Call):
-      del this  # a status names no single version
-      manager = self._calls.manager
-      if request.model_spec.name != manager.model_name:
-        raise NotFoundError(f'Could not find any versions of model {request.model_spec.name}')
+      name = request.model_spec.name
+      manager = self._calls.models.get(name, f'Could not find any versions of model {name}')
+      this.model_name = name  # a status names no single version
       choice = request.model_spec.WhichOneof('version_choice')
       if choice == 'version':
         statuses = [manager.status(request.model_spec.version.value)]
@@ -222,12 +224,13 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
     return self._calls.run('status', context, call)
 
 
-def create_server(manager: VersionManager, port: int,
+def create_server(models, port: int,
                   observer: Optional[observability.Observer] = None,
                   host: str = '127.0.0.1', workers: int = 4,
                   limits: Limits = Limits()) -> grpc.Server:
-  """A gRPC server bound to host:port (not started); PortInUseError if it cannot bind."""
-  calls = _Calls(manager, observer or observability.Observer(), limits)
+  """A gRPC server over `models` (a ModelSet, or one model's VersionManager) bound to
+  host:port (not started); PortInUseError if it cannot bind."""
+  calls = _Calls(ModelSet.of(models), observer or observability.Observer(), limits)
   server = grpc.server(
       futures.ThreadPoolExecutor(max_workers=workers), interceptors=[_DecodeErrors()],
       options=[('grpc.max_receive_message_length', MAX_MESSAGE_BYTES),

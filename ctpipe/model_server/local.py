@@ -2,21 +2,27 @@
 import socket
 import threading
 import time
-from typing import Optional
+from typing import Optional, Sequence, Tuple
 
 import uvicorn
 
 from ctpipe.model_server import grpc_api, observability, rest, server
 from ctpipe.model_server.limits import Limits
-from ctpipe.model_server.versions import VersionManager
+from ctpipe.model_server.versions import ModelSet, VersionManager
 
 
 class LocalServer:
-  """REST and gRPC on ephemeral ports; `with LocalServer(...) as s: s.rest_url`."""
+  """REST and gRPC on ephemeral ports; `with LocalServer(...) as s: s.rest_url`.
+
+  Serves `model_name` from `base_path`, and the `more_models` ((name, base path) pairs)
+  beside it; `manager` is the first model's VersionManager."""
 
   def __init__(self, model_name: str, base_path: str, poll_seconds: float = 0.5,
-               limits: Limits = Limits(), request_log_dir: Optional[str] = None):
+               limits: Limits = Limits(), request_log_dir: Optional[str] = None,
+               more_models: Sequence[Tuple[str, str]] = ()):
     self.manager = VersionManager(model_name, base_path, poll_seconds)
+    self.models = ModelSet([self.manager] + [VersionManager(name, base, poll_seconds)
+                                             for name, base in more_models])
     self.observer = observability.Observer(request_log_dir,
                                            max_line_bytes=limits.max_log_line_bytes)
     self.limits = limits
@@ -36,13 +42,13 @@ class LocalServer:
     return f'127.0.0.1:{self.grpc_port}'
 
   def __enter__(self) -> 'LocalServer':
-    self.manager.start()
-    self._grpc = grpc_api.create_server(self.manager, 0, self.observer, limits=self.limits)
+    self.models.start()
+    self._grpc = grpc_api.create_server(self.models, 0, self.observer, limits=self.limits)
     self._grpc.start()
     self.grpc_port = self._grpc.bound_port
     self._socket = server.listen('127.0.0.1', 0)
     self.rest_port = self._socket.getsockname()[1]
-    app = rest.create_app(self.manager, self.limits, self.observer)
+    app = rest.create_app(self.models, self.limits, self.observer)
     self._uvicorn = server.rest_server(app, self.limits)
     self._thread = threading.Thread(target=self._uvicorn.run,
                                     kwargs={'sockets': [self._socket]}, daemon=True)
@@ -61,6 +67,6 @@ class LocalServer:
       self._thread.join(timeout=10)
     if self._grpc is not None:
       self._grpc.stop(grace=1)
-    self.manager.stop()
+    self.models.stop()
     if self._socket is not None:
       self._socket.close()

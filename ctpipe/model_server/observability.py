@@ -123,14 +123,15 @@ class Observer:
     """Whether served requests are written to a request log."""
     return self._log is not None
 
-  def log_request(self, served: ServedModel, api: str, request: Mapping[str, Any],
-                  response: Mapping[str, Any], request_id: str) -> None:
+  def log_request(self, model_name: str, served: ServedModel, api: str,
+                  request: Mapping[str, Any], response: Mapping[str, Any],
+                  request_id: str) -> None:
     if self._log is None:
       return
     # orjson: a large request logs several times faster than with the json module. It
     # writes a NaN (the float missing marker) as null, which is what it means.
-    record = {'request_id': request_id, 'time': time.time(), 'version': served.version,
-              'api': api, 'request': request, 'response': response}
+    record = {'request_id': request_id, 'time': time.time(), 'model': model_name,
+              'version': served.version, 'api': api, 'request': request, 'response': response}
     line = orjson.dumps(record, default=str)
     if len(line) > self._max_line_bytes:
       record['request'] = record['response'] = None

@@ -21,7 +21,7 @@ from starlette.routing import Route
 from ctpipe.model_server import json_codec, observability
 from ctpipe.model_server.limits import Limits
 from ctpipe.model_server.served_model import NotFoundError, RequestError, ServedModel, TooLargeError
-from ctpipe.model_server.versions import STATE_NAMES, VersionManager
+from ctpipe.model_server.versions import STATE_NAMES, ModelSet, VersionManager
 
 # A request this small (a few rows) is answered on the event loop: the hand-off to a worker
 # thread and back costs more than its model call blocks the loop.
@@ -94,23 +94,25 @@ def _metadata_json(manager: VersionManager, served: ServedModel) -> dict:
           'metadata': {'signature_def': {'signature_def': signature_def}}}
 
 
-def create_app(manager: VersionManager, limits: Limits = Limits(),
+def create_app(models, limits: Limits = Limits(),
                observer: Optional[observability.Observer] = None) -> Starlette:
+  """The REST API over `models`: a ModelSet, or one model's VersionManager."""
   observer = observer or observability.Observer()
+  models = ModelSet.of(models)
+
+  def model(match) -> VersionManager:
+    return models.get(match['name'], f'Servable not found for request: Latest({match["name"]})')
 
   def resolve(match) -> ServedModel:
-    if match['name'] != manager.model_name:
-      raise NotFoundError(f'Servable not found for request: Latest({match["name"]})')
     version = int(match['version']) if match['version'] else None
-    return manager.resolve(version, match['label'])
+    return model(match).resolve(version, match['label'])
 
   async def get_model(request: Request) -> Response:
     match = _PATH.match(request.path_params['rest'])
     if not match or match['verb']:
       return _error(404, 'Malformed request: GET ' + request.url.path)
     try:
-      if match['name'] != manager.model_name:
-        raise NotFoundError(f'Could not find any versions of model {match["name"]}')
+      manager = models.get(match['name'], f'Could not find any versions of model {match["name"]}')
       if match['metadata']:
         return JSONResponse(_metadata_json(manager, resolve(match)))
       version = int(match['version']) if match['version'] else None
@@ -120,7 +122,8 @@ def create_app(manager: VersionManager, limits: Limits = Limits(),
     except NotFoundError as e:
       return _error(404, str(e))
 
-  def answer(served: ServedModel, verb: str, raw: bytes, request_id: str) -> dict:
+  def answer(model_name: str, served: ServedModel, verb: str, raw: bytes,
+             request_id: str) -> dict:
     body = json_codec.parse_body(raw, limits.max_json_depth)
     signature = body.get('signature_name')
     if signature is not None and not isinstance(signature, str):
@@ -142,17 +145,17 @@ def create_app(manager: VersionManager, limits: Limits = Limits(),
                               for row in served.classify(signature, examples)]}
       else:
         result = {'results': served.regress(signature, examples)}
-    observer.log_request(served, verb, body, result, request_id)
+    observer.log_request(model_name, served, verb, body, result, request_id)
     return result
 
-  def attempt(served: ServedModel, verb: str, raw: bytes, request_id: str
+  def attempt(model_name: str, served: ServedModel, verb: str, raw: bytes, request_id: str
               ) -> Tuple[Optional[dict], Optional[Tuple[type, str]]]:
     """`answer`, with a refusal returned as (kind, message) rather than raised: an exception
     carried back from the worker thread keeps the request's frames (its parsed body) in a
     reference cycle that only a full collection frees, so memory grows with every
     refused large body until one runs."""
     try:
-      return answer(served, verb, raw, request_id), None
+      return answer(model_name, served, verb, raw, request_id), None
     except (TooLargeError, RequestError, NotFoundError) as e:
       kind = next(k for k in _REFUSAL_STATUS if isinstance(e, k))
       return None, (kind, str(e))
@@ -165,6 +168,8 @@ def create_app(manager: VersionManager, limits: Limits = Limits(),
     verb = match['verb']
     version = ''
     status = 200
+    # Counted under the model's name when it is served (a name clients make up is no label).
+    counted = match['name'] if match['name'] in models.names else ''
     try:
       served = resolve(match)
       version = str(served.version)
@@ -174,9 +179,10 @@ def create_app(manager: VersionManager, limits: Limits = Limits(),
       # The client's X-Request-Id names the logged request (labels join on it later).
       request_id = observability.request_id(request.headers.get('x-request-id'))
       if len(raw) <= INLINE_BODY_BYTES:
-        result, refusal = attempt(served, verb, raw, request_id)
+        result, refusal = attempt(counted, served, verb, raw, request_id)
       else:
-        result, refusal = await run_in_threadpool(attempt, served, verb, raw, request_id)
+        result, refusal = await run_in_threadpool(attempt, counted, served, verb, raw,
+                                                  request_id)
       if refusal is not None:
         status = _REFUSAL_STATUS[refusal[0]]
         return _error(status, refusal[1])
@@ -199,7 +205,7 @@ def create_app(manager: VersionManager, limits: Limits = Limits(),
       logging.exception('answering POST %s failed', request.url.path)
       return _error(500, f'internal error: {type(e).__name__}')
     finally:
-      observer.count(manager.model_name, version, verb, str(status),
+      observer.count(counted, version, verb, str(status),
                      observability.HTTP_CODES.get(status, 'UNKNOWN'),
                      time.perf_counter() - start, 'REST')
 

@@ -1,4 +1,5 @@
-"""The local model server: one process, TF Serving's REST and gRPC APIs, version polling.
+"""The local model server: one process, TF Serving's REST and gRPC APIs, version polling,
+one or several models (TF Serving's model config list: a name and a base path each).
 
 Both ports are bound before anything is loaded or announced, so a taken port is one
 error at start-up, never a server that answers on one API only.
@@ -8,22 +9,21 @@ import errno
 import logging
 import os
 import socket
-from typing import Optional
+from typing import Optional, Tuple
 
 import uvicorn
 
 from ctpipe.model_server import grpc_api, http_guard, observability, rest
 from ctpipe.model_server.grpc_api import PortInUseError
 from ctpipe.model_server.limits import Limits
-from ctpipe.model_server.versions import VersionManager
+from ctpipe.model_server.versions import ModelSet, VersionManager
 
 __all__ = ['ModelServer', 'PortInUseError', 'ServerConfig', 'listen', 'rest_server']
 
 
 @dataclasses.dataclass(frozen=True)
 class ServerConfig:
-  model_name: str
-  model_base_path: str
+  models: Tuple[Tuple[str, str], ...]  # (model name, model base path), one per model
   rest_port: int = 8501
   grpc_port: int = 8500
   host: str = '127.0.0.1'
@@ -65,12 +65,13 @@ class ModelServer:
   """Binds both ports, then starts the poller and gRPC, then runs uvicorn until stopped."""
 
   def __init__(self, config: ServerConfig):
-    if not os.path.isdir(config.model_base_path):
-      raise FileNotFoundError(f'model base path {config.model_base_path} does not exist; '
-                              'push a model first (`ctpipe run`)')
+    for _, base in config.models:
+      if not os.path.isdir(base):
+        raise FileNotFoundError(f'model base path {base} does not exist; '
+                                'push a model first (`ctpipe run`)')
     self.config = config
-    self.manager = VersionManager(config.model_name, config.model_base_path,
-                                  config.poll_seconds)
+    self.models = ModelSet([VersionManager(name, base, config.poll_seconds)
+                            for name, base in config.models])
     self.observer = observability.Observer(config.request_log_dir,
                                            max_line_bytes=config.limits.max_log_line_bytes)
     self.grpc_server = None
@@ -81,7 +82,7 @@ class ModelServer:
     """Takes both ports; PortInUseError (and nothing left bound) if either is taken."""
     self.rest_socket = listen(self.config.host, self.config.rest_port)
     try:
-      self.grpc_server = grpc_api.create_server(self.manager, self.config.grpc_port,
+      self.grpc_server = grpc_api.create_server(self.models, self.config.grpc_port,
                                                 self.observer, self.config.host,
                                                 limits=self.config.limits)
     except PortInUseError:
@@ -102,7 +103,7 @@ class ModelServer:
       self.uvicorn_server.should_exit = True
     if self.grpc_server is not None:
       self.grpc_server.stop(grace=2)
-    self.manager.stop()
+    self.models.stop()
 
   def run(self) -> None:
     """Serves until stopped (Ctrl-C); binds first unless `bind` was called."""
@@ -112,12 +113,12 @@ class ModelServer:
     # before uvicorn takes over the signal included: a started gRPC server left running
     # would keep the process alive.
     try:
-      self.manager.start()
+      self.models.start()
       self.grpc_server.start()
-      logging.info('serving %s from %s: REST %s:%d, gRPC %s:%d', self.config.model_name,
-                   self.config.model_base_path, self.config.host, self.rest_port,
-                   self.config.host, self.grpc_port)
-      app = rest.create_app(self.manager, self.config.limits, self.observer)
+      logging.info('serving %s: REST %s:%d, gRPC %s:%d',
+                   ', '.join(f'{name} from {base}' for name, base in self.config.models),
+                   self.config.host, self.rest_port, self.config.host, self.grpc_port)
+      app = rest.create_app(self.models, self.config.limits, self.observer)
       self.uvicorn_server = rest_server(app, self.config.limits)
       self.uvicorn_server.run(sockets=[self.rest_socket])
     finally:

@@ -241,3 +241,58 @@ class VersionManager:
         return dataclasses.replace(status)
       time.sleep(0.1)
     raise TimeoutError(f'version {version} not loaded within {timeout_s} s')
+
+
+class ModelSet:
+  """The models one server serves, by name, each with its own VersionManager (TF Serving's
+  model config list: one base path per model)."""
+
+  def __init__(self, managers: List[VersionManager]):
+    if not managers:
+      raise ValueError('a server needs at least one model')
+    self._managers = {m.model_name: m for m in managers}
+    if len(self._managers) != len(managers):
+      raise ValueError(f'model names repeat: {[m.model_name for m in managers]}')
+
+  @classmethod
+  def of(cls, models) -> 'ModelSet':
+    """A ModelSet as it is, or the one-model set of a VersionManager."""
+    return models if isinstance(models, ModelSet) else cls([models])
+
+  @property
+  def names(self) -> List[str]:
+    return sorted(self._managers)
+
+  @property
+  def managers(self) -> List[VersionManager]:
+    return [self._managers[name] for name in self.names]
+
+  def get(self, name: str, missing_message: str) -> VersionManager:
+    """The model's manager; NotFoundError(`missing_message`) when no such model is served."""
+    manager = self._managers.get(name)
+    if manager is None:
+      raise NotFoundError(missing_message)
+    return manager
+
+  def start(self) -> None:
+    for manager in self.managers:
+      manager.start()
+
+  def stop(self) -> None:
+    for manager in self.managers:
+      manager.stop()
+
+
+def model_bases(serving_base: str) -> Dict[str, str]:
+  """Model name -> base path of every model pushed under a serving base: the folders that
+  hold at least one version folder (a model's TFLite folder, `<name>.edge`, is not one)."""
+  found = {}
+  if not os.path.isdir(serving_base):
+    return found
+  for name in sorted(os.listdir(serving_base)):
+    path = os.path.join(serving_base, name)
+    if '.' in name or not os.path.isdir(path):
+      continue
+    if any(_VERSION_DIR.match(entry) for entry in os.listdir(path)):
+      found[name] = path
+  return found

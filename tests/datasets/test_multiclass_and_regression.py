@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import grpc
 import numpy as np
@@ -254,3 +255,58 @@ def test_feedback_measures_live_rmse_from_labels_that_arrive_later(diabetes, tmp
   # Mostly training rows: a live RMSE of the model's own order, and no degradation.
   assert 20 < report['live']['rmse'] < 80 and report['evaluation']['rmse'] > 0, report
   assert not report['degraded'], report
+
+
+# --- several data sets in one home ----------------------------------------------------------
+
+def test_one_home_holds_two_data_sets_and_serve_answers_for_both(penguins, tmp_path):
+  """Diabetes trained into the penguins' home: two pipelines in one store, two models under
+  one serving base, one `ctpipe serve` answering both by name, each run named by its data set."""
+  from sklearn import datasets  # pylint: disable=g-import-not-at-top
+  frame = datasets.load_diabetes(as_frame=True, scaled=False).frame
+  frame.to_csv(tmp_path / 'diabetes.csv', index=False)
+  out = tmp_path / 'diabetes'
+  init = _cli('init', '--data', str(tmp_path / 'diabetes.csv'), '--label', 'target',
+              '--dir', str(out), '--name', 'diabetes', timeout=300)
+  assert init.returncode == 0, init.stdout + init.stderr
+  home = str(penguins['home'])
+  run = _cli('run', '--config', str(out / 'ctpipe.yaml'), '--home', home)
+  assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+  assert json.loads((penguins['home'] / 'last_run.json').read_text())['dataset'] == 'diabetes'
+  runs = _cli('inspect', 'runs', '--db', os.path.join(home, 'metadata.db'), '--json')
+  assert runs.returncode == 0, runs.stderr
+  assert {r['pipeline'] for r in json.loads(runs.stdout)} >= {'ctpipe-penguins',
+                                                                'ctpipe-diabetes'}
+  server = subprocess.Popen(
+      [sys.executable, '-m', 'ctpipe.cli', 'serve', '--config', penguins['config'],
+       '--rest-port', '0', '--grpc-port', '0', '--poll-seconds', '0.5'],
+      cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  try:
+    announced = []
+    while len([line for line in announced if '/v1/models/' in line]) < 2:
+      line = server.stdout.readline()
+      assert line, server.stderr.read()
+      announced.append(line)
+    urls = {line.rsplit('/', 1)[1].strip(): line.split('REST ', 1)[1].strip()
+            for line in announced if '/v1/models/' in line}
+    assert set(urls) == {'penguins', 'diabetes'}, announced
+    for name, url in urls.items():
+      deadline = time.time() + 60
+      while True:
+        status = requests.get(url, timeout=10)
+        if status.status_code == 200 and status.json()['model_version_status'][0][
+            'state'] == 'AVAILABLE':
+          break
+        assert time.time() < deadline, status.text
+        time.sleep(0.5)
+    value = requests.post(urls['diabetes'] + ':predict', timeout=30, data=json.dumps(
+        {'signature_name': 'serving_raw', 'instances': _diabetes_instances(frame, range(3))}))
+    assert value.status_code == 200 and len(value.json()['predictions']) == 3, value.text
+    metadata = requests.get(urls['penguins'] + '/metadata', timeout=30)
+    assert 'probabilities' in json.dumps(metadata.json()), metadata.text
+    unknown = requests.post(urls['penguins'].replace('penguins', 'wine') + ':predict',
+                            timeout=30, data='{"instances": []}')
+    assert unknown.status_code == 404
+  finally:
+    server.terminate()
+    server.wait(timeout=30)

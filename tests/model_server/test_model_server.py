@@ -382,6 +382,7 @@ def test_grpc_requests_are_logged_like_rest_ones(served):
   records = [json.loads(line) for line in open(log_path).read().splitlines()[before:]]
   assert [r['api'] for r in records] == ['predict', 'classify']
   assert records[0]['request_id'] == 'grpc-req-1'
+  assert {r['model'] for r in records} == {MODEL}  # one log for every model a server serves
   rows = feedback.rows_of(records[0])
   expected = tf.make_ndarray(answer.outputs['probability']).reshape(-1)
   np.testing.assert_allclose([p for _, p in rows], expected, rtol=1e-6)
