@@ -39,6 +39,13 @@ class Evaluation:
   calibration: Dict[str, List[Tuple[float, float]]]  # model -> (mean prediction, mean label)
   validation_ok: Optional[bool]
   threshold_failures: List[Failure]
+  # Multiclass: model -> examples per (actual class, predicted class), class ids as indices.
+  confusion: Dict[str, List[List[float]]] = dataclasses.field(default_factory=dict)
+  # Multiclass: the candidate's per-class metrics, class id -> {precision, recall}.
+  per_class: Dict[int, Dict[str, float]] = dataclasses.field(default_factory=dict)
+  # Regression: model -> bins of the prediction as (mean prediction, mean label, share).
+  predicted_vs_actual: Dict[str, List[Tuple[float, float, float]]] = dataclasses.field(
+      default_factory=dict)
 
   @property
   def failures(self) -> List[str]:
@@ -88,6 +95,38 @@ def _plots(result) -> Tuple[List[Tuple[float, float]], List[Tuple[float, float]]
   return sorted(roc), sorted(calibration)
 
 
+def _confusion(result) -> List[List[float]]:
+  """The overall multiclass confusion matrix (rows: actual class, columns: predicted)."""
+  for slice_key, plots in result.plots:
+    if slice_key != ():
+      continue
+    values = ((plots or {}).get('') or {}).get('') or {}
+    matrices = values.get('multiClassConfusionMatrixAtThresholds', {}).get('matrices', [])
+    if not matrices:
+      return []
+    entries = [(int(e.get('actualClassId', 0)), int(e.get('predictedClassId', 0)),
+                float(e.get('numWeightedExamples', 0.0))) for e in matrices[0].get('entries', [])]
+    size = 1 + max([max(a, p) for a, p, _ in entries] or [0])
+    matrix = [[0.0] * size for _ in range(size)]
+    for actual, predicted, count in entries:
+      if actual >= 0 and predicted >= 0:
+        matrix[actual][predicted] += count
+    return matrix
+  return []
+
+
+def _bins(values: dict, name: str) -> List[Tuple[float, float, float]]:
+  """An array metric of rows of three (e.g. predicted_vs_actual), as tuples."""
+  array = (values.get(name) or {}).get('arrayValue') or {}
+  flat = array.get('float64Values') or []
+  return [tuple(float(v) for v in flat[i:i + 3]) for i in range(0, len(flat) - 2, 3)]
+
+
+def _per_class(values: dict) -> Dict[int, Dict[str, float]]:
+  return {int(key.split(':', 1)[1]): _metrics(metrics) for key, metrics in values.items()
+          if key.startswith('classId:')}
+
+
 def _load(uri: str):
   """(candidate result, baseline result or None): a first run has no baseline."""
   import tensorflow_model_analysis as tfma  # pylint: disable=g-import-not-at-top
@@ -118,10 +157,22 @@ def read(uri: str) -> Optional[Evaluation]:
       overall = row
     else:
       slices.append(row)
-  roc, calibration = {}, {}
+  roc, calibration, confusion, binned = {}, {}, {}, {}
+  per_class: Dict[int, Dict[str, float]] = {}
   for name, result in (('candidate', candidate), ('baseline', baseline)):
-    if result is not None:
-      roc[name], calibration[name] = _plots(result)
+    if result is None:
+      continue
+    roc[name], calibration[name] = _plots(result)
+    matrix = _confusion(result)
+    if matrix:
+      confusion[name] = matrix
+    for slice_key, values in result.slicing_metrics:
+      if slice_key == ():
+        found = _bins(values.get('', {}).get('', {}), 'predicted_vs_actual')
+        if found:
+          binned[name] = found
+        if name == 'candidate':
+          per_class = _per_class(values.get('', {}))
   validation = tfma.load_validation_result(uri)
   failures = []
   for per_slice in validation.metric_validations_per_slice:
@@ -135,4 +186,4 @@ def read(uri: str) -> Optional[Evaluation]:
                             'no evaluation examples in this guarded slice'))
   slices.sort(key=lambda s: _natural(s.slice_name))
   return Evaluation(overall or SliceMetrics('all data', {}, {}), slices, roc, calibration,
-                    validation.validation_ok, failures)
+                    validation.validation_ok, failures, confusion, per_class, binned)

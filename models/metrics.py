@@ -136,3 +136,73 @@ class RmseLift(metric_types.Metric):
 
   def __init__(self, name: str = RMSE_LIFT_NAME):
     super().__init__(_sums_metric('values'), name=name)
+
+
+PREDICTED_VS_ACTUAL_NAME = 'predicted_vs_actual'
+PREDICTED_VS_ACTUAL_BINS = 10
+# Pairs kept for the bins: a uniform sample beyond this many (reservoir sampling, seeded).
+PREDICTED_VS_ACTUAL_SAMPLE = 20_000
+
+
+class _PredictedVsActualCombiner(beam.CombineFn):
+  """A seeded uniform sample of (prediction, label) pairs, then equal-count bins of the
+  prediction: each bin's mean prediction, mean label and share of the examples."""
+
+  def __init__(self, key: metric_types.MetricKey, eval_config):
+    self._key = key
+    self._eval_config = eval_config
+
+  def create_accumulator(self):
+    return {'seen': 0, 'pairs': []}
+
+  def _keep(self, sample, pair) -> None:
+    sample['seen'] += 1
+    if len(sample['pairs']) < PREDICTED_VS_ACTUAL_SAMPLE:
+      sample['pairs'].append(pair)
+      return
+    slot = np.random.default_rng(sample['seen']).integers(0, sample['seen'])
+    if slot < PREDICTED_VS_ACTUAL_SAMPLE:
+      sample['pairs'][slot] = pair
+
+  def add_input(self, sample, element):
+    for label, prediction, _ in metric_util.to_label_prediction_example_weight(
+        element, eval_config=self._eval_config, model_name=self._key.model_name,
+        output_name=self._key.output_name, flatten=False, allow_none=False):
+      self._keep(sample, (float(np.ravel(prediction)[0]), float(np.ravel(label)[0])))
+    return sample
+
+  def merge_accumulators(self, accumulators):
+    """Over the cap, each part keeps pairs in proportion to the examples it saw (seeded)."""
+    parts = [a for a in accumulators if a['seen']]
+    seen = sum(a['seen'] for a in parts)
+    pairs = [pair for a in parts for pair in a['pairs']]
+    if len(pairs) <= PREDICTED_VS_ACTUAL_SAMPLE:
+      return {'seen': seen, 'pairs': pairs}
+    rng = np.random.default_rng(seen)
+    kept = []
+    for a in parts:
+      share = min(len(a['pairs']), round(PREDICTED_VS_ACTUAL_SAMPLE * a['seen'] / seen))
+      kept.extend(a['pairs'][i] for i in rng.choice(len(a['pairs']), share, replace=False))
+    return {'seen': seen, 'pairs': kept}
+
+  def extract_output(self, sample):
+    pairs = np.array(sorted(sample['pairs']), dtype=np.float64).reshape(-1, 2)
+    bins = [b for b in np.array_split(pairs, min(PREDICTED_VS_ACTUAL_BINS, len(pairs))) if len(b)]
+    rows = [[float(b[:, 0].mean()), float(b[:, 1].mean()), len(b) / len(pairs)] for b in bins]
+    return {self._key: np.array(rows, dtype=np.float64).reshape(-1, 3)}
+
+
+class PredictedVsActual(metric_types.Metric):
+  """Regression: ten equal-count bins of the prediction, each as [mean prediction, mean
+  label, share of examples] (an array value; the report's predicted-against-actual and
+  residual charts)."""
+
+  def __init__(self, name: str = PREDICTED_VS_ACTUAL_NAME):
+    def computations(name: str, eval_config=None, model_name: str = '', output_name: str = '',
+                     sub_key=None, example_weighted: bool = False, **unused):
+      if sub_key is not None or example_weighted:
+        raise ValueError(f'{name}: no sub keys and no example weights')
+      key = metric_types.MetricKey(name=name, model_name=model_name, output_name=output_name)
+      return [metric_types.MetricComputation(
+          keys=[key], preprocessors=None, combiner=_PredictedVsActualCombiner(key, eval_config))]
+    super().__init__(metric_util.merge_per_key_computations(computations), name=name)

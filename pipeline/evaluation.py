@@ -166,4 +166,6 @@ def _regression_metrics(thresholds: Thresholds, dataset: DataSet) -> List[tfma.M
       tfma.MetricConfig(class_name='MeanAbsoluteError'),
       tfma.MetricConfig(class_name='MeanLabel'),
       tfma.MetricConfig(class_name='MeanPrediction'),
+      # The report's predicted-against-actual and residual charts (`ctpipe report`).
+      tfma.MetricConfig(class_name='PredictedVsActual', module=metrics.__name__),
   ])]

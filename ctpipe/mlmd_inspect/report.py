@@ -3,8 +3,10 @@
 No scripts from anywhere, no fonts, no network: tables, inline SVG charts and a few
 lines of CSS. Sections: the run, its lineage as a graph, data statistics per split,
 anomalies (TFDV's own table), drift against the previous span, evaluation overall
-and per slice (ROC, calibration, accuracy by slice), and the champion-versus-
-challenger decision (thresholds, blessing, serving check, push).
+and per slice (binary: ROC and calibration; multiclass: the confusion matrix and
+per-class precision and recall; regression: predicted against actual and the residuals;
+the guarded metric by slice), and the champion-versus-challenger decision (thresholds,
+blessing, serving check, push).
 """
 import datetime
 import os
@@ -135,6 +137,67 @@ def _drift_check(artifact, span) -> str:
           + _table(['feature', 'measure', 'distance', 'threshold', 'verdict'], rows))
 
 
+def _class_names(run: RunView) -> List[str]:
+  """A multiclass model's class names, in index order, from its Trainer's custom_config
+  (a ctpipe run records the data set's classes there); [] elsewhere."""
+  import json  # pylint: disable=g-import-not-at-top
+  for execution in run.executions:
+    config = execution.properties.get('custom_config')
+    if not isinstance(config, str) or '"classes"' not in config:
+      continue
+    try:
+      return [str(c) for c in json.loads(config).get('features', {}).get('classes', [])]
+    except (ValueError, AttributeError):
+      return []
+  return []
+
+
+def _confusion_table(matrix: List[List[float]], names: List[str]) -> str:
+  """Rows: the actual class; columns: the predicted one; shaded by the row's share."""
+  label = lambda i: escape(names[i]) if i < len(names) else f'class {i}'  # noqa: E731
+  head = ''.join(f'<th>predicted {label(j)}</th>' for j in range(len(matrix)))
+  rows = []
+  for i, row in enumerate(matrix):
+    total = sum(row) or 1.0
+    cells = ''.join(
+        f'<td style="background:rgba(31,119,180,{0.08 + 0.6 * count / total:.2f})">{count:.0f}</td>'
+        for count in row)
+    rows.append(f'<tr><th>actual {label(i)}</th>{cells}</tr>')
+  return (f'<table class="data confusion"><caption>Confusion matrix (evaluation examples)'
+          f'</caption><thead><tr><th></th>{head}</tr></thead><tbody>{"".join(rows)}</tbody>'
+          '</table>')
+
+
+def _task_charts(run: RunView, result: report_data.Evaluation) -> List[str]:
+  """Binary: ROC and calibration; multiclass: the confusion matrix and per-class precision
+  and recall; regression: predicted against actual, and the residuals."""
+  if result.confusion:
+    names = _class_names(run)
+    per_class = [[escape(names[i]) if i < len(names) else f'class {i}',
+                  _fmt(m.get('precision')), _fmt(m.get('recall'))]
+                 for i, m in sorted(result.per_class.items())]
+    return [_confusion_table(result.confusion['candidate'], names),
+            _table(['class', 'precision', 'recall'], per_class)]
+  if result.predicted_vs_actual:
+    actual = {name: [(p, a) for p, a, _ in bins]
+              for name, bins in result.predicted_vs_actual.items()}
+    residual = {name: [(p, a - p) for p, a, _ in bins]
+                for name, bins in result.predicted_vs_actual.items()}
+    return [svg.line_chart('Predicted against actual', actual, 'mean prediction (bin)',
+                           'mean label', diagonal=True, bounds=svg.bounds_of(actual, True)),
+            svg.line_chart('Residuals', residual, 'mean prediction (bin)',
+                           'mean label − mean prediction', zero_line=True,
+                           bounds=svg.bounds_of(residual))]
+  return [svg.line_chart('ROC', result.roc, 'false positive rate', 'true positive rate',
+                         diagonal=True),
+          svg.line_chart('Calibration', result.calibration, 'mean prediction', 'mean label',
+                         diagonal=True)]
+
+
+# Per slice: the metric each task is guarded on, and its column heading.
+_SLICE_METRICS = (('binary_accuracy', 'accuracy'), ('accuracy', 'accuracy'), ('rmse', 'RMSE'))
+
+
 def _evaluation(run: RunView) -> str:
   evaluations = run.outputs_of_type('ModelEvaluation')
   if not evaluations:
@@ -146,20 +209,21 @@ def _evaluation(run: RunView) -> str:
   rows = [[escape(n), _fmt(result.overall.candidate.get(n)), _fmt(result.overall.baseline.get(n))]
           for n in names if not n.endswith('_diff')]
   overall = _table(['metric', 'candidate', 'baseline (in production)'], rows)
-  charts = [svg.line_chart('ROC', result.roc, 'false positive rate', 'true positive rate',
-                           diagonal=True),
-            svg.line_chart('Calibration', result.calibration, 'mean prediction', 'mean label',
-                           diagonal=True)]
-  accuracy = [(s.slice_name, s.candidate.get('binary_accuracy', 0.0),
-               s.baseline.get('binary_accuracy')) for s in result.slices
-              if 'binary_accuracy' in s.candidate]
-  if accuracy:
-    charts.append(svg.bar_chart('Accuracy by slice', accuracy, 'binary accuracy'))
-  slice_rows = [[escape(s.slice_name), f"{s.candidate.get('example_count', 0):.0f}",
-                 _fmt(s.candidate.get('auc')), _fmt(s.candidate.get('binary_accuracy')),
-                 _fmt(s.baseline.get('binary_accuracy'))] for s in result.slices]
+  charts = _task_charts(run, result)
+  metric, heading = next(((m, h) for m, h in _SLICE_METRICS if m in result.overall.candidate),
+                         ('binary_accuracy', 'accuracy'))
+  by_slice = [(s.slice_name, s.candidate.get(metric, 0.0), s.baseline.get(metric))
+              for s in result.slices if metric in s.candidate]
+  if by_slice:
+    charts.append(svg.bar_chart(f'{heading[0].upper()}{heading[1:]} by slice', by_slice, heading))
+  auc = 'auc' in result.overall.candidate
+  slice_rows = [[escape(s.slice_name), f"{s.candidate.get('example_count', 0):.0f}"]
+                + ([_fmt(s.candidate.get('auc'))] if auc else [])
+                + [_fmt(s.candidate.get(metric)), _fmt(s.baseline.get(metric))]
+                for s in result.slices]
   return (overall + f'<div class="charts">{"".join(charts)}</div><h3>Per slice</h3>'
-          + _table(['slice', 'examples', 'AUC', 'accuracy', 'baseline accuracy'], slice_rows)
+          + _table(['slice', 'examples'] + (['AUC'] if auc else [])
+                   + [heading, f'baseline {heading}'], slice_rows)
           + _decision(run, result))
 
 

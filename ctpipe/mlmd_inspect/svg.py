@@ -17,14 +17,23 @@ def _frame(title: str, width: int, height: int, body: str) -> str:
 
 
 def line_chart(title: str, series: Dict[str, Sequence[Point]], x_label: str, y_label: str,
-               diagonal: bool = False, width: int = 360, height: int = 300) -> str:
-  """Lines over [0, 1] x [0, 1] (ROC, calibration); `diagonal` draws y = x for reference."""
+               diagonal: bool = False, width: int = 360, height: int = 300,
+               bounds: Optional[Tuple[float, float, float, float]] = None,
+               zero_line: bool = False) -> str:
+  """Lines over `bounds` (x_min, x_max, y_min, y_max; default [0, 1] x [0, 1]: ROC,
+  calibration); `diagonal` draws y = x and `zero_line` y = 0 for reference."""
   left, bottom, top, right = 48, 40, 24, 12
   plot_w, plot_h = width - left - right, height - top - bottom
+  x0, x1, y0, y1 = bounds or (0.0, 1.0, 0.0, 1.0)
+  x_span, y_span = (x1 - x0) or 1.0, (y1 - y0) or 1.0
+
+  def scaled(p: Point) -> Tuple[float, float]:
+    fx = max(0.0, min(1.0, (p[0] - x0) / x_span))
+    fy = max(0.0, min(1.0, (p[1] - y0) / y_span))
+    return left + fx * plot_w, top + (1 - fy) * plot_h
 
   def xy(p: Point) -> str:
-    x = left + max(0.0, min(1.0, p[0])) * plot_w
-    y = top + (1 - max(0.0, min(1.0, p[1]))) * plot_h
+    x, y = scaled(p)
     return f'{x:.1f},{y:.1f}'
 
   parts = [f'<text x="{width / 2}" y="16" text-anchor="middle" font-size="13" '
@@ -34,15 +43,22 @@ def line_chart(title: str, series: Dict[str, Sequence[Point]], x_label: str, y_l
   for tick in (0, 0.25, 0.5, 0.75, 1):
     x, y = left + tick * plot_w, top + (1 - tick) * plot_h
     parts.append(f'<text x="{x:.1f}" y="{top + plot_h + 14}" font-size="10" '
-                 f'text-anchor="middle">{tick:g}</text>')
+                 f'text-anchor="middle">{x0 + tick * x_span:.3g}</text>')
     parts.append(f'<text x="{left - 6}" y="{y + 3:.1f}" font-size="10" '
-                 f'text-anchor="end">{tick:g}</text>')
+                 f'text-anchor="end">{y0 + tick * y_span:.3g}</text>')
   parts.append(f'<text x="{left + plot_w / 2}" y="{height - 6}" font-size="11" '
                f'text-anchor="middle">{escape(x_label)}</text>')
   parts.append(f'<text x="12" y="{top + plot_h / 2}" font-size="11" text-anchor="middle" '
                f'transform="rotate(-90 12 {top + plot_h / 2})">{escape(y_label)}</text>')
+  references = []
   if diagonal:
-    parts.append(f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top}" '
+    low, high = max(x0, y0), min(x1, y1)
+    references.append(((low, low), (high, high)))
+  if zero_line and y0 <= 0 <= y1:
+    references.append(((x0, 0.0), (x1, 0.0)))
+  for start, end in references:
+    (ax, ay), (bx, by) = scaled(start), scaled(end)
+    parts.append(f'<line x1="{ax:.1f}" y1="{ay:.1f}" x2="{bx:.1f}" y2="{by:.1f}" '
                  f'stroke="#bbb" stroke-dasharray="4 3"/>')
   for i, (name, points) in enumerate(series.items()):
     colour = _PALETTE[i % len(_PALETTE)]
@@ -52,6 +68,22 @@ def line_chart(title: str, series: Dict[str, Sequence[Point]], x_label: str, y_l
     parts.append(f'<text x="{left + 8}" y="{top + 14 + 14 * i}" font-size="11" '
                  f'fill="{colour}">{escape(name)}</text>')
   return _frame(title, width, height, ''.join(parts))
+
+
+def bounds_of(series: Dict[str, Sequence[Point]], square: bool = False
+              ) -> Tuple[float, float, float, float]:
+  """(x_min, x_max, y_min, y_max) around every point, padded by 5 %; `square`: one range
+  for both axes (predicted against actual)."""
+  xs = [p[0] for points in series.values() for p in points] or [0.0, 1.0]
+  ys = [p[1] for points in series.values() for p in points] or [0.0, 1.0]
+  if square:
+    xs = ys = xs + ys
+
+  def padded(values):
+    low, high = min(values), max(values)
+    pad = (high - low) * 0.05 or 1.0
+    return low - pad, high + pad
+  return (*padded(xs), *padded(ys))
 
 
 def bar_chart(title: str, bars: Sequence[Tuple[str, float, Optional[float]]],

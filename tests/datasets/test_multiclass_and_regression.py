@@ -99,6 +99,9 @@ def test_penguins_are_declared_multiclass_then_blessed_and_pushed(penguins):
   assert record['candidate']['accuracy_lift'] > 0.4, record['candidate']
   assert 'max |Δ| score' in record['edge_export'], record['edge_export']  # TFLite agrees
   assert 'accuracy_lift' in penguins['run'] and 'Verdict: BLESSED' in penguins['run']
+  report = open(record['report'], encoding='utf-8').read()
+  assert 'Confusion matrix' in report and 'actual Gentoo penguin (Pygoscelis papua)' in report
+  assert '<title>ROC</title>' not in report  # a binary chart has no meaning here
 
 
 def test_penguins_classify_returns_the_species_names_over_rest_and_grpc(penguins):
@@ -185,6 +188,8 @@ def test_diabetes_is_declared_regression_then_blessed_and_pushed(diabetes):
   assert candidate['rmse_lift'] > 0.1 and candidate['rmse'] < 70, candidate
   assert 'max |Δ| score' in record['edge_export'], record['edge_export']
   assert 'rmse' in diabetes['run']
+  report = open(record['report'], encoding='utf-8').read()
+  assert '<title>Predicted against actual</title>' in report and '<title>Residuals</title>' in report
 
 
 def _diabetes_instances(frame, rows):
