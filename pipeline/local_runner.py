@@ -77,6 +77,13 @@ def check_definition_against_schema(dataset, schema_file: str) -> None:
     if name not in known:
       raise ValueError(f'{key} names {name!r}, which the curated schema {schema_file} does not '
                        'have: fix the definition or the schema (`ctpipe schema`)')
+  label = next((f for f in schema.feature if f.name == dataset.label), None) if schema else None
+  if dataset.task == 'multiclass' and label is not None and label.HasField('string_domain'):
+    domain = list(label.string_domain.value)
+    if sorted(domain) != sorted(dataset.classes):
+      raise ValueError(f'dataset.classes {list(dataset.classes)} are not the values the curated '
+                       f'schema {schema_file} allows for {dataset.label!r} ({domain}): the model '
+                       'answers one probability per class, so the two must agree')
 
 
 def rejection_error(span: int, reason: str) -> DataGateError:

@@ -124,10 +124,26 @@ def build_schema(columns: Sequence[Column], inference: Inference, spans: Dict[st
     choice = treatment.get(column.name)
     if column.name == inference.label:
       feature.not_in_environment.append('SERVING')
+      _label_domain(feature, inference)
     elif choice is not None and choice.treatment == 'ranged':
       feature.int_domain.min, feature.int_domain.max = choice.low, choice.high
   _comparators(schema, inference, spans, header)
   return schema
+
+
+def _label_domain(feature, inference: Inference) -> None:
+  """A class label's values as its domain: a class the model does not know, arriving in a
+  new span, is an anomaly the data gate stops on (not a training failure)."""
+  from tensorflow_metadata.proto.v0 import schema_pb2  # pylint: disable=g-import-not-at-top
+  if inference.task != 'multiclass' and not (inference.task == 'binary'
+                                             and feature.type == schema_pb2.BYTES):
+    return
+  if feature.type == schema_pb2.BYTES:
+    feature.string_domain.name = feature.name
+    feature.string_domain.value.extend(inference.classes)
+  elif feature.type == schema_pb2.INT:
+    values = [int(float(c)) for c in inference.classes]
+    feature.int_domain.min, feature.int_domain.max = min(values), max(values)
 
 
 def _comparators(schema, inference: Inference, spans: Dict[str, Rows], header: Sequence[str]):

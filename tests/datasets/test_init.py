@@ -132,6 +132,17 @@ def test_the_raw_penguins_data_is_declared_as_multiclass_with_its_missing_values
   assert project.dataset.task == 'multiclass'
   assert project.dataset.classes == result.inference.classes  # the model's class order
   assert project.pipeline.thresholds.min_accuracy_lift == 0.0  # written for the task
+  # The species are the label's domain: a new one in a later span stops at the data gate,
+  # and a definition whose classes differ from the schema's is refused before any run.
+  from pipeline import local_runner, schema_tool  # pylint: disable=g-import-not-at-top
+  schema_path = str(tmp_path / 'p' / 'schema.pbtxt')
+  label = next(f for f in schema_tool.load(schema_path).feature if f.name == 'Species')
+  assert sorted(label.string_domain.value) == sorted(result.inference.classes)
+  local_runner.check_definition_against_schema(project.dataset, schema_path)
+  import dataclasses  # pylint: disable=g-import-not-at-top
+  wrong = dataclasses.replace(project.dataset, classes=('a', 'b', 'c'))
+  with pytest.raises(ValueError, match=r"dataset.classes \['a', 'b', 'c'\] are not the values"):
+    local_runner.check_definition_against_schema(wrong, schema_path)
 
 
 def test_calendar_parts_of_iso_text_and_epoch_seconds():

@@ -177,6 +177,27 @@ def test_watch_catches_a_drifted_span_of_the_penguins(penguins):
   assert 'drift' in newest['trigger'] and 'Culmen_Length_mm' in newest['trigger'], newest
 
 
+def test_a_span_with_a_species_the_model_does_not_know_stops_at_the_data_gate(penguins):
+  header, rows = _span_rows(penguins['out'], 4)
+  label = header.index('Species')
+  for row in rows[::2]:
+    row[label] = 'Emperor penguin (Aptenodytes forsteri)'
+  span = penguins['out'] / 'data' / 'span-9'
+  span.mkdir()
+  with open(span / 'data.csv', 'w', newline='') as f:
+    writer = csv.writer(f)
+    writer.writerow(header)
+    writer.writerows(rows)
+  (span / '_SUCCESS').write_text('')
+  try:
+    run = _cli('run', '--config', penguins['config'])
+    assert run.returncode == 3, run.stdout[-3000:]  # the data gate: nothing trained
+    assert 'Species' in run.stdout and 'Emperor' in run.stdout, run.stdout[-3000:]
+  finally:
+    import shutil  # pylint: disable=g-import-not-at-top
+    shutil.rmtree(span)  # later tests serve and train on the good spans
+
+
 # --- regression: diabetes ------------------------------------------------------------------
 
 def test_diabetes_is_declared_regression_then_blessed_and_pushed(diabetes):
