@@ -299,6 +299,9 @@ def test_one_home_holds_two_data_sets_and_serve_answers_for_both(penguins, tmp_p
   run = _cli('run', '--config', str(out / 'ctpipe.yaml'), '--home', home)
   assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
   assert json.loads((penguins['home'] / 'last_run.json').read_text())['dataset'] == 'diabetes'
+  # TF Serving's model config lists both models (production serves them as this server does).
+  models_config = (penguins['home'] / 'serving' / 'models.config').read_text()
+  assert 'name: "penguins"' in models_config and 'name: "diabetes"' in models_config
   runs = _cli('inspect', 'runs', '--db', os.path.join(home, 'metadata.db'), '--json')
   assert runs.returncode == 0, runs.stderr
   assert {r['pipeline'] for r in json.loads(runs.stdout)} >= {'ctpipe-penguins',
