@@ -165,3 +165,26 @@ def test_ctpipe_submit_dry_run_from_the_command_line(tmp_path):
   assert '"epochs": 5' in body['pipelineJob']['runtimeConfig']['parameters'][
       definition.TRAINER_CONFIG_PARAMETER]['stringValue']
   assert os.path.exists(os.path.join(REPO, 'build', 'pipeline.json'))
+
+
+def test_a_multiclass_data_set_from_init_compiles_for_vertex_with_its_own_contract(tmp_path):
+  """The penguins' definition, as `ctpipe init` writes it, with the taxi config's vertex
+  section: its Transform and Trainer get its contract, its Evaluator its task's metrics."""
+  import palmerpenguins  # pylint: disable=g-import-not-at-top
+  import yaml  # pylint: disable=g-import-not-at-top
+  from ctpipe.datasets import init as init_lib  # pylint: disable=g-import-not-at-top
+  raw = os.path.join(os.path.dirname(palmerpenguins.__file__), 'data', 'penguins-raw.csv')
+  result = init_lib.init_dataset(raw, 'Species', name='penguins', out_dir=str(tmp_path / 'p'))
+  with open(result.config_path, encoding='utf-8') as f:
+    tree = yaml.safe_load(f)
+  with open(CONFIG, encoding='utf-8') as f:
+    tree['vertex'] = yaml.safe_load(f)['vertex']
+  project = targets.parse(tree, source=result.config_path)
+  path = str(tmp_path / 'pipeline.json')
+  vertex_runner.compile_spec(project, path)
+  with open(path, encoding='utf-8') as f:
+    text = f.read()
+  assert 'multiclass' in text  # the task, in Transform's and the Trainer's custom_config
+  assert 'MulticlassAccuracy' in text and 'MultiClassConfusionMatrixPlot' in text
+  assert 'Gentoo penguin (Pygoscelis papua)' in text  # the classes travel with the contract
+  assert '"big_tipper' not in text and 'payment_type' not in text  # nothing of taxi
