@@ -41,10 +41,11 @@ class Task:
   kind: str = outputs.BINARY
   label: str = ''
   classes: Tuple[str, ...] = ()
+  positive_class: str = ''  # binary: the label value that means 1 ('' : labels are 0/1)
 
   @classmethod
   def of(cls, dataset) -> 'Task':
-    return cls(dataset.task, dataset.label, tuple(dataset.classes))
+    return cls(dataset.task, dataset.label, tuple(dataset.classes), dataset.positive_class)
 
   def of_predict(self, answer: object) -> Answer:
     """The answer in a predict output: one row's dict, or the bare value of a one-output model."""
@@ -75,9 +76,17 @@ class Task:
       if not np.isfinite(value):
         raise ValueError(f'label must be a finite number, got {text!r}')
       return value
-    label = int(float(text))
+    if self.positive_class and text == self.positive_class:
+      return 1
+    if self.positive_class and text in self.classes:
+      return 0
+    try:
+      label = int(float(text))
+    except ValueError:
+      label = None
     if label not in (0, 1):
-      raise ValueError(f'label must be 0 or 1, got {label}')
+      named = f' or one of {list(self.classes)}' if self.positive_class else ''
+      raise ValueError(f'label must be 0 or 1{named}, got {text!r}')
     return label
 
   def clean(self, answer: object) -> Answer:

@@ -88,6 +88,13 @@ def _predict_csv(found, rows_header, rows, tmp_path):
   return header, out
 
 
+def _typed(text, dtype):
+  """A CSV cell as JSON gives it for a raw feature of `dtype`."""
+  if dtype.name == 'string':
+    return text
+  return float(text) if dtype.is_floating else int(float(text))
+
+
 # --- multiclass: the penguins ------------------------------------------------------------
 
 def test_penguins_are_declared_multiclass_then_blessed_and_pushed(penguins):
@@ -126,7 +133,15 @@ def test_penguins_classify_returns_the_species_names_over_rest_and_grpc(penguins
     rest = requests.post(f'{server.rest_url}/v1/models/penguins:predict', timeout=60,
                          data=json.dumps({'instances': [
                              {'b64': base64.b64encode(e).decode()} for e in serialized]}))
-  assert rest.status_code == 200, rest.text
+    rest_classify = requests.post(
+        f'{server.rest_url}/v1/models/penguins:classify', timeout=60,
+        data=json.dumps({'signature_name': 'classify', 'examples': [
+            {name: _typed(value, specs[name].dtype) for name, value in zip(header, row)
+             if name in specs and value != ''} for row in rows[:12]]}))
+  assert rest.status_code == 200 and rest_classify.status_code == 200, (
+      rest.text + rest_classify.text)
+  by_rest_classify = [max(result, key=lambda pair: pair[1])[0]
+                      for result in rest_classify.json()['results']]
   by_grpc = []
   for result in answer.result.classifications:
     scores = {c.label: c.score for c in result.classes}
@@ -136,7 +151,7 @@ def test_penguins_classify_returns_the_species_names_over_rest_and_grpc(penguins
   predictions = rest.json()['predictions']
   by_rest = [p['Species'] for p in predictions]
   truth = [row[header.index('Species')] for row in rows[:12]]
-  assert by_grpc == by_rest
+  assert by_grpc == by_rest == by_rest_classify
   assert sum(a == b for a, b in zip(by_rest, truth)) >= 10, (by_rest, truth)
   assert all(len(p['probabilities']) == 3 for p in predictions)
 
@@ -281,6 +296,25 @@ def test_feedback_measures_live_rmse_from_labels_that_arrive_later(diabetes, tmp
   # Mostly training rows: a live RMSE of the model's own order, and no degradation.
   assert 20 < report['live']['rmse'] < 80 and report['evaluation']['rmse'] > 0, report
   assert not report['degraded'], report
+
+
+def test_watch_catches_a_drifted_span_of_the_diabetes_data(diabetes):
+  header, rows = _span_rows(diabetes['out'], 4)
+  column = header.index('bmi')
+  for row in rows:
+    row[column] = f'{float(row[column]) * 2.5:.1f}'
+  span = diabetes['out'] / 'data' / 'span-5'
+  span.mkdir()
+  with open(span / 'data.csv', 'w', newline='') as f:
+    writer = csv.writer(f)
+    writer.writerow(header)
+    writer.writerows(rows)
+  (span / '_SUCCESS').write_text('')
+  proc = _cli('watch', '--config', diabetes['config'], '--once', '--retrain', 'on-trigger')
+  assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+  runs = _cli('inspect', '--config', diabetes['config'], 'runs', '--json')
+  newest = json.loads(runs.stdout)[0]
+  assert 'drift' in newest['trigger'] and 'bmi' in newest['trigger'], newest
 
 
 # --- several data sets in one home ----------------------------------------------------------
