@@ -10,7 +10,9 @@ import click
 from ctpipe.commands import continuous, init, inspect, run, schema, serving, vertex
 
 
-@click.group()
+@click.group(context_settings={'help_option_names': ['-h', '--help']})
+@click.version_option(package_name='ctpipe', prog_name='ctpipe',
+                      message='%(prog)s %(version)s')
 def main() -> None:
   """ctpipe: a continuous-training TFX pipeline (MLOps level 1)."""
 

@@ -7,7 +7,7 @@ import traceback
 
 import click
 
-from ctpipe.commands.common import (console, data_root_of, home_of, schema_of,
+from ctpipe.commands.common import (console, data_root_of, errors, home_of, schema_of,
                                     with_config)
 from ctpipe.commands.run import print_phase, write_report
 
@@ -120,7 +120,7 @@ def watch(project, home, data_root, schema_file, interval, once, cron, feedback,
                       retrain, no_edge_export, warm_start, cron=cron, interval=interval,
                       extra_triggers=extra)
     except ValueError as e:
-      console.print(f'[red]error:[/red] {e}')
+      errors.print(f'[red]error:[/red] {e}')
       sys.exit(1)
     console.print(f'watching {data_root} → home {runner_home.root} '
                   f'(retrain: {retrain}'
@@ -159,12 +159,12 @@ def replay(project, home, data_root, schema_file, from_span, to_span, demo, retr
     source = data_root_of(project, data_root)
     ledger_dir = runner_home.replay_dir
     if runner_home.has_metadata() and not os.path.exists(os.path.join(ledger_dir, 'ledger.jsonl')):
-      console.print(f'[red]error:[/red] {runner_home.root} holds runs that no replay made; '
+      errors.print(f'[red]error:[/red] {runner_home.root} holds runs that no replay made; '
                     'pass a fresh --home')
       sys.exit(1)
     periods = replay_lib.periods(source)
     if demo and not (project.dataset.demo.scaled and project.dataset.demo.dropped):
-      console.print('[red]error:[/red] the data set defines no demo changes (dataset.demo: '
+      errors.print('[red]error:[/red] the data set defines no demo changes (dataset.demo: '
                     'scaled, dropped, garbled); `ctpipe init` writes them')
       sys.exit(2)
     if demo:
@@ -184,7 +184,7 @@ def replay(project, home, data_root, schema_file, from_span, to_span, demo, retr
       watcher = build(project, runner_home, staging, schema_file, window, epochs, min_auc,
                       retrain, no_edge_export, warm_start, ledger_dir=ledger_dir, periods=periods)
     except ValueError as e:
-      console.print(f'[red]error:[/red] {e}')
+      errors.print(f'[red]error:[/red] {e}')
       sys.exit(1)
     console.print(f'replaying {source} → home {runner_home.root} (retrain: {retrain}); log: {log_path}')
     rows = _guarded(console, log_path, lambda: replay_lib.replay(
@@ -213,7 +213,7 @@ def feedback(project, home, schema_file, labels, as_json):
     from pipeline import schema_tool  # pylint: disable=g-import-not-at-top
     settings = project.pipeline
     if not checked_home.has_metadata():
-      console.print(f'[red]error:[/red] no metadata store in {checked_home.root}; '
+      errors.print(f'[red]error:[/red] no metadata store in {checked_home.root}; '
                     'run the pipeline first')
       sys.exit(1)
     report = _guarded(console, log_path, lambda: feedback_lib.check(
@@ -237,15 +237,15 @@ def _guarded(console, log_path: str, fn):
     console.print('stopped; a restart takes up an unfinished span again')
     sys.exit(130)
   except HomeBusyError as e:
-    console.print(f'[red]error:[/red] {e}')
+    errors.print(f'[red]error:[/red] {e}')
     sys.exit(4)
   except (spans.SpanLayoutError, FileNotFoundError, ValueError) as e:
-    console.print(f'[red]error:[/red] {e}')
+    errors.print(f'[red]error:[/red] {e}')
     sys.exit(1)
   except Exception as e:  # pylint: disable=broad-except
     traceback.print_exc()
     last = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
-    console.print(f'[red]error:[/red] {type(e).__name__}: {last} (full trace in {log_path})')
+    errors.print(f'[red]error:[/red] {type(e).__name__}: {last} (full trace in {log_path})')
     sys.exit(1)
 
 

@@ -16,7 +16,8 @@ from ctpipe.commands.common import EXIT_USAGE, PROJECT_ROOT, console, fail
               help='Write DIR/data/, DIR/schema.pbtxt and DIR/ctpipe.yaml (default: into the '
                    'project: data/NAME/, schema/NAME.pbtxt, config/NAME.yaml).')
 @click.option('--task', type=click.Choice(['auto', 'binary', 'multiclass', 'regression']),
-              default='auto', show_default=True)
+              default='auto', show_default=True,
+              help='What to predict; auto: inferred from the label (and flagged when ambiguous).')
 @click.option('--positive-class', default='', help='Binary: the label value that is positive.')
 @click.option('--exclude', default='', metavar='COL[,COL...]', help='Columns not to learn from.')
 @click.option('--spans', type=click.IntRange(min=1), default=None,

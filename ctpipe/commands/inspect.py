@@ -35,9 +35,13 @@ def _store_options(command):
       click.option('--home', type=click.Path(file_okay=False), default=None,
                    help='A ctpipe home (its metadata.db). Default: the project\'s .ctpipe.'),
       click.option('--mysql-host', default=None, help='A MySQL-compatible MLMD server.'),
-      click.option('--mysql-port', type=int, default=3306, show_default=True),
-      click.option('--mysql-database', default='mlmd', show_default=True),
-      click.option('--mysql-user', default='root', show_default=True),
+      click.option('--mysql-port', type=int, default=3306, show_default=True,
+                   help='With --mysql-host: the server\'s port.'),
+      click.option('--mysql-database', default='mlmd', show_default=True,
+                   help='With --mysql-host: the ML Metadata database.'),
+      click.option('--mysql-user', default='root', show_default=True,
+                   help='With --mysql-host: the user (its password: --mysql-password-file, '
+                        'else prompted).'),
       click.option('--mysql-password-file', type=click.Path(dir_okay=False, exists=True),
                    default=None, help='File holding the password (else prompted if needed).'),
       click.option('--json', 'as_json', is_flag=True, help='Machine-readable output.'),
@@ -95,8 +99,10 @@ def inspect_group(ctx, project) -> None:
   ctx.obj['default_home'] = home_of(project, with_mysql=False).root
 
 @inspect_group.command(name='runs')
-@click.option('--limit', type=click.IntRange(min=1), default=20, show_default=True)
-@click.option('--offset', type=click.IntRange(min=0), default=0, show_default=True)
+@click.option('--limit', type=click.IntRange(min=1), default=20, show_default=True,
+              help='Runs per page, newest first.')
+@click.option('--offset', type=click.IntRange(min=0), default=0, show_default=True,
+              help='Runs to skip (the next page: --offset 20).')
 @_command
 def runs_command(records, limit, offset):
   """Pipeline runs, newest first: timing, status, trigger, executed/cached, push."""
@@ -106,8 +112,10 @@ def runs_command(records, limit, offset):
 
 @inspect_group.command(name='artifacts')
 @click.option('--type', 'type_name', default=None, help='e.g. Model, Examples, PushedModel.')
-@click.option('--limit', type=click.IntRange(min=1), default=50, show_default=True)
-@click.option('--offset', type=click.IntRange(min=0), default=0, show_default=True)
+@click.option('--limit', type=click.IntRange(min=1), default=50, show_default=True,
+              help='Rows per page, newest first.')
+@click.option('--offset', type=click.IntRange(min=0), default=0, show_default=True,
+              help='Rows to skip (the next page: --offset 50).')
 @_command
 def artifacts_command(records, type_name, limit, offset):
   """Artifacts, newest first, with URIs, states and properties."""
@@ -117,8 +125,10 @@ def artifacts_command(records, type_name, limit, offset):
 
 @inspect_group.command(name='executions')
 @click.option('--run', default=None, help='A run id from `inspect runs`.')
-@click.option('--limit', type=click.IntRange(min=1), default=50, show_default=True)
-@click.option('--offset', type=click.IntRange(min=0), default=0, show_default=True)
+@click.option('--limit', type=click.IntRange(min=1), default=50, show_default=True,
+              help='Rows per page, newest first.')
+@click.option('--offset', type=click.IntRange(min=0), default=0, show_default=True,
+              help='Rows to skip (the next page: --offset 50).')
 @_command
 def executions_command(records, run, limit, offset):
   """Executions (of one run, or the newest), with states, inputs and outputs."""

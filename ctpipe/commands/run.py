@@ -14,7 +14,8 @@ import click
 from rich.table import Table
 
 from ctpipe.commands.common import (EXIT_DATA_GATE, EXIT_FAILURE, EXIT_HOME_BUSY, EXIT_OK,
-                                    console, data_root_of, home_of, schema_of, with_config)
+                                    console, data_root_of, errors, home_of, schema_of,
+                                    with_config)
 from ctpipe.config import BEAM_MODE_NAMES
 
 _STATE_STYLE = {'COMPLETE': ('✓', 'green', 'executed'), 'CACHED': ('↺', 'cyan', 'cached'),
@@ -133,18 +134,18 @@ def run(project, data_root, home, schema_file, window, epochs, min_auc, beam_mod
     try:
       result = runner.run()
     except HomeBusyError as e:
-      console.print(f'[red]error:[/red] {e}')  # last_run.json is the other run's to write
+      errors.print(f'[red]error:[/red] {e}')  # last_run.json is the other run's to write
       sys.exit(EXIT_HOME_BUSY)
     except (spans.SpanLayoutError, FileNotFoundError, ValueError) as e:
       _write_failure_record(runner_home, project.dataset.name, str(e), log_path)
-      console.print(f'[red]error:[/red] {e}')
+      errors.print(f'[red]error:[/red] {e}')
       sys.exit(EXIT_FAILURE)
     except Exception as e:  # pylint: disable=broad-except
       traceback.print_exc()  # into the log file
       last = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
       _write_failure_record(runner_home, project.dataset.name, f'{type(e).__name__}: {last}',
                             log_path)
-      console.print(f'[red]error:[/red] the run failed: {type(e).__name__}: {last} '
+      errors.print(f'[red]error:[/red] the run failed: {type(e).__name__}: {last} '
                     f'(full trace in {log_path})', soft_wrap=True)
       sys.exit(EXIT_FAILURE)
     reader = runner_home.reader(settings.pipeline_name)

@@ -7,8 +7,8 @@ import sys
 
 import click
 
-from ctpipe.commands.common import (EXIT_FAILURE, EXIT_PORT_BUSY, console, fail, home_of,
-                                    with_config)
+from ctpipe.commands.common import (EXIT_FAILURE, EXIT_PORT_BUSY, console, errors, fail,
+                                    home_of, with_config)
 
 
 @click.command(name='serve')
@@ -23,10 +23,14 @@ from ctpipe.commands.common import (EXIT_FAILURE, EXIT_PORT_BUSY, console, fail,
 @click.option('--model-name', default=None,
               help='Serve this model alone (with --model-base-path: its name in the API; '
                    'default: the data set\'s name, dataset.name).')
-@click.option('--rest-port', type=click.IntRange(0, 65535), default=8501, show_default=True)
-@click.option('--grpc-port', type=click.IntRange(0, 65535), default=8500, show_default=True)
-@click.option('--host', default='127.0.0.1', show_default=True)
-@click.option('--poll-seconds', type=click.FloatRange(min=0.1), default=2.0, show_default=True)
+@click.option('--rest-port', type=click.IntRange(0, 65535), default=8501, show_default=True,
+              help='TF Serving\'s REST API port (0: any free port, announced).')
+@click.option('--grpc-port', type=click.IntRange(0, 65535), default=8500, show_default=True,
+              help='TF Serving\'s gRPC API port (0: any free port, announced).')
+@click.option('--host', default='127.0.0.1', show_default=True,
+              help='Address to listen on (0.0.0.0: every interface).')
+@click.option('--poll-seconds', type=click.FloatRange(min=0.1), default=2.0, show_default=True,
+              help='How often new versions and rollback pins are looked for.')
 def serve(project, home, model_base_path, model_name, rest_port, grpc_port, host,
           poll_seconds) -> None:
   """Serve every pushed version through TF Serving's REST and gRPC APIs."""
@@ -86,7 +90,7 @@ def rollback(project, home, to_version, clear, reason) -> None:
   settings = project.pipeline
   home_obj = home_of(project, home)
   if not home_obj.has_metadata():
-    console.print(f'[red]error:[/red] no metadata store at {home_obj.metadata_path}; '
+    errors.print(f'[red]error:[/red] no metadata store at {home_obj.metadata_path}; '
                   'run the pipeline first')
     sys.exit(EXIT_FAILURE)
   base = home_obj.model_base(settings.model_name)
@@ -155,6 +159,6 @@ def predict(project, input_path, output_dir, home, version, verbose) -> None:
       except (FileNotFoundError, ValueError) as e:
         error = str(e)
   if error:
-    console.print(f'[red]error:[/red] {error}')
+    errors.print(f'[red]error:[/red] {error}')
     sys.exit(EXIT_FAILURE)
   console.print(f'Scored with version {chosen}: {pattern}')

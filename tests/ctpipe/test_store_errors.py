@@ -31,9 +31,10 @@ def test_a_garbage_or_truncated_store_is_one_line_naming_it(tmp_path, pushed_hom
     (home / 'metadata.db').write_bytes(content)
     proc = _run(str(home), data)
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    errors = [line for line in proc.stdout.splitlines() if line.startswith('error:')]
+    errors = [line for line in proc.stderr.splitlines() if line.startswith('error:')]
+    assert 'error:' not in proc.stdout  # errors go to stderr only
     assert len(errors) == 1 and 'is damaged' in errors[0] and 'metadata.db' in errors[0], \
-        proc.stdout
+        proc.stderr
     assert 'CREATE TABLE' not in proc.stdout + proc.stderr
 
 

@@ -51,8 +51,9 @@ def test_a_run_whose_push_hits_a_full_disk_exits_1_and_last_run_tells_the_truth(
          '--window', '2', '--epochs', '2', '--min-auc', '0.8'],
         capture_output=True, text=True, timeout=600, cwd=REPO, check=False)
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    errors = [line for line in proc.stdout.splitlines() if line.startswith('error:')]
-    assert len(errors) == 1 and 'No space left on device' in errors[0], proc.stdout
+    errors = [line for line in proc.stderr.splitlines() if line.startswith('error:')]
+    assert 'error:' not in proc.stdout  # errors go to stderr only
+    assert len(errors) == 1 and 'No space left on device' in errors[0], proc.stderr
     assert not [n for n in os.listdir(home / 'serving' / 'taxi')
                 if n.startswith(publishing.INCOMING_PREFIX)]
   record = json.loads((home / 'last_run.json').read_text())

@@ -165,6 +165,23 @@ def test_ctpipe_submit_dry_run_from_the_command_line(tmp_path):
   assert '"epochs": 5' in body['pipelineJob']['runtimeConfig']['parameters'][
       definition.TRAINER_CONFIG_PARAMETER]['stringValue']
   assert os.path.exists(os.path.join(REPO, 'build', 'pipeline.json'))
+  # The example's placeholder project: said once on stderr for a dry run ...
+  assert "placeholder 'my-gcp-project'" in proc.stderr and 'warning:' in proc.stderr
+  # ... and refused where a request would really be sent, before anything is compiled.
+  sent = subprocess.run([sys.executable, '-m', 'ctpipe.cli', 'submit'], cwd=REPO,
+                        capture_output=True, text=True, timeout=300)
+  assert sent.returncode == 2 and "placeholder 'my-gcp-project'" in sent.stderr, sent.stderr
+  assert not sent.stdout
+
+
+def test_compile_writes_its_log_beside_the_spec_not_in_the_current_folder(tmp_path):
+  output = tmp_path / 'out' / 'spec.json'
+  proc = subprocess.run([sys.executable, '-m', 'ctpipe.cli', 'compile', '--output', str(output)],
+                        cwd=str(tmp_path), capture_output=True, text=True, timeout=300,
+                        env={**os.environ, 'PYTHONPATH': REPO})
+  assert proc.returncode == 0, proc.stdout + proc.stderr
+  assert output.exists() and list((tmp_path / 'out' / 'logs').glob('*.log'))
+  assert not (tmp_path / 'build').exists()
 
 
 def test_a_multiclass_data_set_from_init_compiles_for_vertex_with_its_own_contract(tmp_path):
