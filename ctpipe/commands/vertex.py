@@ -5,7 +5,7 @@ from typing import Dict, Sequence
 
 import click
 
-from ctpipe.commands.common import PROJECT_ROOT, console, errors, with_config
+from ctpipe.commands.common import console, errors, with_config
 from ctpipe.config import ALL_SECTIONS
 
 DEFAULT_SPEC = 'build/pipeline.json'
