@@ -235,6 +235,8 @@ class Thresholds:
   # Per guarded slice (DataSet.guarded_slices): at most this much worse than the baseline.
   max_slice_accuracy_drop: float = 0.05
   max_slice_auc_drop: float = 0.05
+  # Binary: mean prediction / mean label (TFMA's calibration) within 1 ± this, overall.
+  max_calibration_error: float = 0.10
   # Regression: RMSE must be below the mean predictor's by more than this share
   # (rmse_lift = 1 - RMSE / RMSE of always answering the mean label) ...
   min_rmse_lift: float = 0.0
@@ -248,7 +250,8 @@ class Thresholds:
     if not -1.0 <= self.min_rmse_lift < 1.0:
       raise ValueError(f'min_rmse_lift must be within [-1, 1), got {self.min_rmse_lift}')
     for name in ('max_auc_drop', 'max_accuracy_drop', 'max_slice_accuracy_drop',
-                 'max_slice_auc_drop', 'max_rmse_increase', 'max_slice_rmse_increase'):
+                 'max_slice_auc_drop', 'max_rmse_increase', 'max_slice_rmse_increase',
+                 'max_calibration_error'):
       if getattr(self, name) < 0:
         raise ValueError(f'{name} must be >= 0, got {getattr(self, name)}')
 

@@ -6,7 +6,7 @@ imported when a result is read, not before.
 """
 import dataclasses
 import re
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 CALIBRATION_BINS = 10
 
@@ -46,6 +46,7 @@ class Evaluation:
   # Regression: model -> bins of the prediction as (mean prediction, mean label, share).
   predicted_vs_actual: Dict[str, List[Tuple[float, float, float]]] = dataclasses.field(
       default_factory=dict)
+  config: Any = None  # the EvalConfig the Evaluator ran with (ctpipe.decision reads it)
 
   @property
   def failures(self) -> List[str]:
@@ -186,4 +187,5 @@ def read(uri: str) -> Optional[Evaluation]:
                             'no evaluation examples in this guarded slice'))
   slices.sort(key=lambda s: _natural(s.slice_name))
   return Evaluation(overall or SliceMetrics('all data', {}, {}), slices, roc, calibration,
-                    validation.validation_ok, failures, confusion, per_class, binned)
+                    validation.validation_ok, failures, confusion, per_class, binned,
+                    candidate.config)

@@ -1,8 +1,9 @@
 """The Evaluator's judgement: metrics, slices and the thresholds that decide a blessing.
 
 Per task (the data set's `task`):
-- binary: AUC >= min_auc and accuracy above the evaluation data's majority rate
-  (AccuracyLift > min_accuracy_lift); against the baseline, overall AUC and accuracy and
+- binary: AUC >= min_auc, accuracy above the evaluation data's majority rate
+  (AccuracyLift > min_accuracy_lift) and calibration (mean prediction / mean label) within
+  1 ± max_calibration_error; against the baseline, overall AUC and accuracy and
   per guarded slice (`guarded_slices`: accuracy on some, AUC on those where both classes
   occur);
 - multiclass: accuracy above the majority class's share; against the baseline, overall
@@ -113,7 +114,10 @@ def _binary_metrics(thresholds: Thresholds, dataset: DataSet) -> List[tfma.Metri
                         per_slice_thresholds=_on(overall, _above(thresholds.min_accuracy_lift))),
       tfma.MetricConfig(class_name='Precision'),
       tfma.MetricConfig(class_name='Recall'),
-      tfma.MetricConfig(class_name='Calibration'),
+      tfma.MetricConfig(class_name='Calibration', per_slice_thresholds=_on(
+          overall, tfma.MetricThreshold(value_threshold=tfma.GenericValueThreshold(
+              lower_bound={'value': 1 - thresholds.max_calibration_error},
+              upper_bound={'value': 1 + thresholds.max_calibration_error})))),
       tfma.MetricConfig(class_name='CalibrationPlot',
                         config=json.dumps({'num_buckets': CALIBRATION_BUCKETS})),
       # The ROC curve of the report (`ctpipe report`).

@@ -7,7 +7,7 @@ import dataclasses
 import os
 from typing import Dict, List, Optional
 
-from ctpipe import tfma_results
+from ctpipe import decision, tfma_results
 from ctpipe.metadata import reader as metadata
 from ctpipe.tfma_results import Failure
 from pipeline import definition
@@ -36,6 +36,9 @@ class RunSummary:
   rollback_in_effect: Optional[str] = None
   edge_exported: Optional[bool] = None
   edge_export: Optional[str] = None  # what happened, in words
+  # Every threshold on every slice it names, with both models' values (ctpipe.decision).
+  checks: List[decision.Check] = dataclasses.field(default_factory=list)
+  not_pushed_reason: Optional[str] = None  # the Pusher's, when it pushed nothing
 
   def executed(self) -> List[str]:
     return [e.node_id for e in self.executions if e.state == 'COMPLETE']
@@ -64,8 +67,11 @@ def summarize(reader: metadata.MetadataReader, after_execution_id: int) -> RunSu
     if blessing:
       summary.blessed = bool(blessing[0].custom_properties.get('blessed', 0))
     evaluation = outputs.get('evaluation', [])
-    if evaluation:
-      summary.candidate, summary.baseline, summary.failures = read_evaluation(evaluation[0].uri)
+    result = tfma_results.read(evaluation[0].uri) if evaluation else None
+    if result is not None:
+      summary.candidate, summary.baseline = result.overall.candidate, result.overall.baseline
+      summary.failures = result.threshold_failures
+      summary.checks = decision.checks(result)
   check = last.get(definition.SERVING_CHECK)
   if check and check.state in ('COMPLETE', 'CACHED'):
     blessings = reader.execution_outputs(check.id).get('infra_blessing', [])
@@ -75,6 +81,9 @@ def summarize(reader: metadata.MetadataReader, after_execution_id: int) -> RunSu
   pusher = last.get(definition.PUSHER)
   if pusher and pusher.state in ('COMPLETE', 'CACHED'):
     pushed = reader.execution_outputs(pusher.id).get('pushed_model', [])
+    if pushed and not pushed[0].custom_properties.get('pushed'):
+      reason = pushed[0].custom_properties.get('not_pushed_reason')
+      summary.not_pushed_reason = str(reason) if reason else None
     if pushed and pushed[0].custom_properties.get('pushed'):
       summary.pushed_version = str(pushed[0].custom_properties.get('pushed_version'))
       summary.pushed_path = str(pushed[0].custom_properties.get('pushed_destination'))

@@ -27,8 +27,21 @@ PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(_
 DEFAULT_CONFIG = os.path.join(PROJECT_ROOT, 'config', 'ctpipe.yaml')
 LOCAL_SECTIONS = ('dataset', 'pipeline', 'local')
 
-console = Console(highlight=False, soft_wrap=True)  # a long line stays one line in a pipe
-errors = Console(highlight=False, stderr=True, soft_wrap=True)
+# Into a pipe or a file nothing wraps: rich would wrap tables at 80 columns there (a terminal,
+# or COLUMNS when set, gives the real width).
+PIPE_WIDTH = 1000
+
+
+def _console(stderr: bool) -> Console:
+  stream = sys.stderr if stderr else sys.stdout
+  wide = not stream.isatty() and not os.environ.get('COLUMNS')
+  # No `file=`: the stream is looked up at each print (tests swap it).
+  return Console(highlight=False, soft_wrap=True, stderr=stderr,
+                 width=PIPE_WIDTH if wide else None)
+
+
+console = _console(stderr=False)  # a long line stays one line in a pipe
+errors = _console(stderr=True)
 
 
 def fail(message: str, code: int = EXIT_FAILURE) -> None:

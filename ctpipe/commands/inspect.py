@@ -10,22 +10,14 @@ import sys
 from typing import Optional
 
 import click
-from rich.console import Console
 
-from ctpipe.commands.common import home_of, with_config
+from ctpipe.commands.common import console, errors, home_of, with_config
 from ctpipe.home import Home
 from ctpipe.mlmd_inspect.errors import InspectError
 
 # The query modules import ml_metadata (and gRPC): loaded by the commands that use them,
 # so `ctpipe run` and `ctpipe --help` do not pay for it at start-up.
 
-errors = Console(stderr=True, highlight=False)
-# Tables piped to a file or a pager keep whole rows instead of folding to 80 columns.
-_PIPED_WIDTH = 200
-
-
-def _console() -> Console:
-  return Console(highlight=False, width=None if sys.stdout.isatty() else _PIPED_WIDTH)
 
 
 def _store_options(command):
@@ -86,7 +78,7 @@ def _command(fn):
     if as_json:
       click.echo(render.to_json(result))
     else:
-      _console().print(renderable)
+      console.print(renderable)
   return _store_options(wrapper)
 
 
@@ -199,5 +191,5 @@ def report_command(project, run, output, db, home, mysql_host, mysql_port, mysql
   if as_json:
     click.echo(render.to_json({'run': run, 'report': os.path.abspath(path)}))
   else:
-    _console().print(f'report of run {run}: {os.path.abspath(path)}', soft_wrap=True)
+    console.print(f'report of run {run}: {os.path.abspath(path)}', soft_wrap=True)
 

@@ -11,15 +11,13 @@ import traceback
 from typing import Optional
 
 import click
-from rich.table import Table
 
+from ctpipe.commands import run_view
 from ctpipe.commands.common import (EXIT_DATA_GATE, EXIT_FAILURE, EXIT_HOME_BUSY, EXIT_OK,
                                     console, data_root_of, errors, home_of, schema_of,
                                     with_config)
 from ctpipe.config import BEAM_MODE_NAMES
 
-_STATE_STYLE = {'COMPLETE': ('✓', 'green', 'executed'), 'CACHED': ('↺', 'cyan', 'cached'),
-                'FAILED': ('✗', 'red', 'failed'), 'CANCELED': ('✗', 'red', 'canceled')}
 
 
 def print_phase(text: str) -> None:
@@ -31,35 +29,20 @@ def _print_start(node_id: str) -> None:
 
 
 def _print_end(execution) -> None:
-  mark, color, word = _STATE_STYLE.get(execution.state, ('?', 'yellow', execution.state.lower()))
+  mark, color, word = run_view.STATE_STYLE.get(execution.state, ('?', 'yellow', execution.state.lower()))
   console.print(f'  [{color}]{mark}[/{color}] {execution.node_id:<18} {word:<9} '
                 f'{execution.seconds:6.1f} s')
 
 
-def _fmt(value: Optional[float]) -> str:
-  return '—' if value is None else f'{value:.4f}'
-
-
 def _print_summary(summary, result, log_path: str) -> None:
   from pipeline import run_summary  # pylint: disable=g-import-not-at-top
-  table = Table(title='Components', show_edge=False, header_style='bold')
-  table.add_column('component')
-  table.add_column('outcome')
-  table.add_column('seconds', justify='right')
-  for execution in summary.executions:
-    _, color, word = _STATE_STYLE.get(execution.state, ('?', 'yellow', execution.state.lower()))
-    table.add_row(execution.node_id, f'[{color}]{word}[/{color}]', f'{execution.seconds:.1f}')
-  console.print(table)
+  console.print(run_view.components_table(summary.executions,
+                                          result.plan.backfill + [result.plan.newest]))
   if summary.candidate:
-    metrics = Table(title='Evaluation (held-out split of the window)', show_edge=False,
-                    header_style='bold')
-    metrics.add_column('metric')
-    metrics.add_column('candidate', justify='right')
-    metrics.add_column('baseline (in production)', justify='right')
-    for name in run_summary.HEADLINE_METRICS:
-      if name in summary.candidate:
-        metrics.add_row(name, _fmt(summary.candidate.get(name)), _fmt(summary.baseline.get(name)))
-    console.print(metrics)
+    console.print(run_view.metrics_table(summary.candidate, summary.baseline,
+                                         run_summary.HEADLINE_METRICS))
+  if summary.checks:
+    console.print(run_view.decision_table(summary.checks))
   if summary.schema_proposals:
     console.print(f'[yellow]Schema review:[/yellow] {len(summary.schema_proposals)} proposed '
                   'update(s) to the curated schema (not applied; see `ctpipe schema`):')
@@ -73,23 +56,15 @@ def _print_summary(summary, result, log_path: str) -> None:
   else:
     verdict = '[red]NOT BLESSED[/red]'
   console.print(f'Verdict: {verdict}')
+  explained = {(c.metric, c.slice_name) for c in summary.checks if c.passed is False}
   for failure in summary.failures:
-    console.print(f'  - failed: {failure.sentence()}')
+    if (failure.metric, failure.slice_name) not in explained:
+      console.print(f'  - failed: {failure.sentence()}')
   if summary.serving_check is not None:
     color = 'green' if summary.serving_check_passed else 'red'
     console.print(f'Serving check: [{color}]{summary.serving_check}[/{color}]')
-  pusher_cached = 'Pusher' in summary.cached()
-  if summary.pushed_version and not pusher_cached:
-    console.print(f'Pushed version {summary.pushed_version} to {summary.pushed_path}')
-    if summary.rollback_in_effect:
-      console.print(f'[yellow]Rollback in effect:[/yellow] {summary.rollback_in_effect}')
-    if summary.edge_export:
-      color = 'green' if summary.edge_exported else 'yellow'
-      console.print(f'Edge model: [{color}]{summary.edge_export}[/{color}]')
-  elif summary.pushed_version:
-    console.print(f'Nothing new to push: serving version {summary.pushed_version} is unchanged')
-  else:
-    console.print('Nothing pushed.')
+  for line in run_view.push_lines(summary):
+    console.print(line)
   console.print(f'[dim]{result.seconds:.1f} s; spans in window: {result.plan.window}; '
                 f'log: {log_path}[/dim]')
 

@@ -13,6 +13,7 @@ import os
 from html import escape
 from typing import List, Optional
 
+from ctpipe import decision
 from ctpipe.mlmd_inspect import report_data, svg
 from ctpipe.metadata.records import Records
 from ctpipe.mlmd_inspect.run_view import RunView, data_span
@@ -227,6 +228,23 @@ def _evaluation(run: RunView) -> str:
           + _decision(run, result))
 
 
+def _decision_table(result: report_data.Evaluation) -> str:
+  """Every threshold on every slice it names: both models' values, the rule, the outcome."""
+  rows = []
+  for check in decision.checks(result):
+    outcome = check.outcome
+    css = 'ok' if outcome == 'pass' else 'bad' if outcome.startswith('fail') else 'muted'
+    rows.append([escape(check.metric), escape(check.slice_name),
+                 '—' if check.examples is None else f'{check.examples:,.0f}',
+                 _fmt(check.candidate), _fmt(check.baseline),
+                 '' if check.difference is None else f'{check.difference:+.4f}',
+                 escape(check.rule), f'<span class="{css}">{escape(outcome)}</span>'])
+  if not rows:
+    return ''
+  return _table(['metric', 'slice', 'examples', 'candidate', 'baseline', 'Δ', 'rule', 'result'],
+                rows)
+
+
 def _decision(run: RunView, result: report_data.Evaluation) -> str:
   lines = []
   if result.validation_ok:
@@ -235,6 +253,7 @@ def _decision(run: RunView, result: report_data.Evaluation) -> str:
   else:
     lines.append('<p class="bad">Thresholds failed:</p><ul>'
                  + ''.join(f'<li>{escape(f)}</li>' for f in result.failures) + '</ul>')
+  lines.append(_decision_table(result))
   for blessing in run.outputs_of_type('InfraBlessing'):
     reason = blessing.properties.get('serving_check', '')
     lines.append(f'<p>Serving check: {escape(str(reason))}</p>')

@@ -107,8 +107,10 @@ def bar_chart(title: str, bars: Sequence[Tuple[str, float, Optional[float]]],
       x = left + plot_w * baseline / high
       parts.append(f'<line x1="{x:.1f}" y1="{y}" x2="{x:.1f}" y2="{y + row - 2}" '
                    f'stroke="{_PALETTE[1]}" stroke-width="2"/>')
+  legend = (f'bar: candidate; <tspan fill="{_PALETTE[1]}">tick: baseline</tspan>'
+            if any(b is not None for _, _, b in bars) else 'bar: candidate')
   parts.append(f'<text x="{left}" y="{height - 6}" font-size="11">{escape(value_label)} '
-               f'(bar: candidate; <tspan fill="{_PALETTE[1]}">tick: baseline</tspan>)</text>')
+               f'({legend})</text>')
   return _frame(title, width, height, ''.join(parts))
 
 

@@ -51,7 +51,7 @@ def _wait_for_running_trainer(home: Home, proc: subprocess.Popen,
 def _watch(home, data, epochs):
   return [sys.executable, '-m', 'ctpipe.cli', 'watch', '--once', '--home', home.root,
           '--data-root', data, '--window', '1', '--epochs', str(epochs), '--min-auc', '0.5',
-          '--no-edge-export']
+          '--no-edge-export', '--set', 'pipeline.thresholds.max_calibration_error=0.5']
 
 
 def test_watcher_killed_during_trainer_then_restarted_finishes_the_span(tmp_path):

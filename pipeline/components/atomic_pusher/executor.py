@@ -18,6 +18,18 @@ from pipeline.components.atomic_pusher import publishing
 ROLLBACK_PROPERTY = 'rollback_in_effect'
 
 
+def _unblessed_reason(input_dict: Dict[str, List[types.Artifact]]) -> str:
+  """Which blessing withheld the push, in words."""
+  reasons = []
+  for key, words in ((standard_component_specs.MODEL_BLESSING_KEY,
+                      'the Evaluator did not bless the candidate'),
+                     (standard_component_specs.INFRA_BLESSING_KEY, 'the serving check failed')):
+    for blessing in input_dict.get(key, []):
+      if not blessing.get_int_custom_property('blessed'):
+        reasons.append(words)
+  return '; '.join(reasons) or 'not blessed'
+
+
 class AtomicPusherExecutor(tfx_pusher_executor.Executor):
   """Pushes to `<push_destination.filesystem.base_directory>/<n>/` only when blessed."""
 
@@ -27,6 +39,7 @@ class AtomicPusherExecutor(tfx_pusher_executor.Executor):
         output_dict[standard_component_specs.PUSHED_MODEL_KEY])
     if not self.CheckBlessing(input_dict):
       self._MarkNotPushed(model_push)
+      model_push.set_string_custom_property('not_pushed_reason', _unblessed_reason(input_dict))
       return
     destination = pusher_pb2.PushDestination()
     proto_utils.json_to_proto(exec_properties[standard_component_specs.PUSH_DESTINATION_KEY],
