@@ -2,15 +2,53 @@
 
 C++ logging and Python warnings write straight to file descriptor 2, so the whole
 descriptor is redirected for the duration of a run, and Python's root logger (which
-absl uses) writes to the same file.
+absl uses) writes to the same file. What the command itself says on stderr (its errors)
+still reaches the person: `TerminalStderr` writes to the terminal's stderr as it was
+before the redirect.
 """
 import contextlib
+import io
 import logging
 import os
 import re
 import sys
 import time
-from typing import Iterator
+from typing import Iterator, List
+
+# The terminal's stderr while fd 2 is redirected (innermost redirect last).
+_terminal: List[io.TextIOBase] = []
+
+
+class TerminalStderr(io.TextIOBase):
+  """stderr as the person at the terminal sees it, even while fd 2 goes to a log file."""
+
+  @staticmethod
+  def _target():
+    return _terminal[-1] if _terminal else sys.stderr
+
+  def write(self, text: str) -> int:
+    target = self._target()
+    written = target.write(text)
+    target.flush()
+    return written
+
+  def flush(self) -> None:
+    self._target().flush()
+
+  def isatty(self) -> bool:
+    return self._target().isatty()
+
+
+@contextlib.contextmanager
+def _keeping_terminal(saved_fd: int) -> Iterator[None]:
+  """While fd 2 is elsewhere: TerminalStderr writes to a copy of `saved_fd`."""
+  stream = os.fdopen(os.dup(saved_fd), 'w', encoding='utf-8', errors='replace')
+  _terminal.append(stream)
+  try:
+    yield
+  finally:
+    _terminal.remove(stream)
+    stream.close()
 
 # TFX logs the pipeline's metadata connection config, MySQL password included.
 _PASSWORD = re.compile(r'(password\s*[:=]\s*)"(?:[^"\\]|\\.)*"')
@@ -56,7 +94,7 @@ def to_file(log_dir: str, enabled: bool = True) -> Iterator[str]:
     return
   sys.stderr.flush()
   saved = os.dup(2)
-  with open(path, 'ab', buffering=0) as log:
+  with open(path, 'ab', buffering=0) as log, _keeping_terminal(saved):
     os.dup2(log.fileno(), 2)
     try:
       yield path
@@ -76,11 +114,12 @@ def quiet_stderr() -> Iterator[None]:
   sys.stderr.flush()
   saved = os.dup(2)
   null = os.open(os.devnull, os.O_WRONLY)
-  os.dup2(null, 2)
-  try:
-    yield
-  finally:
-    sys.stderr.flush()
-    os.dup2(saved, 2)
-    os.close(saved)
-    os.close(null)
+  with _keeping_terminal(saved):
+    os.dup2(null, 2)
+    try:
+      yield
+    finally:
+      sys.stderr.flush()
+      os.dup2(saved, 2)
+      os.close(saved)
+      os.close(null)

@@ -12,7 +12,7 @@ from typing import Optional, Sequence
 import click
 from rich.console import Console
 
-from ctpipe import config as config_lib
+from ctpipe import config as config_lib, console_logs
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -27,16 +27,18 @@ PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(_
 DEFAULT_CONFIG = os.path.join(PROJECT_ROOT, 'config', 'ctpipe.yaml')
 LOCAL_SECTIONS = ('dataset', 'pipeline', 'local')
 
-# Into a pipe or a file nothing wraps: rich would wrap tables at 80 columns there (a terminal,
-# or COLUMNS when set, gives the real width).
+# Into a pipe or a file nothing wraps: rich would wrap tables at 80 columns there (or at a
+# COLUMNS that a parent process exported); a terminal gives the real width.
 PIPE_WIDTH = 1000
 
 
 def _console(stderr: bool) -> Console:
   stream = sys.stderr if stderr else sys.stdout
-  wide = not stream.isatty() and not os.environ.get('COLUMNS')
-  # No `file=`: the stream is looked up at each print (tests swap it).
-  return Console(highlight=False, soft_wrap=True, stderr=stderr,
+  wide = not stream.isatty()
+  # stdout is looked up at each print (tests swap it); errors go to the terminal's stderr
+  # even while a command keeps TensorFlow's chatter in its log (console_logs).
+  return Console(highlight=False, soft_wrap=True,
+                 file=console_logs.TerminalStderr() if stderr else None,
                  width=PIPE_WIDTH if wide else None)
 
 

@@ -28,6 +28,9 @@ from tests.conftest import PROJECT, write_examples
 pytestmark = pytest.mark.slow  # real pipelines, servers or browsers: `make test`, not `make test-fast`
 
 DATASET = PROJECT.dataset
+# These models' predictions sit at 0, 0.5 and 1: calibration is checked, never binding.
+CALIBRATION_OFF = 10.0
+LOOSE = Thresholds(min_auc=0.5, max_calibration_error=CALIBRATION_OFF)
 
 BEAM_IN_MEMORY = ['--direct_running_mode=in_memory', '--direct_num_workers=1']
 FEATURES = {
@@ -76,7 +79,8 @@ def _model_artifact(root: str, name: str, model: _Model, artifact_id: int):
 def _wide_config() -> tfma.EvalConfig:
   """The pipeline's config, plus a sparse feature's slices and a two-feature slice, with a
   change threshold the candidate fails."""
-  config = evaluation.eval_config(Thresholds(min_auc=0.5, min_accuracy_lift=-1.0), DATASET)
+  config = evaluation.eval_config(Thresholds(min_auc=0.5, min_accuracy_lift=-1.0,
+                                             max_calibration_error=CALIBRATION_OFF), DATASET)
   config.slicing_specs.add(feature_keys=['company'])
   config.slicing_specs.add(feature_keys=['payment_type', 'trip_start_day'])
   config.metrics_specs[0].metrics.add(class_name='BinaryAccuracy', config=json.dumps(
@@ -113,7 +117,7 @@ def evaluator_runs(tmp_path_factory):
   candidate = _model_artifact(root, 'candidate', _Model(0.02, fractional_labels=False), 11)
   baseline = _model_artifact(root, 'baseline', _Model(0.05, fractional_labels=True), 7)
   out = {}
-  first_config = evaluation.eval_config(Thresholds(min_auc=0.5), DATASET)
+  first_config = evaluation.eval_config(LOOSE, DATASET)
   for label, config, base in (('first', first_config, None),
                               ('against_baseline', _wide_config(), baseline)):
     for side, executor_class in (('ours', evaluator.InProcessEvaluatorExecutor),
@@ -254,5 +258,5 @@ def test_an_empty_evaluation_split_is_not_blessed(tmp_path):
   examples = write_examples(str(tmp_path), train_rows=10, eval_rows=0)
   candidate = _model_artifact(str(tmp_path), 'candidate', _Model(0.02, False), 3)
   _, blessing = _evaluate(evaluator.InProcessEvaluatorExecutor, str(tmp_path), 'empty', examples,
-                          evaluation.eval_config(Thresholds(min_auc=0.5), DATASET), candidate)
+                          evaluation.eval_config(LOOSE, DATASET), candidate)
   assert os.listdir(blessing.uri) == ['NOT_BLESSED']

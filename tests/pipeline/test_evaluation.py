@@ -35,6 +35,16 @@ def test_every_threshold_names_its_slices():
   assert ['payment_type'] in slice_keys and ['trip_start_hour'] in slice_keys
 
 
+def test_calibration_is_held_within_its_band_overall():
+  config = evaluation.eval_config(Thresholds(max_calibration_error=0.08), DATASET)
+  calibration = next(m for m in config.metrics_specs[0].metrics if m.class_name == 'Calibration')
+  (guard,) = calibration.per_slice_thresholds
+  assert [dict(s.feature_values) for s in guard.slicing_specs] == [{}]  # overall only
+  bounds = guard.threshold.value_threshold
+  assert math.isclose(bounds.lower_bound.value, 0.92) and math.isclose(bounds.upper_bound.value,
+                                                                       1.08)
+
+
 def test_thresholds_are_checked():
   with pytest.raises(ValueError, match='min_auc'):
     Thresholds(min_auc=1.5)
