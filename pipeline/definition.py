@@ -40,6 +40,7 @@ from pipeline.components.atomic_pusher import AtomicPusherExecutor
 from pipeline.in_process.csv_ingest import InProcessCsvExecutor
 from pipeline.in_process.evaluator import InProcessEvaluatorExecutor
 from pipeline.components.merge_window import MergeWindow
+from pipeline.resolvers.drift_reference import DriftReferenceStrategy
 from pipeline.resolvers.newest_artifact import NewestArtifactStrategy
 from pipeline.components.data_gate import VALIDATED_EXAMPLES_KEY, DataGate
 from pipeline.components.drift_check import DriftCheck
@@ -159,17 +160,22 @@ def create_pipeline(
       input_base=paths.data_root).with_id(DATA_GATE)
   # What the newest trained model learned from (a previous run's TrainingStatistics):
   # the new span's drift is measured against it with the schema's drift comparators.
-  drift_reference = Resolver(
-      # Locally: exactly the newest TrainingStatistics. Vertex's resolver queries by type
-      # alone, at the start of the run: the previous run's newest statistics, i.e. its
-      # training window's (or, if it stopped at the gate, its window's). TFX's
-      # LatestArtifactStrategy fails its local execution when nothing exists yet.
-      strategy_class=(LatestArtifactStrategy if vertex
-                      else NewestArtifactStrategy),
-      statistics=Channel(
-          type=standard_artifacts.ExampleStatistics,
-          producer_component_id=TRAINING_STATISTICS, output_key='statistics'),
-  ).with_id(DRIFT_REFERENCE)
+  training_statistics_channel = Channel(
+      type=standard_artifacts.ExampleStatistics,
+      producer_component_id=TRAINING_STATISTICS, output_key='statistics')
+  if vertex:
+    # Vertex's resolver queries by type alone, at the start of the run: the previous run's
+    # newest statistics, i.e. its training window's (or, if it stopped at the gate, its
+    # window's).
+    drift_reference = Resolver(strategy_class=LatestArtifactStrategy,
+                               statistics=training_statistics_channel)
+  else:
+    # Locally: the newest window that ends before this span (a re-run is not compared with
+    # a window holding the span itself); none on a first run.
+    drift_reference = Resolver(strategy_class=DriftReferenceStrategy,
+                               statistics=training_statistics_channel,
+                               examples=example_gen.outputs['examples'])
+  drift_reference = drift_reference.with_id(DRIFT_REFERENCE)
   drift_check = DriftCheck(
       examples=example_gen.outputs['examples'],
       statistics=statistics_gen.outputs['statistics'],

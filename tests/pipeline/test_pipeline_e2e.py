@@ -118,3 +118,23 @@ def test_broken_span_stops_the_run_before_transform(env):
   found = anomalies_lib.read_anomalies(anomalies[0].uri, ['train', 'eval'], span=3)
   assert {a.feature for a in found} == {'payment_type'}  # recorded in MLMD, readable later
   assert publishing.versions(_model_base(env)) == [1]
+
+
+def test_a_rerun_is_not_compared_with_a_window_that_holds_its_own_span(env, tmp_path):
+  """Re-running the newest span (in a copy of the home): its window's statistics hold the
+  span itself, so there is no drift to measure and none in the recorded reason."""
+  import shutil  # pylint: disable=g-import-not-at-top
+  from ctpipe.home import Home  # pylint: disable=g-import-not-at-top
+  from pipeline import local_runner  # pylint: disable=g-import-not-at-top
+  from tests.conftest import CURATED_SCHEMA  # pylint: disable=g-import-not-at-top
+  copy = Home(str(tmp_path / 'home'))
+  shutil.copytree(env['home'].root, copy.root)
+  data = str(tmp_path / 'data')  # the first run's spans (a later test adds a broken one)
+  shutil.copytree(env['data'], data, ignore=lambda folder, names: [
+      n for n in names if n.startswith('span-') and int(n[5:]) > env['first'].plan.newest])
+  again = local_runner.LocalRun(copy, data, CURATED_SCHEMA, SETTINGS).run()
+  assert again.status == 'completed' and again.plan.newest == env['first'].plan.newest
+  assert again.drift == [] and again.reason == 'manual', (again.reason, again.drift)
+  reader = metadata.MetadataReader.open_sqlite(copy.metadata_path, SETTINGS.pipeline_name)
+  reports = reader.node_outputs(definition.DRIFT_CHECK)
+  assert reports[-1].custom_properties['summary'].startswith('no earlier training window')

@@ -59,7 +59,7 @@ def check(span: int, statistics: types.Artifact, reference: Optional[types.Artif
       DRIFTED_PROPERTY, ','.join(m.feature for m in drift.beyond(measurements)))
   report.set_string_custom_property(
       SUMMARY_PROPERTY, drift.summary(measurements, drift.DRIFT) if reference is not None
-      else 'no training window yet to compare with')
+      else 'no earlier training window to compare with (a first run, or a re-run of a span a window already holds)')
   return measurements
 
 
