@@ -95,12 +95,14 @@ def inspect_group(ctx, project) -> None:
               help='Runs per page, newest first.')
 @click.option('--offset', type=click.IntRange(min=0), default=0, show_default=True,
               help='Runs to skip (the next page: --offset 20).')
+@click.option('--wide', is_flag=True,
+              help='Name the executed components instead of counting them.')
 @_command
-def runs_command(records, limit, offset):
-  """Pipeline runs, newest first: timing, status, trigger, executed/cached, push."""
+def runs_command(records, limit, offset, wide):
+  """Pipeline runs, newest first: data set, timing, status, trigger, executed/cached, push."""
   from ctpipe.mlmd_inspect import render, runs  # pylint: disable=g-import-not-at-top
   rows = runs.list_runs(records, limit, offset)
-  return rows, render.runs_table(rows)
+  return rows, render.runs_table(rows, wide=wide)
 
 @inspect_group.command(name='artifacts')
 @click.option('--type', 'type_name', default=None, help='e.g. Model, Examples, PushedModel.')

@@ -69,6 +69,7 @@ class Execution:
   properties: Dict[str, object]
   inputs: Dict[str, List[int]] = dataclasses.field(default_factory=dict)
   outputs: Dict[str, List[int]] = dataclasses.field(default_factory=dict)
+  run: str = ''  # its pipeline run, where the listing says (inspect executions)
 
   @property
   def seconds(self) -> float:

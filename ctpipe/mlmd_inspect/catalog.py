@@ -3,7 +3,7 @@ from typing import List, Optional
 
 from ml_metadata.metadata_store import metadata_store
 
-from ctpipe.metadata.records import Artifact, Execution, Records
+from ctpipe.metadata.records import RUN_CONTEXT, Artifact, Execution, Records
 
 
 def _page(limit: int, offset: int, filter_query: str = '') -> metadata_store.ListOptions:
@@ -37,4 +37,8 @@ def list_executions(records: Records, run: Optional[str] = None, limit: int = 50
     protos = protos[offset:offset + limit]
   else:
     protos = store.get_executions(list_options=_page(limit, offset))[offset:offset + limit]
-  return records.executions(protos, with_events=True)
+  rows = records.executions(protos, with_events=True)
+  for row in rows:  # a page of executions spans runs: say which each belongs to
+    row.run = run or next((c.name for c in store.get_contexts_by_execution(row.id)
+                           if c.type == RUN_CONTEXT), '')
+  return rows

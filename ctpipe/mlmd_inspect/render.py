@@ -42,23 +42,29 @@ def _yes_no(value) -> str:
   return '-' if value is None else ('[green]yes[/green]' if value else '[red]no[/red]')
 
 
-def runs_table(rows: List[RunRow]) -> Table:
+def runs_table(rows: List[RunRow], wide: bool = False) -> Table:
+  """One line per run: ids and names never wrap; executed and cached components as counts
+  (their names with `wide`, and always in JSON)."""
   table = Table(title='Pipeline runs (newest first)', header_style='bold', show_edge=False)
-  table.add_column('run', overflow='fold')
+  table.add_column('run', no_wrap=True)
+  table.add_column('pipeline', no_wrap=True)
   table.add_column('start', no_wrap=True)
   table.add_column('s', justify='right', no_wrap=True)
   table.add_column('status', no_wrap=True)
-  table.add_column('trigger', no_wrap=True)
+  table.add_column('trigger', overflow='fold')
   table.add_column('blessed', no_wrap=True)
   table.add_column('pushed', justify='right', no_wrap=True)
+  table.add_column('executed', justify='right' if not wide else 'left',
+                   no_wrap=not wide, overflow='fold')
   table.add_column('cached', justify='right', no_wrap=True)
-  table.add_column('executed', overflow='fold', min_width=12)
   for r in rows:
-    executed = ' '.join(r.executed) if r.executed else '-'
+    executed = (' '.join(r.executed) or '-') if wide else str(len(r.executed))
     if r.failed:
       executed += f" [red]failed: {' '.join(r.failed)}[/red]"
-    table.add_row(r.run, r.start[5:], f'{r.seconds:.0f}', _state(r.status), r.trigger,
-                  _yes_no(r.blessed), r.pushed_version or '-', str(len(r.cached)), executed)
+    table.add_row(r.run, r.pipeline or '-', r.start[5:], f'{r.seconds:.0f}', _state(r.status),
+                  r.trigger or '-', _yes_no(r.blessed),
+                  '-' if r.pushed_version is None else str(r.pushed_version), executed,
+                  str(len(r.cached)))
   return table
 
 
@@ -78,15 +84,15 @@ def artifacts_table(rows: List[Artifact]) -> Table:
 
 def executions_table(rows: List[Execution]) -> Table:
   table = Table(title='Executions', header_style='bold', show_edge=False)
-  for name in ('id', 'node', 'state', 'start', 'seconds', 'inputs', 'outputs'):
-    table.add_column(name, overflow='fold',
+  for name in ('id', 'run', 'node', 'state', 'start', 'seconds', 'inputs', 'outputs'):
+    table.add_column(name, overflow='fold', no_wrap=name in ('id', 'run', 'node'),
                      justify='right' if name in ('id', 'seconds') else 'left')
 
   def events(by_key):
     return '; '.join(f'{k}: {",".join(map(str, ids))}' for k, ids in sorted(by_key.items()))
 
   for e in rows:
-    table.add_row(str(e.id), e.node, _state(e.state), timestamp(e.started_ms),
+    table.add_row(str(e.id), e.run or '-', e.node, _state(e.state), timestamp(e.started_ms),
                   f'{e.seconds:.1f}', events(e.inputs), events(e.outputs))
   return table
 

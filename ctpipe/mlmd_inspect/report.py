@@ -46,9 +46,10 @@ def _summary(run: RunView) -> str:
   verdict = ('—' if r.blessed is None else
              '<span class="ok">blessed</span>' if r.blessed else '<span class="bad">not blessed</span>')
   rows = [['pipeline', escape(r.pipeline)], ['status', escape(r.status)],
-          ['trigger', escape(r.trigger)], ['started', escape(r.start)],
+          ['trigger', escape(r.trigger or '-')], ['started', escape(r.start)],
           ['duration', f'{r.seconds:.1f} s'], ['verdict', verdict],
-          ['pushed version', escape(r.pushed_version or 'nothing pushed')]]
+          ['pushed version', escape('nothing pushed' if r.pushed_version is None
+                                           else str(r.pushed_version))]]
   components = [[escape(e.node), escape(e.state.lower()), f'{e.seconds:.1f}']
                 for e in run.executions]
   return (_table(['', ''], rows) + '<h3>Components</h3>'

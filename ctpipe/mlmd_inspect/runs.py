@@ -22,12 +22,12 @@ class RunRow:
   end: str
   seconds: float
   status: str
-  trigger: str
+  trigger: Optional[str]  # None: the run records no reason
   executed: List[str]
   cached: List[str]
   failed: List[str]
   blessed: Optional[bool]
-  pushed_version: Optional[str]
+  pushed_version: Optional[int]
 
 
 def _status(states: List[str]) -> str:
@@ -79,10 +79,16 @@ def _row(records: Records, context, executions) -> RunRow:
       run=context.name,
       pipeline=records.pipeline_of(executions[0].id) if executions else '',
       start=timestamp(start), end=timestamp(end), seconds=(end - start) / 1000.0,
-      status=_status([e.state for e in executions]), trigger=trigger or '-',
+      status=_status([e.state for e in executions]), trigger=trigger or None,
       executed=[e.node for e in executions if e.state == 'COMPLETE'],
       cached=[e.node for e in executions if e.state == 'CACHED'],
       failed=[e.node for e in executions if e.state == 'FAILED'],
       blessed=(bool(blessings[-1].properties.get('blessed')) if blessings else None),
-      pushed_version=(str(pushes[-1].properties.get('pushed_version', '?')) if pushes
-                      else None))
+      pushed_version=_version(pushes[-1].properties.get('pushed_version')) if pushes else None)
+
+
+def _version(value) -> Optional[int]:
+  try:
+    return int(value)
+  except (TypeError, ValueError):
+    return None

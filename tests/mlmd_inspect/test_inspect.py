@@ -27,7 +27,7 @@ def _json(*args):
 def test_runs_of_our_store_say_what_ran_why_and_what_was_pushed(pushed_home):
   home = pushed_home[0].root
   runs = _json('runs', '--home', home, '--limit', '100')
-  pushing = [r for r in runs if r['pushed_version'] == '1']
+  pushing = [r for r in runs if r['pushed_version'] == 1]
   assert len(pushing) == 1
   run = pushing[0]
   assert run['status'] == 'complete' and run['blessed'] is True
@@ -38,9 +38,26 @@ def test_runs_of_our_store_say_what_ran_why_and_what_was_pushed(pushed_home):
   assert runs == sorted(runs, key=lambda r: r['start'], reverse=True)  # newest first
   table = _inspect('runs', '--home', home).output
   assert run['run'] in table and 'manual' in table
+  assert isinstance(run['pushed_version'], int) and run['pipeline'] == 'ctpipe-taxi'
   executions = _json('executions', '--home', home, '--run', run['run'])
   trainer = [e for e in executions if e['node'] == 'Trainer'][0]
   assert trainer['state'] == 'COMPLETE' and 'model' in trainer['outputs']
+
+
+def test_runs_fit_one_line_each_at_160_columns_and_name_components_only_when_wide(pushed_home):
+  from rich.console import Console  # pylint: disable=g-import-not-at-top
+  from ctpipe.mlmd_inspect import render, runs as runs_lib, store  # pylint: disable=g-import-not-at-top
+  rows = runs_lib.list_runs(store.open_records(home=pushed_home[0].root), limit=100)
+  screen = Console(width=160, record=True, color_system=None)
+  screen.print(render.runs_table(rows))
+  lines = screen.export_text().splitlines()
+  body = [line for line in lines if any(r.run in line for r in rows)]
+  assert len(body) == len(rows), lines  # every run on one line, its id whole
+  assert all(len(line) <= 160 for line in lines)
+  assert 'Transform' not in '\n'.join(lines)  # counts, not names
+  wide = Console(width=400, record=True, color_system=None)
+  wide.print(render.runs_table(rows, wide=True))
+  assert 'Transform' in wide.export_text()
 
 
 def test_lineage_of_a_pushed_version_reaches_the_data(pushed_home):
@@ -138,7 +155,7 @@ def test_diff_of_the_backfill_and_the_training_run(pushed_home):
   home = pushed_home[0].root
   runs = _json('runs', '--home', home, '--limit', '100')
   backfill = [r for r in runs if r['trigger'] == 'backfill for manual'][-1]['run']
-  training = [r for r in runs if r['pushed_version'] == '1'][0]['run']
+  training = [r for r in runs if r['pushed_version'] == 1][0]['run']
   found = _json('diff', '--home', home, backfill, training)
   assert found['a'] == backfill and found['b'] == training
   assert found['metrics'] == []  # the backfill run evaluated nothing

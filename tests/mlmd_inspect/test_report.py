@@ -32,7 +32,7 @@ def _browser(*args, timeout=120) -> subprocess.CompletedProcess:
 def test_report_opens_in_a_browser_with_its_charts_and_no_errors(pushed_home, tmp_path):
   home = pushed_home[0].root
   runs = CliRunner().invoke(main, ['inspect', 'runs', '--home', home, '--limit', '100', '--json'])
-  [run] = [r['run'] for r in json.loads(runs.output) if r['pushed_version'] == '1']
+  [run] = [r['run'] for r in json.loads(runs.output) if r['pushed_version'] == 1]
   path = str(tmp_path / 'report.html')
   result = CliRunner().invoke(main, ['report', run, '--home', home, '--output', path])
   assert result.exit_code == 0, result.output + repr(result.exception)

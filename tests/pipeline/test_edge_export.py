@@ -1,5 +1,6 @@
 """The edge (TFLite) model the pipeline publishes answers like the served SavedModel."""
 import json
+import math
 import os
 import shutil
 
@@ -42,6 +43,13 @@ def test_pipeline_published_an_edge_model_that_matches_the_saved_model(pushed_ho
     described = json.load(f)
   assert described['parity']['examples'] > 100
   assert described['parity']['max_abs_diff'] <= TOLERANCE
+  # ML Metadata holds the same figure (as text: its SQLite store rounds doubles to 6 places).
+  from ctpipe.metadata import reader as metadata  # pylint: disable=g-import-not-at-top
+  from pipeline import definition  # pylint: disable=g-import-not-at-top
+  recorded = metadata.MetadataReader.open_sqlite(
+      home.metadata_path, SAMPLE_SETTINGS().pipeline_name).node_outputs(definition.EDGE_EXPORT)
+  stored = float(recorded[0].custom_properties['max_abs_diff'])
+  assert math.isclose(stored, described['parity']['max_abs_diff'], rel_tol=1e-2, abs_tol=1e-12)
   # A device has the .tflite file and nothing else: no vocabulary files, no SavedModel.
   device_copy = str(tmp_path / edge_export.TFLITE_FILE)
   shutil.copyfile(os.path.join(published, edge_export.TFLITE_FILE), device_copy)

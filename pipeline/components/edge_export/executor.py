@@ -70,7 +70,8 @@ class EdgeExportExecutor(base_executor.BaseExecutor):
     edge.set_string_custom_property('version', version)
     edge.set_string_custom_property('published', published)
     edge.set_int_custom_property('size_bytes', result.size_bytes)
-    edge.set_float_custom_property('max_abs_diff', parity.max_abs_diff)
+    # As text: MLMD's SQLite store rounds doubles to 6 decimals (1.2e-07 would read 0.0).
+    edge.set_string_custom_property('max_abs_diff', f'{parity.max_abs_diff:.3e}')
     edge.set_int_custom_property('parity_examples', parity.examples)
     edge.set_string_custom_property(
         REASON_PROPERTY,
