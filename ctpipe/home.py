@@ -14,9 +14,11 @@ lives under one folder (default `.ctpipe/` in the project):
   feedback/            what `watch --feedback` last fired for
   replay/, arrivals/, demo-data/   what `ctpipe replay` keeps
 """
+import contextlib
 import dataclasses
+import fcntl
 import os
-from typing import Optional
+from typing import Iterator, Optional
 
 from ctpipe.config import PipelinePaths
 from ctpipe.metadata import connection
@@ -24,6 +26,11 @@ from ctpipe.metadata import connection
 
 class HomeBusyError(RuntimeError):
   """Another ctpipe process holds the home's lock."""
+
+
+def _busy_message(root: str, holder: str) -> str:
+  return (f'home {root} is in use by another ctpipe run (pid {holder}); wait for it to '
+          'finish or pass another --home')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,3 +130,32 @@ class Home:
 
   def describe_store(self) -> str:
     return connection.describe(self.metadata_config(read_only=True))
+
+  # --- exclusive use ---------------------------------------------------------------
+  @contextlib.contextmanager
+  def locked(self) -> Iterator[None]:
+    """Exclusive use of the home for one process; a second one fails at once (HomeBusyError)."""
+    os.makedirs(self.root, exist_ok=True)
+    fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+      try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+      except BlockingIOError:
+        holder = os.pread(fd, 64, 0).decode(errors='replace').strip() or 'unknown'
+        raise HomeBusyError(_busy_message(self.root, holder)) from None
+      os.ftruncate(fd, 0)
+      os.pwrite(fd, str(os.getpid()).encode(), 0)
+      yield
+    finally:
+      os.close(fd)  # closing releases the flock
+
+  def busy_message(self) -> Optional[str]:
+    """Why the home cannot be used now (another process holds its lock), or None: asked
+    before a command pays for its imports; the run itself then takes the lock."""
+    if not os.path.exists(self.lock_path):
+      return None
+    try:
+      with self.locked():
+        return None
+    except HomeBusyError as e:
+      return str(e)

@@ -3,16 +3,14 @@
 A home holds everything a run writes: `pipeline/` (artifacts), `metadata.db` (ML
 Metadata, SQLite), `serving/<model>/<version>/` (pushed models) and `logs/`.
 """
-import contextlib
 import dataclasses
-import fcntl
 import hashlib
 import os
 import time
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from ctpipe.config import PipelineSettings
-from ctpipe.home import Home, HomeBusyError
+from ctpipe.home import Home
 from ctpipe.metadata import writes
 from ctpipe.metadata.reader import ExecutionInfo, MetadataReader
 from pipeline import definition, progress, spans, window as window_lib
@@ -37,25 +35,6 @@ def user_code_version() -> str:
         with open(path, 'rb') as f:
           digest.update(f.read())
   return digest.hexdigest()[:16]
-
-
-@contextlib.contextmanager
-def locked(home: Home) -> Iterator[None]:
-  """Exclusive use of a home for one process; a second one fails at once with a clear message."""
-  os.makedirs(home.root, exist_ok=True)
-  fd = os.open(home.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-  try:
-    try:
-      fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-      holder = os.pread(fd, 64, 0).decode(errors='replace').strip() or 'unknown'
-      raise HomeBusyError(f'home {home.root} is in use by another ctpipe run (pid {holder}); '
-                          'wait for it to finish or pass another --home') from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, str(os.getpid()).encode(), 0)
-    yield
-  finally:
-    os.close(fd)  # closing releases the flock
 
 
 def check_definition_against_schema(dataset, schema_file: str) -> None:
@@ -230,7 +209,7 @@ class LocalRun:
     if not available:
       raise spans.SpanLayoutError(f'no span to run in {self.data_root}')
     self.home.check_store()
-    with locked(self.home):
+    with self.home.locked():
       start = time.time()
       reader = self.reader()
       if reader:

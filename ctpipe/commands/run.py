@@ -95,6 +95,10 @@ def run(project, data_root, home, schema_file, window, epochs, min_auc, beam_mod
   schema_file = schema_of(project, schema_file)
   beam_mode = beam_mode or project.local.beam_mode
   console.print(f'ctpipe run: data {data_root} → home {runner_home.root}')
+  busy = runner_home.busy_message()  # before ~20 s of imports
+  if busy:
+    errors.print(f'[red]error:[/red] {busy}')
+    sys.exit(EXIT_HOME_BUSY)
   log_dir = runner_home.log_dir
   with console_logs.to_file(log_dir, enabled=not verbose) as log_path:
     # TensorFlow, TFX and Google's client libraries print while importing: inside the redirect.

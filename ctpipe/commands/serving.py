@@ -150,15 +150,19 @@ def predict(project, input_path, output_dir, home, version, verbose) -> None:
     chosen = version or versions.target_version(base)
     model_dir = os.path.join(base, str(chosen)) if chosen else None
     if model_dir is None or not os.path.isdir(model_dir):
-      which = f'version {version}' if version else 'pushed model'
-      error = f'no {which} under {base}; run the pipeline first (`ctpipe run`)'
+      available = versions.list_versions(base) if os.path.isdir(base) else []
+      if version and available:
+        error = f'no version {version} under {base}; it has versions {available}'
+      else:
+        error = f'no pushed model under {base}; run the pipeline first (`ctpipe run`)'
     else:
       try:
         pattern = batch_predict.run(input_path, output_dir, model_dir, outputs.batch_columns(
             project.dataset.task, project.dataset.label, project.dataset.classes))
+        rows = batch_predict.count_rows(pattern)
       except (FileNotFoundError, ValueError) as e:
         error = str(e)
   if error:
     errors.print(f'[red]error:[/red] {error}')
     sys.exit(EXIT_FAILURE)
-  console.print(f'Scored with version {chosen}: {pattern}')
+  console.print(f'Scored {rows:,} rows with version {chosen}: {pattern}')

@@ -122,3 +122,12 @@ def run(input_path: str, output_dir: str, model_dir: str, columns: Sequence[Colu
          | 'Write' >> beam.io.WriteToText(prefix, file_name_suffix='.csv',
                                           header=buffer.getvalue()))
   return prefix + '*.csv'
+
+
+def count_rows(pattern: str) -> int:
+  """Rows written to the output shards matching `pattern` (each shard has a header)."""
+  total = 0
+  for name in glob.glob(pattern):
+    with open(name, newline='') as f:
+      total += max(0, sum(1 for _ in csv.reader(f)) - 1)
+  return total

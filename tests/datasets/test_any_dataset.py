@@ -86,6 +86,11 @@ def test_batch_prediction_appends_the_data_sets_outputs(breast_cancer, tmp_path)
       header = next(reader)
       rows += list(reader)
   assert header[-2:] == ['prediction', 'probability'] and len(rows) == 50
+  assert 'Scored 50 rows with version 1' in proc.stdout, proc.stdout
+  missing = _cli('predict', '--config', breast_cancer['config'], '--input', str(tmp_path / 'in'),
+                 '--output', str(tmp_path / 'out2'), '--version', '9', timeout=600)
+  assert missing.returncode == 1 and 'no version 9' in missing.stderr, missing.stderr
+  assert 'it has versions [1' in missing.stderr and not missing.stdout.strip()
   assert {row[-2] for row in rows} <= {'0', '1'}  # the class: 1 is the positive class
 
 

@@ -9,7 +9,7 @@ from pipeline import local_runner, window
 
 
 def _hold_lock(root, ready, release):
-  with local_runner.locked(Home(root)):
+  with Home(root).locked():
     ready.set()
     release.wait(30)
 
@@ -22,13 +22,39 @@ def test_second_run_on_the_same_home_fails_fast_with_the_holder(tmp_path):
   try:
     assert ready.wait(30)
     with pytest.raises(HomeBusyError, match=f'pid {holder.pid}'):
-      with local_runner.locked(Home(str(tmp_path))):
+      with Home(str(tmp_path)).locked():
         pass
   finally:
     release.set()
     holder.join(30)
-  with local_runner.locked(Home(str(tmp_path))):  # free again
+  with Home(str(tmp_path)).locked():  # free again
     assert os.path.exists(tmp_path / '.lock')
+
+
+def test_ctpipe_run_on_a_busy_home_exits_4_before_loading_tensorflow(tmp_path):
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  import time  # pylint: disable=g-import-not-at-top
+  from tests.conftest import REPO  # pylint: disable=g-import-not-at-top
+  ctx = multiprocessing.get_context('fork')
+  ready, release = ctx.Event(), ctx.Event()
+  holder = ctx.Process(target=_hold_lock, args=(str(tmp_path), ready, release))
+  holder.start()
+  try:
+    assert ready.wait(30)
+    started = time.monotonic()
+    probe = ('import runpy, sys\n'
+             f'sys.argv = ["ctpipe", "run", "--home", {str(tmp_path)!r}]\n'
+             'try:\n  runpy.run_module("ctpipe.cli", run_name="__main__")\n'
+             'except SystemExit as e:\n  print("exit", e.code, "tensorflow" in sys.modules)\n')
+    proc = subprocess.run([sys.executable, '-c', probe], cwd=REPO, capture_output=True,
+                          text=True, timeout=120)
+    seconds = time.monotonic() - started
+  finally:
+    release.set()
+    holder.join(30)
+  assert proc.stdout.strip().splitlines()[-1] == 'exit 4 False', proc.stdout + proc.stderr
+  assert f'pid {holder.pid}' in proc.stderr and seconds < 15, (seconds, proc.stderr)
 
 
 def test_plan_backfills_only_window_spans_never_ingested():
