@@ -43,6 +43,8 @@ class Check:
   def outcome(self) -> str:
     if self.candidate is None:
       return 'fail: no examples'
+    if self.candidate != self.candidate:
+      return 'n/a: undefined on this slice (one class only)'
     return {True: 'pass', False: 'fail', None: 'n/a: no baseline'}[self.passed]
 
 
@@ -134,7 +136,9 @@ def checks(evaluation: Evaluation) -> List[Check]:
           for slice_name, values in named:
             candidate = values.candidate.get(name) if values else None
             baseline = values.baseline.get(name) if values else None
+            undefined = candidate is not None and candidate != candidate
             found.append(Check(name, slice_name, candidate, baseline, words,
-                               rule(candidate, baseline) if values else False,
+                               (None if undefined else rule(candidate, baseline)) if values
+                               else False,
                                values.candidate.get('example_count') if values else None))
   return sorted(found, key=lambda c: c.slice_name != 'all data')

@@ -69,8 +69,13 @@ def _natural(text: str):
 
 
 def _metrics(values: dict) -> Dict[str, float]:
-  return {name: float(value['doubleValue']) for name, value in values.items()
-          if isinstance(value, dict) and 'doubleValue' in value}
+  """A slice's scalar metrics; AUC is NaN (undefined) where the slice holds one class only
+  (TFMA writes 0 there, which reads as the worst possible ranking)."""
+  found = {name: float(value['doubleValue']) for name, value in values.items()
+           if isinstance(value, dict) and 'doubleValue' in value}
+  if 'auc' in found and found.get('mean_label') in (0.0, 1.0):
+    found['auc'] = float('nan')
+  return found
 
 
 def _plots(result) -> Tuple[List[Tuple[float, float]], List[Tuple[float, float]]]:

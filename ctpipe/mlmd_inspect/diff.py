@@ -21,16 +21,31 @@ from ctpipe.mlmd_inspect.runs import list_runs_by_name
 _IGNORED_PROPERTIES = ('component_id', 'pipeline_root', 'run_id', 'pipeline_run_id')
 
 
+# Slices smaller than this on either side are listed, never ranked as moves (one trip
+# flips a one-trip slice's accuracy from 1 to 0).
+MIN_RANKED_EXAMPLES = 30
+
+
 @dataclasses.dataclass
 class MetricChange:
   slice_name: str
   metric: str
   a: Optional[float]
   b: Optional[float]
+  examples_a: Optional[float] = None
+  examples_b: Optional[float] = None
 
   @property
   def delta(self) -> Optional[float]:
-    return None if self.a is None or self.b is None else self.b - self.a
+    if self.a is None or self.b is None or self.a != self.a or self.b != self.b:
+      return None  # missing, or undefined (NaN) on one side
+    return self.b - self.a
+
+  @property
+  def ranked(self) -> bool:
+    """Large enough on both sides for its change to count as a move."""
+    return (self.examples_a or 0) >= MIN_RANKED_EXAMPLES and (
+        self.examples_b or 0) >= MIN_RANKED_EXAMPLES
 
 
 @dataclasses.dataclass
@@ -96,9 +111,11 @@ def _metric_changes(a: RunView, b: RunView) -> List[MetricChange]:
   slices_a = {s.slice_name: s.candidate for s in ea.slices}
   slices_b = {s.slice_name: s.candidate for s in eb.slices}
   for slice_name in sorted(set(slices_a) | set(slices_b)):
-    for name in ('binary_accuracy', 'auc', 'example_count'):
-      changes.append(MetricChange(slice_name, name, slices_a.get(slice_name, {}).get(name),
-                                  slices_b.get(slice_name, {}).get(name)))
+    in_a, in_b = slices_a.get(slice_name, {}), slices_b.get(slice_name, {})
+    for name in ('binary_accuracy', 'accuracy', 'auc', 'rmse', 'example_count'):
+      if name in in_a or name in in_b:
+        changes.append(MetricChange(slice_name, name, in_a.get(name), in_b.get(name),
+                                    in_a.get('example_count'), in_b.get('example_count')))
   return changes
 
 

@@ -29,6 +29,8 @@ def to_json(value) -> str:
       return [plain(x) for x in v]
     if isinstance(v, dict):
       return {str(k): plain(x) for k, x in v.items()}
+    if isinstance(v, float) and v != v:
+      return None  # undefined (e.g. AUC on a one-class slice): JSON has no NaN
     return v
   return json.dumps(plain(value), indent=2, default=str)
 
@@ -148,11 +150,11 @@ def diff_view(difference) -> Group:
       table.add_row(m.metric, _number(m.a), _number(m.b), _delta(m.delta))
     parts.append(table)
     moved = sorted((m for m in difference.metrics if m.slice_name != 'all data'
-                    and m.metric != 'example_count' and m.delta is not None
+                    and m.metric != 'example_count' and m.delta is not None and m.ranked
                     and abs(m.delta) >= 0.005), key=lambda m: -abs(m.delta))
     if moved:
-      table = Table(title='Slices that moved by 0.005 or more', header_style='bold',
-                    show_edge=False)
+      table = Table(title='Slices that moved by 0.005 or more (slices of 30 or more examples '
+                          'on both sides)', header_style='bold', show_edge=False)
       for name in ('slice', 'metric', 'A', 'B', 'B − A'):
         table.add_column(name, justify='left' if name in ('slice', 'metric') else 'right')
       for m in moved[:20]:
@@ -190,7 +192,9 @@ def diff_view(difference) -> Group:
 
 
 def _number(value) -> str:
-  return '-' if value is None else f'{value:.4f}'
+  if value is None:
+    return '-'
+  return 'n/a' if value != value else f'{value:.4f}'
 
 
 def _delta(value) -> str:

@@ -176,3 +176,21 @@ def test_diff_on_tfx_own_example_store():
   found = _json('diff', '--db', TFX_EXAMPLE_STORE, run['run'], f"v{run['pushed_version']}")
   assert found['a'] == found['b'] == run['run'] and found['schema_diff'] == []
   assert found['changed_inputs'] == {} and found['only_in_a'] == found['only_in_b'] == []
+
+
+def test_diff_ranks_only_slices_large_enough_and_shows_undefined_auc_as_na():
+  from rich.console import Console  # pylint: disable=g-import-not-at-top
+  from ctpipe.mlmd_inspect import diff as diff_lib, render  # pylint: disable=g-import-not-at-top
+  changes = [diff_lib.MetricChange('all data', 'auc', 0.95, 0.96, 5000, 5000),
+             diff_lib.MetricChange('payment_type=Unknown', 'auc', 0.6667, float('nan'), 3, 1),
+             diff_lib.MetricChange('payment_type=Dispute', 'binary_accuracy', 1.0, 0.0, 1, 1),
+             diff_lib.MetricChange('payment_type=Cash', 'binary_accuracy', 0.99, 0.97, 3300,
+                                   3310)]
+  difference = diff_lib.Difference('A', 'B', changes, [], [], (None, None), {}, {}, [], [])
+  screen = Console(width=200, record=True, color_system=None)
+  screen.print(render.diff_view(difference))
+  text = screen.export_text()
+  moved = text.split('Slices that moved', 1)[1].split('Schema', 1)[0]
+  assert 'payment_type=Cash' in moved
+  assert 'Dispute' not in moved and 'Unknown' not in moved  # 1 and 3 examples: not moves
+  assert changes[1].delta is None  # undefined on one side: no difference to rank
