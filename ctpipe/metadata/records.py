@@ -23,9 +23,13 @@ _HIDDEN_PROPERTIES = ('tfx_version', 'is_external', 'state', 'name', 'producer_c
 
 
 def value_of(value: metadata_store_pb2.Value):
+  """A property's value as plain Python: a struct as a dict, a proto as its text."""
   kind = value.WhichOneof('value')
-  if kind in ('proto_value', 'struct_value'):
-    return str(getattr(value, kind))
+  if kind == 'struct_value':
+    from google.protobuf import json_format  # pylint: disable=g-import-not-at-top
+    return json_format.MessageToDict(value.struct_value)
+  if kind == 'proto_value':
+    return str(value.proto_value)
   return getattr(value, kind) if kind else None
 
 
@@ -53,8 +57,10 @@ class Artifact:
     """Type, id and the properties that identify it (span, version, blessing)."""
     bits = []
     for key in ('span', 'version', 'split_names', 'blessed', 'pushed', 'pushed_version'):
-      if key in self.properties and self.properties[key] not in (None, ''):
-        bits.append(f'{key}={self.properties[key]}')
+      value = self.properties.get(key)
+      # Plain values only: a struct (ExampleAnomalies' per-split `blessed`) is not a word.
+      if isinstance(value, (int, float, str)) and value != '' and len(str(value)) <= 60:
+        bits.append(f'{key}={value}')
     return f'{self.type} #{self.id}' + (f' ({", ".join(bits)})' if bits else '')
 
 

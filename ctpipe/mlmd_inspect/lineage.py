@@ -76,6 +76,19 @@ def _executions_by_id(records: Records, ids: Set[int]) -> List[Execution]:
   return records.executions(records.store.get_executions_by_id(sorted(ids)), with_events=True)
 
 
+_CACHED = 5  # metadata_store_pb2.Execution.CACHED
+
+
+def _original_producers(store, execution_ids: Set[int]) -> Set[int]:
+  """The executions that made an artifact, not the later runs' cached executions that
+  only re-published it (when a made one is among them)."""
+  if len(execution_ids) < 2:
+    return execution_ids
+  made = {e.id for e in store.get_executions_by_id(sorted(execution_ids))
+          if e.last_known_state != _CACHED}
+  return made or execution_ids
+
+
 def upstream(records: Records, target: Artifact, with_metrics: bool = False) -> Lineage:
   store = records.store
   seen_artifacts = {target.id}
@@ -87,6 +100,7 @@ def upstream(records: Records, target: Artifact, with_metrics: bool = False) -> 
     artifact_id = queue.popleft()
     producers = {e.execution_id for e in store.get_events_by_artifact_ids([artifact_id])
                  if e.type in OUTPUT_EVENTS} - seen_executions
+    producers = _original_producers(store, producers)
     if not producers:
       continue
     seen_executions |= producers

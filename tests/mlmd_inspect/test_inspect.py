@@ -64,6 +64,9 @@ def test_lineage_of_a_pushed_version_reaches_the_data(pushed_home):
   home = pushed_home[0].root
   found = _json('lineage', '--home', home, 'v1')
   assert found['target']['type'] == 'PushedModel'
+  # What made the version, not later runs that found the same artifacts in their cache.
+  assert {e['state'] for e in found['executions']} == {'COMPLETE'}, found['executions']
+  assert 'fields {' not in _inspect('lineage', '--home', home, 'v1').output  # no raw protobuf
   nodes = [e['node'] for e in found['executions']]
   for node in ('CsvExampleGen', 'StatisticsGen', 'DataGate', 'MergeWindow', 'Transform',
                'Trainer', 'Evaluator', 'ServingCheck', 'Pusher'):
