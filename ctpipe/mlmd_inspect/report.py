@@ -25,7 +25,8 @@ h1{font-size:22px} h2{font-size:18px;border-bottom:1px solid #ddd;padding-bottom
 table.data{border-collapse:collapse;margin:8px 0;font-size:13px}
 table.data td,table.data th{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}
 table.data th{background:#f4f4f4} .ok{color:#137333;font-weight:bold} .bad{color:#b3261e;font-weight:bold}
-.muted{color:#666} .charts{display:flex;flex-wrap:wrap;gap:16px} svg.chart{background:#fff}
+.muted{color:#666} .charts{display:flex;flex-wrap:wrap;gap:16px} svg.chart{background:#fff;max-width:100%;height:auto}
+.banner{border:2px solid #b3261e;background:#fdecea;padding:8px 12px;font-weight:bold}
 """
 _NODE_COLOURS = {'COMPLETE': '#cdeccd', 'CACHED': '#d3e7f5', 'FAILED': '#f6c9c6',
                  'CANCELED': '#eddcf2', 'RUNNING': '#fbeec1'}
@@ -71,18 +72,42 @@ def _lineage_graph(run: RunView) -> str:
   nodes = [(e.node, e.node, _NODE_COLOURS.get(e.state, '#eee')) for e in run.executions]
   legend = ', '.join(f'<span style="background:{c};padding:0 6px">{s.lower()}</span>'
                      for s, c in _NODE_COLOURS.items())
-  graph = svg.dag('Lineage of this run (artifacts flow left to right)', nodes, sorted(edges))
-  return f'<div style="overflow-x:auto">{graph}</div><p class="muted">{legend}</p>'
+  graph = svg.dag('Lineage of this run (artifacts flow top to bottom)', nodes, sorted(edges))
+  return f'<div>{graph}</div><p class="muted">{legend}</p>'
+
+
+def _producer_node(run: RunView, artifact) -> str:
+  return next((e.node for e in run.executions for ids in e.outputs.values()
+               if artifact.id in ids), '')
+
+
+def _missing_bar(fraction: float) -> str:
+  """The share of missing values, at a glance: a red bar beside the figure."""
+  width = max(0.0, min(1.0, fraction)) * 60
+  return (f'<span style="display:inline-block;width:60px;height:8px;background:#eee">'
+          f'<span style="display:block;width:{width:.0f}px;height:8px;background:#d62728">'
+          f'</span></span> {fraction:.1%}')
 
 
 def _statistics(run: RunView) -> str:
   parts = []
   for artifact in run.outputs_of_type('ExampleStatistics'):
+    if not os.path.exists(artifact.uri):
+      parts.append(f'<p class="bad">The statistics of artifact #{artifact.id} are gone: '
+                   f'{escape(artifact.uri)} does not exist (the store outlived its files).</p>')
+      continue
+    node = _producer_node(run, artifact)
     for split in report_data.splits(artifact.uri):
-      rows = [[escape(f.name), f.kind, str(f.count), f'{f.missing_fraction:.1%}', escape(f.summary)]
-              for f in report_data.feature_stats(report_data.load_statistics(artifact.uri, split))]
-      parts.append(f'<h3>Span {run.span(artifact)}, split {escape(split)}</h3>'
-                   + _table(['feature', 'kind', 'present', 'missing', 'summary'], rows))
+      stats = report_data.feature_stats(report_data.load_statistics(artifact.uri, split))
+      rows = [[escape(f.name), f.kind, f'{f.count:,}', _missing_bar(f.missing_fraction),
+               svg.mini_bars(f'distribution of {f.name}', f.distribution), escape(f.summary)]
+              for f in stats]
+      if node == 'TrainingStatistics':
+        heading = f'Training window (the spans this run trained on), split {escape(split)}'
+      else:
+        heading = f'Span {run.span(artifact)}, split {escape(split)}'
+      parts.append(f'<h3>{heading}</h3>' + _table(
+          ['feature', 'kind', 'present', 'missing', 'distribution', 'summary'], rows))
   return ''.join(parts) or '<p class="muted">No statistics in this run.</p>'
 
 
@@ -292,6 +317,9 @@ def build(records: Records, run_name: str) -> str:
   ]
   body = ''.join(f'<h2 id="{escape(t.lower().replace(" ", "-"))}">{escape(t)}</h2>{_safe(make)}'
                  for t, make in sections)
+  if 'DataGate' in run.row.failed:
+    body = ('<p class="banner">The data gate stopped this run: the new span does not match '
+            'the curated schema (see Anomalies). Nothing was trained or pushed.</p>' + body)
   made = datetime.datetime.now().strftime('%Y-%m-%d %H:%M:%S')
   return ('<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
           f'<title>Run {escape(run_name)}</title><style>{_CSS}</style></head><body>'

@@ -7,7 +7,7 @@ a report of a run stopped by the data gate (no evaluation) still renders.
 import dataclasses
 import glob
 import os
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from ctpipe import tfma_results
 from ctpipe.tfma_results import Evaluation, SliceMetrics
@@ -24,6 +24,9 @@ class FeatureStats:
   count: int
   missing_fraction: float
   summary: str  # mean/std/min/max, or unique and top values
+  # The distribution, as (bucket or value, share of the present values): a numeric
+  # feature's standard histogram, a string feature's top values.
+  distribution: List[Tuple[str, float]] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass
@@ -57,17 +60,30 @@ def feature_stats(statistics) -> List[FeatureStats]:
       summary = (f'mean {s.mean:.4g}, std {s.std_dev:.4g}, min {s.min:.4g}, '
                  f'max {s.max:.4g}, zeros {s.num_zeros}')
       kind = 'numeric'
+      distribution = _histogram(s)
     elif feature.HasField('string_stats'):
       s = feature.string_stats
       common = s.common_stats
       top = ', '.join(f'{v.value} ({int(v.frequency)})' for v in s.top_values[:4])
       summary = f'{s.unique} unique; top: {top}'
       kind = 'string'
+      present = common.num_non_missing or 1
+      distribution = [(str(v.value), v.frequency / present) for v in s.top_values[:8]]
     else:
       continue
     rows.append(FeatureStats(name, kind, int(common.num_non_missing),
-                             common.num_missing / total, summary))
+                             common.num_missing / total, summary, distribution))
   return rows
+
+
+def _histogram(num_stats) -> List[Tuple[str, float]]:
+  """A numeric feature's standard (equal-width) histogram as (range, share) pairs."""
+  for histogram in num_stats.histograms:
+    if histogram.type == histogram.STANDARD and histogram.buckets:
+      total = sum(b.sample_count for b in histogram.buckets) or 1.0
+      return [(f'{b.low_value:.4g}–{b.high_value:.4g}', b.sample_count / total)
+              for b in histogram.buckets]
+  return []
 
 
 def anomalies_table_html(uri: str, split: str) -> str:

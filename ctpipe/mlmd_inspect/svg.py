@@ -115,10 +115,12 @@ def bar_chart(title: str, bars: Sequence[Tuple[str, float, Optional[float]]],
 
 
 def dag(title: str, nodes: Sequence[Tuple[str, str, str]], edges: Sequence[Tuple[str, str]],
-        width: int = 900) -> str:
-  """Components as boxes in layers by dependency depth; `nodes` are (id, label, colour)."""
+        width: int = 1000) -> str:
+  """Components as boxes in layers by dependency depth, top to bottom, every layer centred
+  and wrapped to `width` (the graph always fits it); `nodes` are (id, label, colour).
+  Edges are curves drawn beneath the boxes, from a box's bottom to the next one's top."""
   depth: Dict[str, int] = {n: 0 for n, _, _ in nodes}
-  for _ in range(len(nodes)):  # longest-path layering; edges go left to right
+  for _ in range(len(nodes)):  # longest-path layering
     changed = False
     for a, b in edges:
       if a in depth and b in depth and depth[b] < depth[a] + 1:
@@ -129,15 +131,20 @@ def dag(title: str, nodes: Sequence[Tuple[str, str, str]], edges: Sequence[Tuple
   layers: Dict[int, List[str]] = {}
   for node_id, _, _ in nodes:
     layers.setdefault(depth[node_id], []).append(node_id)
-  columns = max(layers) + 1 if layers else 1
-  box_w, box_h, gap_y = 118, 26, 14
-  col_w = max(box_w + 16, (width - 20) / columns)
-  height = 40 + max((len(v) for v in layers.values()), default=1) * (box_h + gap_y)
-  width = int(20 + col_w * columns)
+  box_w, box_h, gap_x, gap_y, top = 160, 26, 16, 30, 30
+  per_row = max(1, int((width - 20 + gap_x) // (box_w + gap_x)))
   where: Dict[str, Point] = {}
-  for layer, ids in layers.items():
-    for i, node_id in enumerate(ids):
-      where[node_id] = (10 + layer * col_w, 30 + i * (box_h + gap_y))
+  y = top
+  for layer in sorted(layers):
+    ids = layers[layer]
+    for start in range(0, len(ids), per_row):
+      row = ids[start:start + per_row]
+      row_w = len(row) * box_w + (len(row) - 1) * gap_x
+      x0 = (width - row_w) / 2
+      for i, node_id in enumerate(row):
+        where[node_id] = (x0 + i * (box_w + gap_x), y)
+      y += box_h + gap_y
+  height = y + 4
   parts = [f'<text x="10" y="16" font-size="13" font-weight="bold">{escape(title)}</text>',
            '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="6" '
            'markerHeight="6" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#888"/></marker>'
@@ -145,12 +152,34 @@ def dag(title: str, nodes: Sequence[Tuple[str, str, str]], edges: Sequence[Tuple
   for a, b in edges:
     if a in where and b in where:
       (x1, y1), (x2, y2) = where[a], where[b]
-      parts.append(f'<line x1="{x1 + box_w:.1f}" y1="{y1 + box_h / 2:.1f}" x2="{x2:.1f}" '
-                   f'y2="{y2 + box_h / 2:.1f}" stroke="#888" marker-end="url(#arrow)"/>')
+      sx, sy, ex, ey = x1 + box_w / 2, y1 + box_h, x2 + box_w / 2, y2
+      bend = max(12.0, (ey - sy) / 2)
+      parts.append(f'<path class="edge" d="M{sx:.1f},{sy:.1f} C{sx:.1f},{sy + bend:.1f} '
+                   f'{ex:.1f},{ey - bend:.1f} {ex:.1f},{ey:.1f}" fill="none" stroke="#aaa" '
+                   f'marker-end="url(#arrow)"/>')
   for node_id, label, colour in nodes:
     x, y = where[node_id]
     parts.append(f'<g class="node"><rect x="{x:.1f}" y="{y:.1f}" width="{box_w}" '
                  f'height="{box_h}" rx="4" fill="{colour}" stroke="#555"/>'
-                 f'<text x="{x + box_w / 2:.1f}" y="{y + 17:.1f}" font-size="10.5" '
-                 f'text-anchor="middle">{escape(label[:20])}</text></g>')
+                 f'<text x="{x + box_w / 2:.1f}" y="{y + 17:.1f}" font-size="11" '
+                 f'text-anchor="middle">{escape(label)}</text></g>')
   return _frame(title, width, int(height), ''.join(parts))
+
+
+def mini_bars(title: str, values: Sequence[Tuple[str, float]], width: int = 180,
+              height: int = 28) -> str:
+  """A feature's distribution in a table cell: one bar per bucket or value, its share as the
+  height; each bar's `<title>` names it (hover)."""
+  if not values:
+    return ''
+  gap = 1
+  bar_w = max(1.0, (width - gap * (len(values) - 1)) / len(values))
+  high = max(v for _, v in values) or 1.0
+  parts = []
+  for i, (label, share) in enumerate(values):
+    h = max(1.0, (height - 2) * share / high)
+    x = i * (bar_w + gap)
+    parts.append(f'<rect class="bar" x="{x:.1f}" y="{height - h:.1f}" width="{bar_w:.1f}" '
+                 f'height="{h:.1f}" fill="{_PALETTE[0]}"><title>{escape(label)}: '
+                 f'{share:.1%}</title></rect>')
+  return _frame(title, width, height, ''.join(parts))

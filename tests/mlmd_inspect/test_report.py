@@ -65,6 +65,47 @@ def test_report_opens_in_a_browser_with_its_charts_and_no_errors(pushed_home, tm
   assert os.path.getsize(screenshot) > 50_000  # a rendered page, not a blank one
 
 
+def _measured(path: str, tmp_path, width: int) -> dict:
+  """The report laid out by Chromium at `width` CSS pixels, measured by a script added to a
+  copy (the report itself has none): each lineage box's right edge and the page's width."""
+  with open(path, encoding='utf-8') as f:
+    html = f.read()
+  probe = ('<script>window.onload=()=>{const out={page:document.documentElement.clientWidth,'
+           'nodes:[...document.querySelectorAll("g.node rect")].map(r=>{const b='
+           'r.getBoundingClientRect();return [b.left,b.right]}),'
+           'histograms:document.querySelectorAll("svg title").length,'
+           'distributions:[...document.querySelectorAll("svg title")].filter(t=>t.textContent'
+           '.startsWith("distribution of")).length};'
+           'document.body.setAttribute("data-measured",JSON.stringify(out));};</script>')
+  copy = tmp_path / f'measured-{width}.html'
+  copy.write_text(html.replace('</body>', probe + '</body>'), encoding='utf-8')
+  dom = _browser(f'--window-size={width},2000', '--virtual-time-budget=5000', '--dump-dom',
+                 f'file://{copy}')
+  assert dom.returncode == 0, dom.stderr[-2000:]
+  found = re.search(r'data-measured="([^"]*)"', dom.stdout)
+  assert found, dom.stdout[-2000:]
+  return json.loads(found.group(1).replace('&quot;', '"'))
+
+
+def test_report_lineage_fits_the_page_and_every_feature_has_a_distribution(pushed_home, tmp_path):
+  home = pushed_home[0].root
+  runs = CliRunner().invoke(main, ['inspect', 'runs', '--home', home, '--limit', '100', '--json'])
+  [run] = [r['run'] for r in json.loads(runs.output) if r['pushed_version'] == 1]
+  path = str(tmp_path / 'report.html')
+  result = CliRunner().invoke(main, ['report', run, '--home', home, '--output', path])
+  assert result.exit_code == 0, result.output
+  for width in (1200, 900):
+    measured = _measured(path, tmp_path, width)
+    assert len(measured['nodes']) >= 10
+    outside = [box for box in measured['nodes'] if box[0] < 0 or box[1] > measured['page']]
+    assert not outside, (width, measured['page'], outside)  # every box inside the viewport
+  with open(path, encoding='utf-8') as f:
+    html = f.read()
+  features = html.count('<title>distribution of ')
+  assert features >= 15 and measured['distributions'] == features  # one per feature row
+  assert 'Training window (the spans this run trained on)' in html
+
+
 def test_report_of_tfx_own_example_store(tmp_path):
   store = os.path.join(REPO, 'tests', 'data', 'tfx_taxi_example.mlmd.sqlite')
   path = str(tmp_path / 'peer.html')
