@@ -9,7 +9,7 @@ import click
 
 from ctpipe.commands.common import (console, data_root_of, errors, home_of, schema_of,
                                     with_config)
-from ctpipe.commands.run import print_phase, write_report
+from ctpipe.commands.run import print_end, print_phase, print_start, write_report
 
 POLICIES = ['every-span', 'on-trigger']
 
@@ -35,6 +35,25 @@ def _training_options(fn):
   return fn
 
 
+# Phase lines that every run of a span repeats (its ingestion, then its training run): the
+# Beam mode, the spans a window leaves out. Said again only when they change.
+_REPEATED_PHASES = ('Beam: ', 'spans ')
+
+
+def _phases_once():
+  """A phase printer that says a repeated line (`_REPEATED_PHASES`) only when it changed."""
+  last = {}
+
+  def say(text: str) -> None:
+    kind = next((k for k in _REPEATED_PHASES if text.startswith(k)), None)
+    if kind is not None:
+      if last.get(kind) == text:
+        return
+      last[kind] = text
+    print_phase('  ' + text)
+  return say
+
+
 def build(project, runner_home, data_root, schema_file, window, epochs, min_auc, retrain,
           no_edge_export, warm_start, ledger_dir=None, periods=None, extra_triggers=None,
           cron=None, interval=60.0):
@@ -47,7 +66,10 @@ def build(project, runner_home, data_root, schema_file, window, epochs, min_auc,
   settings = project.pipeline.replace(window_spans=window, epochs=epochs, min_auc=min_auc,
                                       edge_export=False if no_edge_export else None,
                                       warm_start=warm_start or None)
-  observer = local_runner.RunObserver(on_phase=lambda text: print_phase('  ' + text))
+  # Each component as it starts and ends, as `ctpipe run` shows them (a training run of a
+  # watch takes a minute or more).
+  observer = local_runner.RunObserver(on_phase=_phases_once(), on_start=print_start,
+                                      on_end=print_end)
 
   def make_run(reason: str) -> local_runner.LocalRun:
     return local_runner.LocalRun(runner_home, data_root, schema_file, settings,
@@ -258,6 +280,15 @@ def _print_outcome(console, outcome) -> None:
   color = {'trained': 'green', 'ingested only': 'cyan'}.get(outcome.status, 'red')
   console.print(f'  [{color}]{where}[/{color}]: ' + ' — '.join(detail)
                 + f' ({outcome.seconds:.0f} s)\n    trigger: {outcome.trigger}', soft_wrap=True)
+  summary = outcome.summary
+  if summary is not None and summary.candidate:
+    from pipeline import run_summary  # pylint: disable=g-import-not-at-top
+    from ctpipe.commands import run_view  # pylint: disable=g-import-not-at-top
+    shown = [name for name in run_summary.HEADLINE_METRICS if name in summary.candidate][:4]
+    console.print('    metrics: ' + ', '.join(
+        f'{name} {run_view.metric_text(name, summary.candidate[name])}'
+        + (f' (production {run_view.metric_text(name, summary.baseline[name])})'
+           if name in summary.baseline else '') for name in shown), soft_wrap=True)
 
 
 def _print_timeline(console, rows) -> None:
@@ -291,11 +322,16 @@ def _print_feedback(console, report, brief: bool) -> None:
   if brief:
     return
   if report.skew:
-    console.print('  skew (served vs training data, schema skew_comparator):')
+    from rich.table import Table  # pylint: disable=g-import-not-at-top
+    table = Table(title='skew (served vs training data, schema skew_comparator)',
+                  show_edge=False, header_style='bold', title_justify='left')
+    for column, justify in (('feature', 'left'), ('comparator', 'left'), ('distance', 'right'),
+                            ('threshold', 'right'), ('', 'left')):
+      table.add_column(column, justify=justify)
     for m in report.skew:
-      mark = '[red]beyond[/red]' if m.beyond else 'ok'
-      console.print(f'    {m.feature:<24} {m.comparator:<15} {m.value:8.4f}  '
-                    f'threshold {m.threshold:g}  {mark}')
+      table.add_row(m.feature, m.comparator, f'{m.value:.4f}', f'{m.threshold:.4f}',
+                    '[red]beyond[/red]' if m.beyond else 'ok')
+    console.print(table)
   if report.live:
     for name, value in sorted(report.live.items()):
       evaluated = report.evaluation.get(name)

@@ -24,11 +24,11 @@ def print_phase(text: str) -> None:
   console.print(f'[bold]{text}[/bold]')
 
 
-def _print_start(node_id: str) -> None:
+def print_start(node_id: str) -> None:
   console.print(f'  [dim]▶ {node_id} started {time.strftime("%H:%M:%S")}[/dim]')
 
 
-def _print_end(execution) -> None:
+def print_end(execution) -> None:
   mark, color, word = run_view.STATE_STYLE.get(execution.state, ('?', 'yellow', execution.state.lower()))
   console.print(f'  [{color}]{mark}[/{color}] {execution.node_id:<18} {word:<9} '
                 f'{execution.seconds:6.1f} s')
@@ -107,7 +107,7 @@ def run(project, data_root, home, schema_file, window, epochs, min_auc, beam_mod
       from pipeline import run_summary, spans  # pylint: disable=g-import-not-at-top
       from ctpipe.home import HomeBusyError  # pylint: disable=g-import-not-at-top
     settings = project.pipeline.replace(window_spans=window, epochs=epochs, min_auc=min_auc)
-    observer = local_runner.RunObserver(print_phase, _print_start, _print_end)
+    observer = local_runner.RunObserver(print_phase, print_start, print_end)
     runner = local_runner.LocalRun(runner_home, data_root, schema_file, settings,
                                    beam_modes.BeamMode(beam_mode), observer)
     try:

@@ -33,3 +33,16 @@ def test_version_and_short_help():
 def test_compile_offers_no_target_it_would_refuse():
   shown = CliRunner().invoke(cli.main, ['compile', '-h'])
   assert '--target' not in shown.output and '--output' in shown.output
+
+
+def test_watch_and_replay_say_a_repeated_phase_once_until_it_changes(capsys):
+  from ctpipe.commands import continuous  # pylint: disable=g-import-not-at-top
+  say = continuous._phases_once()  # pylint: disable=protected-access
+  for text in ('Beam: in_memory, 1 worker', 'ingest: span 3', 'Beam: in_memory, 1 worker',
+               'run: span 3, window of spans 1..3', 'spans [2] failed the data gate',
+               'spans [2] failed the data gate', 'Beam: multi_processing, 2 workers'):
+    say(text)
+  lines = [line.strip() for line in capsys.readouterr().out.splitlines()]
+  assert lines == ['Beam: in_memory, 1 worker', 'ingest: span 3',
+                   'run: span 3, window of spans 1..3', 'spans [2] failed the data gate',
+                   'Beam: multi_processing, 2 workers']
