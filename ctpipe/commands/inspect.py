@@ -69,7 +69,10 @@ def _command(fn):
     try:
       records = _records(ctx.obj['default_home'], db, home, mysql_host, mysql_port,
                          mysql_database, mysql_user, mysql_password_file)
-      result, renderable = fn(records, **kwargs)
+      # A spinner on a terminal while the store (and for diff or --metrics, TFMA's results)
+      # is read; nothing in a pipe.
+      with errors.status(f'inspect {ctx.info_name}: reading the store…'):
+        result, renderable = fn(records, **kwargs)
     except (InspectError, LookupError, ValueError) as error:
       message = error.args[0] if error.args else str(error)
       errors.print(f'[red]error:[/red] {message}', soft_wrap=True)
@@ -185,7 +188,8 @@ def report_command(project, run, output, db, home, mysql_host, mysql_port, mysql
     reports = (Home(home).reports_dir if home else
                default_home.reports_dir if db is None else os.path.abspath('reports'))
     path = output or report.default_path(reports, run)
-    with console_logs.quiet_stderr():  # TensorFlow's import-time chatter
+    with errors.status(f'report of run {run}: reading statistics, drift and the evaluation…'), \
+        console_logs.quiet_stderr():  # TensorFlow's import-time chatter
       report.write(records, run, path)
   except (InspectError, LookupError, ValueError) as error:
     errors.print(f'[red]error:[/red] {error.args[0] if error.args else error}', soft_wrap=True)
