@@ -124,7 +124,7 @@ def _anomalies(run: RunView) -> str:
 def _drift(records: Records, run: RunView) -> str:
   reports = run.outputs_of_type('ctpipe.DriftReport')
   if reports:
-    return _drift_check(reports[-1], run.span(reports[-1]))
+    return _drift_check(run, reports[-1], run.span(reports[-1]))
   current = [(run.span(a), a) for a in run.outputs_of_type('ExampleStatistics')]
   current = [(span, a) for span, a in current if span is not None]
   if not current:
@@ -150,18 +150,40 @@ def _drift(records: Records, run: RunView) -> str:
           'numbers; largest first.</p>' + _table(['feature', 'measure', 'distance'], rows))
 
 
-def _drift_check(artifact, span) -> str:
-  """The run's DriftCheck: the new span against the training window, schema thresholds."""
+def _drift_check(run: RunView, artifact, span) -> str:
+  """The run's DriftCheck: the new span against the training window, schema thresholds; each
+  measured feature's distribution in the span beside the window's, and the features the
+  window has that the span lacks (never hidden behind "no drift")."""
   measurements = sorted(report_data.drift_report(artifact.uri), key=lambda m: -m.value)
   summary = artifact.properties.get('summary', '')
+  reference = report_data.drift_reference(artifact.uri)
+  span_stats = next((a for a in run.outputs_of_type('ExampleStatistics')
+                     if _producer_node(run, a) == 'StatisticsGen'), None)
+  split = 'train'
+  ours = report_data.distributions(span_stats.uri, split) if span_stats is not None else {}
+  theirs = report_data.distributions(reference, split) if reference else {}
+  missing = sorted(set(theirs) - set(ours)) if ours and theirs else []
+  lacking = (f'<p class="bad">Features of the training window missing from span {span}: '
+             f'{escape(", ".join(missing))}.</p>' if missing else '')
   if not measurements:
-    return f'<p class="muted">{escape(str(summary) or "No drift measured.")}</p>'
+    return lacking + f'<p class="muted">{escape(str(summary) or "No drift measured.")}</p>'
+
+  def side_by_side(name: str) -> str:
+    charts = []
+    for label, found in ((f'span {span}', ours), ('window', theirs)):
+      stats = found.get(name)
+      if stats is not None and stats.distribution:
+        charts.append(f'<div class="muted">{escape(label)}</div>'
+                      + svg.mini_bars(f'{label}: distribution of {name}', stats.distribution))
+    return ''.join(charts)
   rows = [[escape(m.feature), m.comparator, f'{m.value:.4f}', f'{m.threshold:g}',
-           '<span class="bad">beyond</span>' if m.value > m.threshold else 'within'] for m in measurements]
-  return (f'<p>Span {span} '
+           '<span class="bad">beyond</span>' if m.value > m.threshold else 'within',
+           side_by_side(m.feature)] for m in measurements]
+  return (lacking + f'<p>Span {span} '
           'against the newest training window (its train split), by the curated schema\'s '
           f'drift comparators: <b>{escape(str(summary))}</b>.</p>'
-          + _table(['feature', 'measure', 'distance', 'threshold', 'verdict'], rows))
+          + _table(['feature', 'measure', 'distance', 'threshold', 'verdict',
+                    'span against window'], rows))
 
 
 def _class_names(run: RunView) -> List[str]:

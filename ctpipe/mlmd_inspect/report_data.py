@@ -146,3 +146,19 @@ def drift_report(uri: str, file_name: str = 'drift.json') -> List[DriftMeasure]:
     found = json.loads(f.read()).get('measurements', [])
   return [DriftMeasure(str(m['feature']), str(m['comparator']), float(m['value']),
                        float(m['threshold'])) for m in found]
+
+
+def drift_reference(uri: str, file_name: str = 'drift.json') -> Optional[str]:
+  """The statistics a drift report compared with (their artifact's URI), if it names them."""
+  import json  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  with tf.io.gfile.GFile(os.path.join(uri, file_name)) as f:
+    return json.loads(f.read()).get('reference')
+
+
+def distributions(uri: str, split: str) -> dict:
+  """Feature name -> FeatureStats of one split of a statistics artifact ({} when its files
+  are gone)."""
+  if not os.path.exists(os.path.join(uri, SPLIT_PREFIX + split)):
+    return {}
+  return {f.name: f for f in feature_stats(load_statistics(uri, split))}

@@ -190,6 +190,12 @@ def test_watch_catches_a_drifted_span_of_the_penguins(penguins):
   assert runs.returncode == 0, runs.stderr
   newest = json.loads(runs.stdout)[0]
   assert 'drift' in newest['trigger'] and 'Culmen_Length_mm' in newest['trigger'], newest
+  # The run's report draws the drifted feature in the span beside the training window.
+  [report] = [line.split('report: ', 1)[1].strip() for line in proc.stdout.splitlines()
+              if 'report: ' in line][-1:]
+  html = open(report, encoding='utf-8').read()
+  assert '<title>span 5: distribution of Culmen_Length_mm</title>' in html
+  assert '<title>window: distribution of Culmen_Length_mm</title>' in html
 
 
 def test_a_span_with_a_species_the_model_does_not_know_stops_at_the_data_gate(penguins):
