@@ -7,7 +7,7 @@ run, 5 a port `serve` was asked to listen on is taken.
 """
 import click
 
-from ctpipe.commands import continuous, init, inspect, run, schema, serving, vertex
+from ctpipe.commands import continuous, init, inspect, rollout, run, schema, serving, vertex
 
 
 @click.group(context_settings={'help_option_names': ['-h', '--help']})
@@ -18,6 +18,7 @@ def main() -> None:
 
 
 for command in (init.init, run.run, schema.schema, serving.serve, serving.rollback, serving.predict,
+                rollout.rollout_group,
                 inspect.inspect_group, inspect.report_command, continuous.watch,
                 continuous.replay, continuous.feedback, vertex.compile_command,
                 vertex.submit_command, vertex.schedule_command):

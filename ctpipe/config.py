@@ -216,6 +216,57 @@ class HParams:
 
 
 @dataclasses.dataclass(frozen=True)
+class RolloutPolicy:
+  """How a blessed version reaches traffic (ctpipe/rollout): `direct` takes all of it when
+  pushed; `canary` takes `canary_percent` of the requests that name no version, `shadow` a
+  copy of each (answers logged, never returned), until online validation promotes or aborts
+  it. The rule: at `confidence`, the live metric (AUC, accuracy or relative RMSE) no worse
+  than stable's by more than `max_metric_drop`, from at least `min_requests` answered and
+  `min_labelled_rows` labelled rows per version; server errors and p99 latency within
+  their limits; undecided after `max_hours`: aborted (not proven)."""
+  __pydantic_config__ = _STRICT
+  strategy: str = 'direct'        # direct | canary | shadow
+  canary_percent: float = 10.0
+  min_requests: int = 200
+  min_labelled_rows: int = 200
+  max_hours: float = 24.0
+  max_metric_drop: float = 0.01
+  confidence: float = 0.95
+  max_error_rate: float = 0.01
+  max_p99_latency_ms: float = 250.0
+  # A served version whose live metrics degrade beyond the feedback thresholds is rolled
+  # back to the previous good version (then retrained), not only retrained.
+  auto_rollback: bool = True
+
+  def __post_init__(self):
+    if self.strategy not in ('direct', 'canary', 'shadow'):
+      raise ValueError(f'strategy: direct, canary or shadow, got {self.strategy!r}')
+    if not 0 < self.canary_percent <= 100:
+      raise ValueError(f'canary_percent must be in (0, 100], got {self.canary_percent}')
+    if not 0.5 < self.confidence < 1:
+      raise ValueError(f'confidence must be in (0.5, 1), got {self.confidence}')
+    if self.min_requests < 1 or self.min_labelled_rows < 1 or self.max_hours <= 0:
+      raise ValueError('min_requests and min_labelled_rows >= 1, max_hours > 0')
+    if self.max_metric_drop < 0 or not 0 <= self.max_error_rate <= 1:
+      raise ValueError('max_metric_drop >= 0 and max_error_rate in [0, 1]')
+
+
+@dataclasses.dataclass(frozen=True)
+class NotificationSettings:
+  """Where people are told what happened (ctpipe/notify.py): apprise URLs
+  (`json://host:port/path`, `mailto://...`, `slack://...`); URLs with tokens go in
+  `urls_file`, one per line. `events`: the events wanted ([]: all of them)."""
+  __pydantic_config__ = _STRICT
+  urls: Tuple[str, ...] = ()
+  urls_file: str = ''
+  events: Tuple[str, ...] = ()
+
+  def __post_init__(self):
+    from ctpipe import notify  # pylint: disable=g-import-not-at-top
+    notify.check_events(self.events)
+
+
+@dataclasses.dataclass(frozen=True)
 class Thresholds:
   """What the Evaluator requires before it blesses a candidate (see pipeline/evaluation.py).
 
@@ -277,6 +328,8 @@ class PipelineSettings:
   # ExampleGen, StatisticsGen and the Evaluator in this process when Beam runs locally
   # (pipeline/in_process); off: TFX's own executors on Beam.
   in_process_executors: bool = True
+  # How a blessed version reaches traffic: direct, or on trial as a canary or shadow.
+  rollout: RolloutPolicy = RolloutPolicy()
 
   def __post_init__(self):
     if self.window_spans < 1:
@@ -438,6 +491,7 @@ class ProjectConfig:
   pipeline: PipelineSettings
   local: LocalTarget
   vertex: Optional[VertexTarget]
+  notifications: NotificationSettings = NotificationSettings()
   # What the file's relative paths are relative to: the folder above a `config/` folder
   # (a project's config/ctpipe.yaml, config/NAME.yaml), else the file's own folder (a data
   # set's folder from `ctpipe init --dir`). '' for a config not read from a file.
@@ -464,8 +518,9 @@ class ProjectConfig:
 
 # --- reading a file ------------------------------------------------------------------
 
-ALL_SECTIONS = ('dataset', 'pipeline', 'local', 'vertex')
-_SECTION_TYPES = {'dataset': DataSet, 'pipeline': PipelineSection, 'local': LocalTarget,
+ALL_SECTIONS = ('dataset', 'pipeline', 'rollout', 'notifications', 'local', 'vertex')
+_SECTION_TYPES = {'dataset': DataSet, 'pipeline': PipelineSection, 'rollout': RolloutPolicy,
+                  'notifications': NotificationSettings, 'local': LocalTarget,
                   'vertex': VertexTarget}
 _TYPE_WORDS = {'int_type': 'int', 'int_parsing': 'int', 'int_from_float': 'int',
                'float_type': 'float', 'float_parsing': 'float', 'bool_type': 'true or false',
@@ -561,14 +616,16 @@ def _build(tree: Mapping[str, Any], sections: Sequence[str]) -> ProjectConfig:
   section = _section('pipeline', tree.get('pipeline'))
   shorthands = {f.name: getattr(section, f.name) for f in dataclasses.fields(section)
                 if f.name != 'thresholds'}
+  rollout = _section('rollout', tree.get('rollout'))
   try:
-    settings = PipelineSettings(dataset=dataset, thresholds=section.thresholds or Thresholds()
-                                ).replace(**shorthands)
+    settings = PipelineSettings(dataset=dataset, thresholds=section.thresholds or Thresholds(),
+                                rollout=rollout).replace(**shorthands)
   except ValueError as e:
     raise ConfigError(f'pipeline: {e}', 'pipeline') from None
   vertex = tree.get('vertex') if 'vertex' in sections else None
   return ProjectConfig(pipeline=settings, local=_section('local', tree.get('local')),
-                       vertex=_section('vertex', vertex) if vertex else None)
+                       vertex=_section('vertex', vertex) if vertex else None,
+                       notifications=_section('notifications', tree.get('notifications')))
 
 
 def parse(tree: Optional[Mapping[str, Any]], overrides: Sequence[str] = (),

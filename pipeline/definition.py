@@ -301,6 +301,11 @@ def create_pipeline(
           filesystem=pusher_pb2.PushDestination.Filesystem(
               base_directory=paths.model_base(settings.model_name))),
       custom_executor_spec=executor_spec.ExecutorClassSpec(AtomicPusherExecutor),
+      # canary / shadow: the pushed version goes on trial (ctpipe/rollout); direct: none,
+      # so the Pusher's cache key is what it always was.
+      custom_config=({'rollout': {'strategy': settings.rollout.strategy,
+                                  'canary_percent': settings.rollout.canary_percent}}
+                     if settings.rollout.strategy != 'direct' else None),
   ).with_id(PUSHER)
   components += [schema_gen, schema_review, *window_nodes, training_statistics,
                  transform, trainer, baseline, evaluator, serving_check, pusher]

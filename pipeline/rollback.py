@@ -103,3 +103,39 @@ def rollback(model_base: str, config: metadata_store_pb2.ConnectionConfig, pipel
   execution_id = writes.record_rollback(config, pipeline_name, current, to_version, reason)
   now = _wait_for(model_base, to_version, wait_seconds) if running else None
   return RollbackResult(current, to_version, execution_id, running, now, tuple(skipped))
+
+
+def reject(model_base: str, config: metadata_store_pb2.ConnectionConfig, pipeline_name: str,
+           version: int, reason: str, wait_seconds: float = 30.0,
+           check: Callable[[str, int], Optional[str]] = load_error) -> RollbackResult:
+  """The automatic rollback of a degraded version: `version` is marked rejected, so the
+  newest older version that loads serves again, and a later push serves as usual (unlike a
+  pin, which holds until cleared). Any trial in progress ends with it."""
+  policy = versions.read_policy(model_base)
+  rejected = set(int(v) for v in policy.get('rejected', []))
+  skipped: List[tuple] = []
+  to_version = None
+  for candidate in reversed(versions.list_versions(model_base)):
+    if candidate >= version or candidate in rejected:
+      continue
+    why = check(model_base, candidate)
+    if why is None:
+      to_version = candidate
+      break
+    skipped.append((candidate, why))
+  if to_version is None:
+    raise ValueError(f'no version older than {version} loads'
+                     + (f' ({"; ".join(f"version {v}: {w}" for v, w in skipped)})'
+                        if skipped else '') + '; nothing changed')
+  running = versions.read_served_state(model_base) is not None
+  # Versions between the two that do not load are rejected too: they must not serve next.
+  policy['rejected'] = sorted(rejected | {version} | {v for v, _ in skipped})
+  policy.pop('trial', None)
+  policy['rolled_back'] = {'from': version, 'to': to_version, 'reason': reason,
+                           'at': time.strftime('%Y-%m-%dT%H:%M:%S')}
+  versions.write_policy(model_base, policy)
+  tf_serving_config.write_for(model_base)
+  execution_id = writes.record_rollback(config, pipeline_name, version, to_version, reason,
+                                        action='reject')
+  now = _wait_for(model_base, to_version, wait_seconds) if running else None
+  return RollbackResult(version, to_version, execution_id, running, now, tuple(skipped))

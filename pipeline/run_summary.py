@@ -34,6 +34,7 @@ class RunSummary:
   serving_check_passed: Optional[bool] = None
   serving_check: Optional[str] = None  # its reason, in words
   rollback_in_effect: Optional[str] = None
+  on_trial: Optional[str] = None  # pushed as a canary / shadow: against what (ctpipe/rollout)
   edge_exported: Optional[bool] = None
   edge_export: Optional[str] = None  # what happened, in words
   # Every threshold on every slice it names, with both models' values (ctpipe.decision).
@@ -88,6 +89,7 @@ def summarize(reader: metadata.MetadataReader, after_execution_id: int) -> RunSu
       summary.pushed_version = str(pushed[0].custom_properties.get('pushed_version'))
       summary.pushed_path = str(pushed[0].custom_properties.get('pushed_destination'))
       summary.rollback_in_effect = pushed[0].custom_properties.get('rollback_in_effect')
+      summary.on_trial = pushed[0].custom_properties.get('on_trial')
   edge = last.get(definition.EDGE_EXPORT)
   if edge and edge.state == 'COMPLETE':
     models = reader.execution_outputs(edge.id).get('edge_model', [])

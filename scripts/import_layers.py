@@ -4,10 +4,11 @@
 
 Layers, lowest first (a module may import its own layer and the ones below):
   0 foundation   ctpipe.config, ctpipe.home, ctpipe.metadata, ctpipe.tfma_results,
-                 ctpipe.console_logs, ctpipe.import_gc
+                 ctpipe.console_logs, ctpipe.import_gc, ctpipe.notify
   1 model, serving   models, ctpipe.model_server
   2 pipeline     pipeline
-  3 operations   ctpipe.continuous, ctpipe.mlmd_inspect, ctpipe.datasets (init)
+  3 operations   ctpipe.continuous, ctpipe.mlmd_inspect, ctpipe.datasets (init),
+                 ctpipe.rollout (online validation), ctpipe.notices
   4 command line ctpipe.commands, ctpipe.cli
 Besides: `ctpipe.mlmd_inspect` reads any TFX store, so it imports nothing of the pipeline,
 the model or the continuous loop; `ctpipe.model_server` stands on its own (nothing but
@@ -30,6 +31,7 @@ CURRENT = [  # (module prefix, layer); the longest matching prefix wins
     ('models', 1), ('ctpipe.model_server', 1),
     ('pipeline', 2),
     ('ctpipe.continuous', 3), ('ctpipe.mlmd_inspect', 3), ('ctpipe.datasets', 3),
+    ('ctpipe.rollout', 3), ('ctpipe.notices', 3),
     ('ctpipe.commands', 4), ('ctpipe.cli', 4),
 ]
 BEFORE = [('models', 1), ('model_server', 1), ('pipeline', 2), ('continuous', 3),

@@ -101,3 +101,16 @@ def data_root_of(project: config_lib.ProjectConfig, data_root: Optional[str] = N
 
 def schema_of(project: config_lib.ProjectConfig, schema_file: Optional[str] = None) -> str:
   return os.path.abspath(schema_file or project.path(project.local.schema))
+
+
+def notifier_of(project: config_lib.ProjectConfig, home_root: str):
+  """The configured channels (the `notifications` section), checked now: a URL apprise
+  cannot read is a configuration error (exit 2), not a message lost later."""
+  from ctpipe import notify  # pylint: disable=g-import-not-at-top
+  settings = project.notifications
+  try:
+    for url in settings.urls:
+      notify.check_url(url)
+  except ValueError as e:
+    fail(f'notifications.urls: {e}', EXIT_USAGE)
+  return notify.Notifier.of(settings, home_root)

@@ -7,8 +7,8 @@ import traceback
 
 import click
 
-from ctpipe.commands.common import (console, data_root_of, errors, home_of, schema_of,
-                                    with_config)
+from ctpipe.commands.common import (console, data_root_of, errors, home_of, notifier_of,
+                                    schema_of, with_config)
 from ctpipe.commands.run import print_end, print_phase, print_start, write_report
 
 POLICIES = ['every-span', 'on-trigger']
@@ -56,8 +56,10 @@ def _phases_once():
 
 def build(project, runner_home, data_root, schema_file, window, epochs, min_auc, retrain,
           no_edge_export, warm_start, ledger_dir=None, periods=None, extra_triggers=None,
-          cron=None, interval=60.0):
-  """The Watcher that runs the pipeline for each span (and each trigger)."""
+          cron=None, interval=60.0, notifier=None):
+  """The Watcher that runs the pipeline for each span (and each trigger); each outcome is
+  told to `notifier`'s channels (ctpipe/notices.py)."""
+  from ctpipe import notices  # pylint: disable=g-import-not-at-top
   from ctpipe import import_gc  # pylint: disable=g-import-not-at-top
   with import_gc.frozen():  # a long-lived process: see ctpipe/import_gc.py
     from ctpipe.continuous.span_runs import RetrainPolicy, SpanRunner  # pylint: disable=g-import-not-at-top
@@ -79,10 +81,16 @@ def build(project, runner_home, data_root, schema_file, window, epochs, min_auc,
 
   def on_outcome(outcome) -> None:
     _print_outcome(console, outcome)
+    path = None
     if outcome.summary is not None or outcome.anomalies:
       path = write_report(runner_home)
       if path:
         console.print(f'    report: {path}', soft_wrap=True)
+    if notifier is not None:
+      for message in notices.of_run(settings.model_name, outcome.status, outcome.trigger,
+                                    outcome.summary, outcome.drift, outcome.anomalies,
+                                    path or '', outcome.span):
+        notifier.send(message)
 
   return Watcher(runner_home, data_root, SpanRunner(runner_home, make_run, options.policy),
                  options, settings.pipeline_name,
@@ -93,15 +101,38 @@ def build(project, runner_home, data_root, schema_file, window, epochs, min_auc,
 
 
 
-def feedback_trigger(project, home, schema_file, labels):
+def feedback_trigger(project, home, schema_file, labels, notifier=None):
+  """The watcher's feedback check: skew and degradation start a run; a degraded version is
+  rolled back first when rollout.auto_rollback is on (ctpipe/rollout/degradation_guard.py)."""
+  from ctpipe import notify  # pylint: disable=g-import-not-at-top
   from ctpipe.continuous import feedback as feedback_lib  # pylint: disable=g-import-not-at-top
+  from ctpipe.rollout.degradation_guard import DegradationGuard  # pylint: disable=g-import-not-at-top
   from pipeline import schema_tool  # pylint: disable=g-import-not-at-top
   settings = project.pipeline
-  return feedback_lib.FeedbackTrigger(
+  trigger = feedback_lib.FeedbackTrigger(
       home, settings.pipeline_name, settings.model_name,
       schema_tool.load(schema_file), labels,
       on_report=lambda report: _print_feedback(console, report, brief=True),
       task=feedback_lib.Task.of(project.dataset))
+  stamp = lambda: time.strftime('%H:%M:%S')  # noqa: E731
+  return DegradationGuard(
+      trigger, home, project, notifier or notify.NO_NOTIFIER,
+      on_rollback=lambda r: console.print(
+          f'[bold]{stamp()}[/bold] [yellow]rolled back[/yellow] v{r.from_version} → '
+          f'v{r.to_version} (degraded); recorded as execution {r.execution_id}'),
+      on_error=lambda text: errors.print(f'[yellow]warning:[/yellow] {text}'))
+
+
+def trial_watch(project, home, labels, notifier):
+  """The watcher's check of a version on trial: promoted or aborted once the evidence is in."""
+  from ctpipe.rollout import review  # pylint: disable=g-import-not-at-top
+
+  def said(outcome) -> None:
+    words = 'promoted to stable' if outcome.action == 'promote' else 'aborted'
+    console.print(f'[bold]{time.strftime("%H:%M:%S")}[/bold] rollout: v{outcome.candidate} '
+                  f'{words}; v{outcome.stable} serves as stable ({outcome.reason}); recorded '
+                  f'as execution {outcome.execution_id}', soft_wrap=True)
+  return review.TrialWatch(home, project, labels, notifier, on_decision=said)
 
 
 
@@ -136,11 +167,16 @@ def watch(project, home, data_root, schema_file, interval, once, cron, feedback,
   with console_logs.to_file(runner_home.log_dir, enabled=not verbose) as log_path:
     if labels and not feedback:
       raise click.UsageError('--labels needs --feedback')
+    notifier = notifier_of(project, runner_home.root)
     try:
-      extra = [feedback_trigger(project, runner_home, schema_file, labels)] if feedback else []
+      # A trial is decided before the feedback check: a promoted candidate is the version
+      # whose served behaviour that check then judges.
+      extra = ([trial_watch(project, runner_home, labels, notifier),
+                feedback_trigger(project, runner_home, schema_file, labels, notifier)]
+               if feedback else [])
       watcher = build(project, runner_home, data_root, schema_file, window, epochs, min_auc,
                       retrain, no_edge_export, warm_start, cron=cron, interval=interval,
-                      extra_triggers=extra)
+                      extra_triggers=extra, notifier=notifier)
     except ValueError as e:
       errors.print(f'[red]error:[/red] {e}')
       sys.exit(1)
@@ -148,7 +184,10 @@ def watch(project, home, data_root, schema_file, interval, once, cron, feedback,
                   f'(retrain: {retrain}'
                   + (f', schedule: {cron} UTC' if cron else '')
                   + ('' if once else f', every {interval:g} s') + f'); log: {log_path}')
-    _guarded(console, log_path, lambda: (watcher.poll() if once else watcher.run_forever()))
+    from ctpipe import notices  # pylint: disable=g-import-not-at-top
+    _guarded(console, log_path, lambda: (watcher.poll() if once else watcher.run_forever()),
+             on_failure=lambda text: notifier.send(
+                 notices.of_failure(project.pipeline.model_name, text, log_path)))
     if once:
       console.print('done: nothing more is pending')
 
@@ -249,8 +288,9 @@ def feedback(project, home, schema_file, labels, as_json):
 
 
 
-def _guarded(console, log_path: str, fn):
-  """Runs `fn`; any failure is one line on the terminal, the trace in the log."""
+def _guarded(console, log_path: str, fn, on_failure=lambda text: None):
+  """Runs `fn`; any failure is one line on the terminal (and `on_failure`'s), the trace in
+  the log."""
   from ctpipe.home import HomeBusyError  # pylint: disable=g-import-not-at-top
   from pipeline import spans  # pylint: disable=g-import-not-at-top
   try:
@@ -262,11 +302,13 @@ def _guarded(console, log_path: str, fn):
     errors.print(f'[red]error:[/red] {e}')
     sys.exit(4)
   except (spans.SpanLayoutError, FileNotFoundError, ValueError) as e:
+    on_failure(str(e))
     errors.print(f'[red]error:[/red] {e}')
     sys.exit(1)
   except Exception as e:  # pylint: disable=broad-except
     traceback.print_exc()
     last = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+    on_failure(f'{type(e).__name__}: {last}')
     errors.print(f'[red]error:[/red] {type(e).__name__}: {last} (full trace in {log_path})')
     sys.exit(1)
 

@@ -12,9 +12,10 @@ from typing import Optional
 
 import click
 
+from ctpipe import notices
 from ctpipe.commands import run_view
 from ctpipe.commands.common import (EXIT_DATA_GATE, EXIT_FAILURE, EXIT_HOME_BUSY, EXIT_OK,
-                                    console, data_root_of, errors, home_of, schema_of,
+                                    console, data_root_of, errors, home_of, notifier_of, schema_of,
                                     with_config)
 from ctpipe.config import BEAM_MODE_NAMES
 
@@ -95,6 +96,7 @@ def run(project, data_root, home, schema_file, window, epochs, min_auc, beam_mod
   schema_file = schema_of(project, schema_file)
   beam_mode = beam_mode or project.local.beam_mode
   console.print(f'ctpipe run: data {data_root} → home {runner_home.root}')
+  notifier = notifier_of(project, runner_home.root)
   busy = runner_home.busy_message()  # before ~20 s of imports
   if busy:
     errors.print(f'[red]error:[/red] {busy}')
@@ -117,6 +119,7 @@ def run(project, data_root, home, schema_file, window, epochs, min_auc, beam_mod
       sys.exit(EXIT_HOME_BUSY)
     except (spans.SpanLayoutError, FileNotFoundError, ValueError) as e:
       _write_failure_record(runner_home, project.dataset.name, str(e), log_path)
+      notifier.send(notices.of_failure(settings.model_name, str(e), log_path))
       errors.print(f'[red]error:[/red] {e}')
       sys.exit(EXIT_FAILURE)
     except Exception as e:  # pylint: disable=broad-except
@@ -124,6 +127,8 @@ def run(project, data_root, home, schema_file, window, epochs, min_auc, beam_mod
       last = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
       _write_failure_record(runner_home, project.dataset.name, f'{type(e).__name__}: {last}',
                             log_path)
+      notifier.send(notices.of_failure(settings.model_name, f'{type(e).__name__}: {last}',
+                                       log_path))
       errors.print(f'[red]error:[/red] the run failed: {type(e).__name__}: {last} '
                     f'(full trace in {log_path})', soft_wrap=True)
       sys.exit(EXIT_FAILURE)
@@ -131,6 +136,12 @@ def run(project, data_root, home, schema_file, window, epochs, min_auc, beam_mod
     summary = run_summary.summarize(reader, result.first_execution_id)
     report_path = write_report(runner_home)
   _write_run_record(runner_home, project.dataset.name, result, summary, log_path, report_path)
+  gate_anomalies = ([a.sentence() for a in result.gate_error.anomalies]
+                    if result.status == 'data_gate' and result.gate_error else [])
+  for message in notices.of_run(settings.model_name, result.status, result.reason, summary,
+                                result.drift or [], gate_anomalies, report_path or '',
+                                result.plan.newest if result.plan else None):
+    notifier.send(message)
   if result.status == 'data_gate':
     gate = result.gate_error
     console.print(f'[red]Data gate: the run stopped before Transform.[/red] '

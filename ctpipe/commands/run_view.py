@@ -104,6 +104,9 @@ def push_lines(summary) -> List[str]:
     lines.append(f'Pushed version {summary.pushed_version} to {summary.pushed_path}')
     if summary.rollback_in_effect:
       lines.append(f'[yellow]Rollback in effect:[/yellow] {summary.rollback_in_effect}')
+    if summary.on_trial:
+      lines.append(f'On trial: {summary.on_trial}; stable keeps serving until online '
+                   'validation promotes it (`ctpipe rollout status`)')
     if summary.edge_export:
       color = 'green' if summary.edge_exported else 'yellow'
       lines.append(f'Edge model: [{color}]{summary.edge_export}[/{color}]')

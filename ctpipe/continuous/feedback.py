@@ -210,12 +210,11 @@ def rows_of(entry: Dict[str, object], task: Task = BINARY_TASK
   return list(zip(features, answers))
 
 
-def read_request_log(request_dir: str, version: Optional[int] = None,
-                     since: float = 0.0, task: Task = BINARY_TASK,
-                     model_name: Optional[str] = None) -> List[ServedRow]:
-  """Served rows in the log (rotated files included), oldest first: of `model_name` when
-  given (one server serves every data set of a home into one log)."""
-  rows: List[ServedRow] = []
+def log_entries(request_dir: str, since: float = 0.0,
+                model_name: Optional[str] = None) -> Iterable[Dict[str, object]]:
+  """Every entry of the request log (rotated files included) since `since`, of `model_name`
+  when given (one server serves every data set of a home into one log): answers returned,
+  a shadow's answers (`shadow`), and server errors (`status`)."""
   for path in sorted(glob.glob(os.path.join(request_dir, REQUEST_LOG_PATTERN))):
     with open(path, encoding='utf-8') as f:
       for line in f:
@@ -225,13 +224,25 @@ def read_request_log(request_dir: str, version: Optional[int] = None,
           continue  # a line cut short by rotation or a crash
         if entry.get('time', 0) < since:
           continue
-        if version is not None and int(entry.get('version', -1)) != version:
-          continue
         if model_name is not None and entry.get('model', model_name) != model_name:
           continue
-        for index, (features, answer) in enumerate(rows_of(entry, task)):
-          rows.append(ServedRow(str(entry.get('request_id')), index, float(entry['time']),
-                                int(entry.get('version', -1)), features, answer))
+        yield entry
+
+
+def read_request_log(request_dir: str, version: Optional[int] = None,
+                     since: float = 0.0, task: Task = BINARY_TASK,
+                     model_name: Optional[str] = None) -> List[ServedRow]:
+  """Rows whose answers were returned to clients, oldest first (a shadow's answers and
+  server errors are online validation's, not the served behaviour's)."""
+  rows: List[ServedRow] = []
+  for entry in log_entries(request_dir, since, model_name):
+    if entry.get('shadow') or 'status' in entry:
+      continue
+    if version is not None and int(entry.get('version', -1)) != version:
+      continue
+    for index, (features, answer) in enumerate(rows_of(entry, task)):
+      rows.append(ServedRow(str(entry.get('request_id')), index, float(entry['time']),
+                            int(entry.get('version', -1)), features, answer))
   return sorted(rows, key=lambda r: (r.time, r.request_id, r.row))
 
 
@@ -455,6 +466,7 @@ class FeedbackTrigger:
     self.request_dir = request_dir
     # One state per model: the data sets of a home are checked and retrained apart.
     self.state_path = os.path.join(state_dir or home.feedback_dir, f'state-{model_name}.json')
+    self.last_report: Optional[FeedbackReport] = None
 
   def _state(self) -> Dict[str, object]:
     if not os.path.exists(self.state_path):
@@ -476,6 +488,7 @@ class FeedbackTrigger:
     pipeline_name, model_name, schema = self.args
     report = check(self.home, pipeline_name, model_name, schema, self.labels_path,
                    self.thresholds, request_dir=self.request_dir, task=self.task)
+    self.last_report = report
     self.on_report(report)
     found = report.triggers()
     if not found:

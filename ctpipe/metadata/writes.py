@@ -5,7 +5,7 @@ Each writer is called under the home's lock, so no other writer races it.
 """
 import getpass
 import time
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
@@ -19,6 +19,8 @@ REASON_PROPERTY = 'reason'
 # On an execution marked CANCELED because its process died.
 NOTE_PROPERTY = 'ctpipe_note'
 ROLLBACK_TYPE = 'ctpipe.Rollback'
+ROLLOUT_DECISION_TYPE = 'ctpipe.RolloutDecision'
+ROLLOUT_DECISION_NODE = 'RolloutDecision'  # the node name decisions are shown under
 SPAN_CHECK_NODE = 'SpanCheck'  # the node name span rejections are shown under
 
 
@@ -107,8 +109,11 @@ def record_span_rejection(config: metadata_store_pb2.ConnectionConfig, pipeline_
 
 
 def record_rollback(config: metadata_store_pb2.ConnectionConfig, pipeline_name: str,
-                    from_version: Optional[int], to_version: Optional[int], reason: str) -> int:
-  """A `ctpipe.Rollback` execution in the pipeline's context; returns its id."""
+                    from_version: Optional[int], to_version: Optional[int], reason: str,
+                    action: str = '') -> int:
+  """A `ctpipe.Rollback` execution in the pipeline's context; returns its id. `action`:
+  pin or clear (`ctpipe rollback`; default from `to_version`), or reject (automatic: the
+  degraded version is rejected)."""
   store = connection.connect(config)
   type_id = store.put_execution_type(metadata_store_pb2.ExecutionType(
       name=ROLLBACK_TYPE, properties={
@@ -117,7 +122,8 @@ def record_rollback(config: metadata_store_pb2.ConnectionConfig, pipeline_name: 
           'user': metadata_store_pb2.STRING}))
   execution = metadata_store_pb2.Execution(
       type_id=type_id, last_known_state=metadata_store_pb2.Execution.COMPLETE)
-  execution.properties['action'].string_value = 'clear' if to_version is None else 'pin'
+  execution.properties['action'].string_value = action or (
+      'clear' if to_version is None else 'pin')
   if from_version is not None:
     execution.properties['from_version'].int_value = from_version
   if to_version is not None:
@@ -130,4 +136,64 @@ def record_rollback(config: metadata_store_pb2.ConnectionConfig, pipeline_name: 
     store.put_attributions_and_associations(
         [], [metadata_store_pb2.Association(context_id=pipeline_context.id,
                                             execution_id=execution_id)])
+  return execution_id
+
+
+def _pushed_model_ids(store: metadata_store.MetadataStore, pipeline_context_id: int,
+                      versions: Sequence[int]) -> List[int]:
+  """The PushedModel artifacts of the pipeline that pushed these serving versions."""
+  wanted = {str(v) for v in versions}
+  found = []
+  for artifact in store.get_artifacts_by_context(pipeline_context_id):
+    pushed = artifact.custom_properties.get('pushed_version')
+    if pushed is not None and pushed.HasField('string_value') and \
+        pushed.string_value in wanted and artifact.custom_properties['pushed'].int_value:
+      found.append(artifact.id)
+  return found
+
+
+def record_rollout_decision(config: metadata_store_pb2.ConnectionConfig, pipeline_name: str,
+                            action: str, candidate: int, stable: Optional[int],
+                            strategy: str, reason: str, evidence: str, by: str) -> int:
+  """A `ctpipe.RolloutDecision` execution; returns its id.
+
+  It consumes the PushedModel artifacts of both versions (so their lineage shows it), holds
+  the evidence as JSON text (MLMD's SQLite rounds doubles to 6 decimals), and has a
+  `pipeline_run` context of its own whose reason says what was decided, so `inspect runs`
+  lists it beside the runs.
+  """
+  store = connection.connect(config)
+  type_id = store.put_execution_type(metadata_store_pb2.ExecutionType(
+      name=ROLLOUT_DECISION_TYPE, properties={
+          'action': metadata_store_pb2.STRING, 'candidate_version': metadata_store_pb2.INT,
+          'stable_version': metadata_store_pb2.INT, 'strategy': metadata_store_pb2.STRING,
+          'reason': metadata_store_pb2.STRING, 'evidence': metadata_store_pb2.STRING,
+          'decided_by': metadata_store_pb2.STRING, 'user': metadata_store_pb2.STRING}))
+  execution = metadata_store_pb2.Execution(
+      type_id=type_id, last_known_state=metadata_store_pb2.Execution.COMPLETE)
+  for name, value in (('action', action), ('strategy', strategy), ('reason', reason),
+                      ('evidence', evidence), ('decided_by', by),
+                      ('user', getpass.getuser())):
+    execution.properties[name].string_value = value
+  execution.properties['candidate_version'].int_value = int(candidate)
+  if stable is not None:
+    execution.properties['stable_version'].int_value = int(stable)
+  [execution_id] = store.put_executions([execution])
+  pipeline_context = _context(store, PIPELINE_CONTEXT, pipeline_name)
+  run = _context(store, RUN_CONTEXT,
+                 f'{pipeline_name}-rollout-{action}-v{candidate}-'
+                 f'{time.strftime("%Y%m%dT%H%M%S")}-{execution_id}')
+  run.custom_properties[REASON_PROPERTY].string_value = f'rollout {action} v{candidate}: {reason}'
+  store.put_contexts([run])
+  contexts = [pipeline_context, _context(store, NODE_CONTEXT,
+                                         f'{pipeline_name}.{ROLLOUT_DECISION_NODE}'), run]
+  pushed = _pushed_model_ids(store, pipeline_context.id,
+                             [v for v in (candidate, stable) if v is not None])
+  events = [metadata_store_pb2.Event(artifact_id=a, execution_id=execution_id,
+                                     type=metadata_store_pb2.Event.INPUT) for a in pushed]
+  if events:
+    store.put_events(events)
+  store.put_attributions_and_associations([], [
+      metadata_store_pb2.Association(context_id=c.id, execution_id=execution_id)
+      for c in contexts])
   return execution_id

@@ -67,29 +67,39 @@ class _DecodeErrors(grpc.ServerInterceptor):
     return self._wrapped[method]
 
 
-def _resolve(manager: VersionManager, spec: model_pb2.ModelSpec) -> ServedModel:
+def _resolve(manager: VersionManager, spec: model_pb2.ModelSpec,
+             request_id: str = '') -> ServedModel:
   choice = spec.WhichOneof('version_choice')
   if choice == 'version':
     return manager.resolve(version=spec.version.value)
   if choice == 'version_label':
     return manager.resolve(label=spec.version_label)
-  return manager.resolve()
+  return manager.resolve(request_id=request_id)
 
 
 class _Call:
-  """One call's resolved model and version, for its metrics."""
+  """One call's resolved model and version, for its metrics and its log line."""
 
-  def __init__(self, models: ModelSet):
+  def __init__(self, models: ModelSet, context):
     self.models = models
     self.model_name = ''  # known once resolved: a name clients make up is no metric label
     self.version = ''
+    self.manager: Optional[VersionManager] = None
+    self.unversioned = False
+    self.started = time.perf_counter()
+    self.request_id = _request_id(context)
 
   def resolve(self, spec: model_pb2.ModelSpec) -> ServedModel:
     manager = self.models.get(spec.name, f'Servable not found for request: Latest({spec.name})')
     self.model_name = manager.model_name
-    served = _resolve(manager, spec)
+    self.manager = manager
+    self.unversioned = spec.WhichOneof('version_choice') is None
+    served = _resolve(manager, spec, self.request_id)
     self.version = str(served.version)
     return served
+
+  def seconds(self) -> float:
+    return time.perf_counter() - self.started
 
 
 class _Calls:
@@ -104,7 +114,7 @@ class _Calls:
   def run(self, api: str, context, fn):
     start = time.perf_counter()
     code = grpc.StatusCode.OK
-    call = _Call(self.models)
+    call = _Call(self.models, context)
     try:
       return fn(call)
     except TooLargeError as e:
@@ -121,6 +131,9 @@ class _Calls:
       logging.exception('gRPC %s failed', api)
       context.abort(code, f'internal error: {type(e).__name__}')
     finally:
+      if code == grpc.StatusCode.INTERNAL and call.version:
+        self.observer.log_failure(call.model_name, int(call.version), api, 500,
+                                  call.request_id, call.seconds())
       self.observer.count(call.model_name, call.version, f'grpc_{api}', code.name,
                           code.name, time.perf_counter() - start, 'GRPC')
 
@@ -135,6 +148,37 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 
   def __init__(self, calls: _Calls):
     self._calls = calls
+    self._shadows = observability.ShadowCopies(self._shadow_answer, calls.observer)
+
+  def _copy_to_shadow(self, this: '_Call', method: str, request) -> None:
+    """An unversioned request's copy for a shadow candidate (answer logged, not returned)."""
+    if this.unversioned and self._calls.observer.logging:
+      self._shadows.copy(this.manager, this.model_name, method, request, this.request_id)
+
+  def _shadow_answer(self, served: ServedModel, model_name: str, method: str, request,
+                     request_id: str) -> None:
+    started = time.perf_counter()
+    try:
+      if method == 'Predict':
+        inputs = protos.decode_inputs(request, self._calls.limits)
+        name = served.signature(request.model_spec.signature_name or None)
+        _, outputs = protos.predict(served, request, inputs)
+        logged = (protos.loggable_request(name, inputs), protos.loggable_response(outputs))
+        api = 'predict'
+      else:
+        examples = protos.serialized_examples(request.input, self._calls.limits)
+        if method == 'Classify':
+          response = protos.classify(served, request, examples)
+          results = [[[c.label, c.score] for c in classes.classes]
+                     for classes in response.result.classifications]
+        else:
+          results = [r.value for r in protos.regress(served, request, examples).result.regressions]
+        logged = (protos.loggable_examples(examples), {'results': results})
+        api = method.lower()
+    except (RequestError, NotFoundError):
+      return  # refused by the candidate as by stable: nothing to compare
+    self._calls.observer.log_request(model_name, served, api, *logged, request_id,
+                                     time.perf_counter() - started, shadow=True)
 
   def Predict(self, request, context):
     def call(this: _Call):
@@ -146,7 +190,8 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
       if self._calls.observer.logging:
         self._calls.observer.log_request(
             this.model_name, served, 'predict', protos.loggable_request(name, inputs),
-            protos.loggable_response(outputs), _request_id(context))
+            protos.loggable_response(outputs), this.request_id, this.seconds())
+      self._copy_to_shadow(this, 'Predict', request)
       return response
     return self._calls.run('predict', context, call)
 
@@ -161,7 +206,9 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
                    for classes in response.result.classifications]
         self._calls.observer.log_request(this.model_name, served, 'classify',
                                          protos.loggable_examples(examples),
-                                         {'results': results}, _request_id(context))
+                                         {'results': results}, this.request_id,
+                                         this.seconds())
+      self._copy_to_shadow(this, 'Classify', request)
       return response
     return self._calls.run('classify', context, call)
 
@@ -175,7 +222,9 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         results = [r.value for r in response.result.regressions]
         self._calls.observer.log_request(this.model_name, served, 'regress',
                                          protos.loggable_examples(examples),
-                                         {'results': results}, _request_id(context))
+                                         {'results': results}, this.request_id,
+                                         this.seconds())
+      self._copy_to_shadow(this, 'Regress', request)
       return response
     return self._calls.run('regress', context, call)
 

@@ -63,6 +63,9 @@ class Observer:
         'Distribution of wall time (in microseconds) for Tensorflow Serving request.',
         ['model_name', 'API', 'entrypoint'], buckets=_TF_SERVING_BUCKETS,
         registry=self.registry)
+    self._shadow_dropped = prometheus_client.Counter(
+        'ctpipe_serving_shadow_dropped', 'Request copies a busy shadow candidate never got',
+        ['model'], registry=self.registry)
     self._tf_counts: Dict[Tuple[str, str], int] = {}
     self._max_line_bytes = max_line_bytes
     self._checks: Dict[str, Optional[schema_check.SchemaCheck]] = {}
@@ -125,13 +128,20 @@ class Observer:
 
   def log_request(self, model_name: str, served: ServedModel, api: str,
                   request: Mapping[str, Any], response: Mapping[str, Any],
-                  request_id: str) -> None:
+                  request_id: str, seconds: Optional[float] = None,
+                  shadow: bool = False) -> None:
+    """One answered request. `seconds`: the version's time on it (online validation's
+    latency); `shadow`: answered by a shadow candidate, never returned to the client."""
     if self._log is None:
       return
     # orjson: a large request logs several times faster than with the json module. It
     # writes a NaN (the float missing marker) as null, which is what it means.
     record = {'request_id': request_id, 'time': time.time(), 'model': model_name,
               'version': served.version, 'api': api, 'request': request, 'response': response}
+    if seconds is not None:
+      record['latency_ms'] = round(seconds * 1000, 3)
+    if shadow:
+      record['shadow'] = True
     line = orjson.dumps(record, default=str)
     if len(line) > self._max_line_bytes:
       record['request'] = record['response'] = None
@@ -139,6 +149,21 @@ class Observer:
                            f'{self._max_line_bytes}-byte line limit')
       line = orjson.dumps(record, default=str)
     self._log.info(line.decode())
+
+  def log_failure(self, model_name: str, version: int, api: str, status: int,
+                  request_id: str, seconds: float, shadow: bool = False) -> None:
+    """A request the version failed on (a server error): counted against it online."""
+    if self._log is None:
+      return
+    record = {'request_id': request_id, 'time': time.time(), 'model': model_name,
+              'version': version, 'api': api, 'status': status,
+              'latency_ms': round(seconds * 1000, 3), 'request': None, 'response': None}
+    if shadow:
+      record['shadow'] = True
+    self._log.info(orjson.dumps(record).decode())
+
+  def count_shadow_dropped(self, model: str) -> None:
+    self._shadow_dropped.labels(model).inc()
 
   def prometheus_payload(self) -> Tuple[bytes, str]:
     """Our registry, then TF Serving's request_count as TF Serving writes it (a counter
@@ -156,3 +181,40 @@ class Observer:
 def _label(value: str) -> str:
   """A Prometheus label value, escaped as the text format asks."""
   return value.replace('\\', '\\\\').replace('"', '\\"').replace('\n', '\\n')
+
+
+class ShadowCopies:
+  """Copies of unversioned requests for a shadow candidate, answered off the client's path.
+
+  `answer(served, model name, verb, body, request id)` runs on one background thread, with
+  the candidate's answer logged as a shadow's and never returned. At most `max_pending`
+  copies wait; beyond that a copy is dropped and counted, so a slow candidate never slows
+  or queues the stable version's answers.
+  """
+
+  def __init__(self, answer, observer: Observer, max_pending: int = 64):
+    import concurrent.futures  # pylint: disable=g-import-not-at-top
+    self._answer = answer
+    self._observer = observer
+    self._slots = threading.BoundedSemaphore(max_pending)
+    self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix='shadow')
+
+  def copy(self, manager, model_name: str, verb: str, body: bytes, request_id: str) -> None:
+    served = manager.shadow()
+    if served is None:
+      return
+    if not self._slots.acquire(blocking=False):
+      self._observer.count_shadow_dropped(model_name)
+      return
+    self._pool.submit(self._run, served, model_name, verb, body, request_id)
+
+  def _run(self, served, model_name: str, verb: str, body: bytes, request_id: str) -> None:
+    start = time.perf_counter()
+    try:
+      self._answer(served, model_name, verb, body, request_id)
+    except Exception:  # pylint: disable=broad-except  # the client already has its answer
+      logging.exception('the shadow version %s failed on a copied request', served.version)
+      self._observer.log_failure(model_name, served.version, verb, 500, request_id,
+                                 time.perf_counter() - start, shadow=True)
+    finally:
+      self._slots.release()

@@ -103,9 +103,9 @@ def create_app(models, limits: Limits = Limits(),
   def model(match) -> VersionManager:
     return models.get(match['name'], f'Servable not found for request: Latest({match["name"]})')
 
-  def resolve(match) -> ServedModel:
+  def resolve(match, request_id: str = '') -> ServedModel:
     version = int(match['version']) if match['version'] else None
-    return model(match).resolve(version, match['label'])
+    return model(match).resolve(version, match['label'], request_id)
 
   async def get_model(request: Request) -> Response:
     match = _PATH.match(request.path_params['rest'])
@@ -123,7 +123,8 @@ def create_app(models, limits: Limits = Limits(),
       return _error(404, str(e))
 
   def answer(model_name: str, served: ServedModel, verb: str, raw: bytes,
-             request_id: str) -> dict:
+             request_id: str, shadow: bool = False) -> dict:
+    started = time.perf_counter()
     body = json_codec.parse_body(raw, limits.max_json_depth)
     signature = body.get('signature_name')
     if signature is not None and not isinstance(signature, str):
@@ -145,17 +146,18 @@ def create_app(models, limits: Limits = Limits(),
                               for row in served.classify(signature, examples)]}
       else:
         result = {'results': served.regress(signature, examples)}
-    observer.log_request(model_name, served, verb, body, result, request_id)
+    observer.log_request(model_name, served, verb, body, result, request_id,
+                         seconds=time.perf_counter() - started, shadow=shadow)
     return result
 
-  def attempt(model_name: str, served: ServedModel, verb: str, raw: bytes, request_id: str
-              ) -> Tuple[Optional[dict], Optional[Tuple[type, str]]]:
+  def attempt(model_name: str, served: ServedModel, verb: str, raw: bytes, request_id: str,
+              shadow: bool = False) -> Tuple[Optional[dict], Optional[Tuple[type, str]]]:
     """`answer`, with a refusal returned as (kind, message) rather than raised: an exception
     carried back from the worker thread keeps the request's frames (its parsed body) in a
     reference cycle that only a full collection frees, so memory grows with every
     refused large body until one runs."""
     try:
-      return answer(model_name, served, verb, raw, request_id), None
+      return answer(model_name, served, verb, raw, request_id, shadow), None
     except (TooLargeError, RequestError, NotFoundError) as e:
       kind = next(k for k in _REFUSAL_STATUS if isinstance(e, k))
       return None, (kind, str(e))
@@ -170,14 +172,15 @@ def create_app(models, limits: Limits = Limits(),
     status = 200
     # Counted under the model's name when it is served (a name clients make up is no label).
     counted = match['name'] if match['name'] in models.names else ''
+    # The client's X-Request-Id names the logged request (labels join on it later) and
+    # routes it: the same id always reaches the same version while a canary is on trial.
+    request_id = observability.request_id(request.headers.get('x-request-id'))
     try:
-      served = resolve(match)
+      served = resolve(match, request_id)
       version = str(served.version)
       raw = await read_body(request, limits)
       # Decoding, checks and the model run off the event loop: TensorFlow releases the
       # GIL, so concurrent requests use both cores and a long one blocks no other.
-      # The client's X-Request-Id names the logged request (labels join on it later).
-      request_id = observability.request_id(request.headers.get('x-request-id'))
       if len(raw) <= INLINE_BODY_BYTES:
         result, refusal = attempt(counted, served, verb, raw, request_id)
       else:
@@ -186,8 +189,10 @@ def create_app(models, limits: Limits = Limits(),
       if refusal is not None:
         status = _REFUSAL_STATUS[refusal[0]]
         return _error(status, refusal[1])
+      if not match['version'] and not match['label']:
+        shadows.copy(model(match), counted, verb, raw, request_id)
       return Response(json_codec.dumps(result), media_type='application/json',
-                      headers={'X-Request-Id': request_id})
+                      headers={'X-Request-Id': request_id, 'X-Model-Version': version})
     except TooLargeError as e:
       status = 413
       return _error(413, str(e))
@@ -205,9 +210,16 @@ def create_app(models, limits: Limits = Limits(),
       logging.exception('answering POST %s failed', request.url.path)
       return _error(500, f'internal error: {type(e).__name__}')
     finally:
+      if status >= 500 and version:  # the version's own failure: online validation counts it
+        observer.log_failure(counted, int(version), verb, status, request_id,
+                             time.perf_counter() - start)
       observer.count(counted, version, verb, str(status),
                      observability.HTTP_CODES.get(status, 'UNKNOWN'),
                      time.perf_counter() - start, 'REST')
+
+  shadows = observability.ShadowCopies(
+      lambda served, name, verb, raw, request_id: attempt(
+          name, served, verb, raw, request_id, shadow=True), observer)
 
   async def metrics(request: Request) -> Response:
     del request

@@ -3,8 +3,9 @@
 TF Serving re-reads this file (`--model_config_file_poll_wait_seconds`), so a rollback
 reaches production TF Serving as well as the local server: a pin becomes a `specific`
 version policy holding only the pinned version, labelled `stable` (a second loaded
-version would take every request that names no version); no pin is the `latest`
-policy. Every model pushed under one serving base is listed (one home may hold several
+version would take every request that names no version); a candidate on trial is a
+`specific` policy with both versions, labelled `stable` and `canary` (or `shadow`); no
+pin and no trial is the `latest` policy. Every model pushed under one serving base is listed (one home may hold several
 data sets, each its own model), each with its own policy.
 """
 from typing import Optional, Sequence, Tuple
@@ -12,27 +13,39 @@ from typing import Optional, Sequence, Tuple
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
+from ctpipe.model_server import serving_plan
+
 CONFIG_FILE = 'models.config'
 
 
 def render(model_name: str, base_path: str, pinned: Optional[int] = None) -> str:
-  """The config of one model."""
-  return render_all([(model_name, base_path, pinned)])
+  """The config of one model (pinned: a rollback's pin, else the newest serves)."""
+  return render_all([(model_name, base_path, serving_plan.Plan(None) if pinned is None
+                      else serving_plan.Plan(pinned, pinned=True))])
 
 
-def render_all(models: Sequence[Tuple[str, str, Optional[int]]]) -> str:
-  """The config of several models: (name, base path, pinned version or None) each."""
+def render_all(models: Sequence[Tuple[str, str, serving_plan.Plan]],
+               newest: Optional[dict] = None) -> str:
+  """The config of several models: (name, base path, plan) each. `newest`: model name ->
+  its newest version on disk (a plan whose stable is the newest, with nothing on trial, is
+  TF Serving's `latest` policy)."""
   config = model_server_config_pb2.ModelServerConfig()
-  for model_name, base_path, pinned in models:
+  newest = newest or {}
+  for model_name, base_path, plan in models:
     model = config.model_config_list.config.add(name=model_name, base_path=base_path,
                                                 model_platform='tensorflow')
-    if pinned is None:
+    if plan.stable is None or (not plan.pinned and plan.candidate is None
+                               and plan.stable == newest.get(model_name, plan.stable)):
       model.model_version_policy.latest.num_versions = 1
-    else:
-      model.model_version_policy.specific.versions.append(pinned)
-      model.version_labels['stable'] = pinned
-  return ('# Written by ctpipe (rollback / push); TF Serving re-reads it. Do not edit by hand.\n'
-          + text_format.MessageToString(config))
+      continue
+    # A pin, a rejected newer version or a trial: exactly these versions, labelled. TF
+    # Serving sends a request naming no version to the highest loaded one, so with a
+    # candidate on trial the router in front names the label (serving/README.md).
+    model.model_version_policy.specific.versions.extend(plan.versions)
+    for label, version in plan.labels.items():
+      model.version_labels[label] = version
+  return ('# Written by ctpipe (rollback / push / rollout); TF Serving re-reads it. '
+          'Do not edit by hand.\n' + text_format.MessageToString(config))
 
 
 def write_for(model_base: str, container_root: str = '/models') -> str:
@@ -47,8 +60,10 @@ def write_for(model_base: str, container_root: str = '/models') -> str:
   serving_base = os.path.dirname(os.path.normpath(model_base))
   bases = versions.model_bases(serving_base)
   bases.setdefault(os.path.basename(os.path.normpath(model_base)), model_base)
-  text = render_all([(name, f'{container_root}/{name}', versions.read_policy(base).get('pinned'))
-                     for name, base in sorted(bases.items())])
+  text = render_all([(name, f'{container_root}/{name}', versions.plan(base))
+                     for name, base in sorted(bases.items())],
+                    {name: (versions.list_versions(base) or [None])[-1]
+                     for name, base in bases.items()})
   path = os.path.join(serving_base, CONFIG_FILE)
   tmp = path + '.tmp'
   with open(tmp, 'w') as f:

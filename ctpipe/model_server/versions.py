@@ -1,10 +1,12 @@
 """Which version serves: TF Serving's file-system source and availability-preserving swap.
 
-A poller lists the integer version folders under the model base path. The target is
-the newest version, or the version pinned by `ctpipe rollback` (`serving_policy.json`
-in the base path). A new target is loaded and warmed up completely while the current
-version keeps serving; only then does it take traffic and the old one is retired. A
-version that fails to load or warm up never serves; its error stays in the status.
+A poller lists the integer version folders under the model base path and reads the
+serving policy (`serving_policy.json`: a rollback's pin, a candidate on trial, rejected
+versions; serving_plan.py owns the rules). A new version is loaded and warmed up completely
+while the current one keeps serving; only then does it take traffic and the old one is
+retired. A version that fails to load or warm up never serves; its error stays in the
+status. While a candidate is on trial, both it and stable are loaded: promoting or aborting
+is a change of routing, never a load under traffic.
 
 A running server says what it serves in `served_state.json` in the base path (the
 serving version, the versions that failed, its pid), so `ctpipe rollback` can tell
@@ -20,7 +22,7 @@ import threading
 import time
 from typing import Dict, List, Optional
 
-from ctpipe.model_server import protos, warmup
+from ctpipe.model_server import protos, serving_plan, warmup
 from ctpipe.model_server.served_model import NotFoundError, ServedModel
 
 POLICY_FILE = 'serving_policy.json'
@@ -69,6 +71,31 @@ def write_policy(base_path: str, policy: dict) -> None:
   _write_json(base_path, POLICY_FILE, policy)
 
 
+def start_trial(model_base: str, version: int, strategy: str, percent: float,
+                now: Optional[float] = None) -> Optional[int]:
+  """Puts `version` (about to be published) on trial against the version serving now;
+  returns that stable version, or None when nothing serves yet (then it simply serves)."""
+  if strategy not in (serving_plan.CANARY, serving_plan.SHADOW):
+    raise ValueError(f'a trial is canary or shadow, got {strategy!r}')
+  stable = plan(model_base).stable
+  policy = read_policy(model_base)
+  if stable is None:
+    policy.pop('trial', None)
+  else:
+    policy['trial'] = {'version': int(version), 'stable': int(stable), 'strategy': strategy,
+                       'percent': float(percent) if strategy == serving_plan.CANARY else 0.0,
+                       'started': time.time() if now is None else now}
+  write_policy(model_base, policy)
+  return stable
+
+
+def end_trial(model_base: str) -> None:
+  """A direct push ends any trial: the newest version serves."""
+  policy = read_policy(model_base)
+  if policy.pop('trial', None) is not None:
+    write_policy(model_base, policy)
+
+
 def _alive(pid: int) -> bool:
   try:
     os.kill(pid, 0)
@@ -91,12 +118,14 @@ def read_served_state(base_path: str) -> Optional[dict]:
   return state if _alive(int(state.get('pid', 0)) or -1) else None
 
 
+def plan(base_path: str) -> serving_plan.Plan:
+  """The versions that should serve from `base_path` now (serving_plan.py has the rules)."""
+  return serving_plan.plan_of(read_policy(base_path), list_versions(base_path))
+
+
 def target_version(base_path: str) -> Optional[int]:
-  versions = list_versions(base_path)
-  pinned = read_policy(base_path).get('pinned')
-  if pinned is not None and int(pinned) in versions:
-    return int(pinned)
-  return versions[-1] if versions else None
+  """The stable version: what answers requests that name no version."""
+  return plan(base_path).stable
 
 
 def load_and_warm(model_dir: str, version: int) -> ServedModel:
@@ -116,14 +145,17 @@ def load_and_warm(model_dir: str, version: int) -> ServedModel:
 
 
 class VersionManager:
-  """Thread-safe owner of the serving version and every version's status."""
+  """Thread-safe owner of the versions that serve (stable, and a candidate on trial) and of
+  every version's status. A request that names no version goes to stable, or to a canary
+  for its share of request ids; a shadow candidate gets copies (see `shadow`)."""
 
   def __init__(self, model_name: str, base_path: str, poll_seconds: float = 2.0):
     self.model_name = model_name
     self.base_path = os.path.abspath(base_path)
     self.poll_seconds = poll_seconds
     self._lock = threading.Lock()
-    self._serving: Optional[ServedModel] = None
+    self._loaded: Dict[int, ServedModel] = {}
+    self._plan = serving_plan.Plan(None)  # what serves: only versions that loaded
     self._status: Dict[int, VersionStatus] = {}
     self._failed_mtime: Dict[int, float] = {}
     self._stop = threading.Event()
@@ -131,8 +163,13 @@ class VersionManager:
 
   # --- reading -------------------------------------------------------------------
   def serving(self) -> Optional[ServedModel]:
+    """The stable version."""
     with self._lock:
-      return self._serving
+      return self._loaded.get(self._plan.stable) if self._plan.stable is not None else None
+
+  def current_plan(self) -> serving_plan.Plan:
+    with self._lock:
+      return self._plan
 
   def statuses(self) -> List[VersionStatus]:
     with self._lock:
@@ -145,63 +182,104 @@ class VersionManager:
       return dataclasses.replace(self._status[version])
 
   def labels(self) -> Dict[str, int]:
-    """`stable`: the serving version (one version serves at a time, as a pin does in TF
-    Serving's models.config)."""
-    served = self.serving()
-    return {'stable': served.version} if served is not None else {}
+    """TF Serving's version labels: `stable`, and `canary` or `shadow` while a candidate is
+    on trial."""
+    return self.current_plan().labels
 
-  def resolve(self, version: Optional[int] = None, label: Optional[str] = None) -> ServedModel:
-    """The model answering a request for a version, a label or (neither) the default."""
-    served = self.serving()
+  def resolve(self, version: Optional[int] = None, label: Optional[str] = None,
+              request_id: str = '') -> ServedModel:
+    """The model answering a request for a version, a label or (neither) the default: stable,
+    or the canary for its share of request ids (the same id always the same version)."""
+    with self._lock:
+      plan, loaded = self._plan, dict(self._loaded)
     if label is not None:
-      labels = self.labels()
-      if label not in labels:
+      if label not in plan.labels:
         raise NotFoundError(f'Unrecognized servable version label: {label}')
-      version = labels[label]
-    if served is None:
+      version = plan.labels[label]
+    if version is not None:
+      if version not in loaded or version not in plan.versions:
+        raise NotFoundError(f'Servable not found for request: '
+                            f'Specific({self.model_name}, {version})')
+      return loaded[version]
+    if plan.stable is None or plan.stable not in loaded:
       raise NotFoundError(f'Servable not found for request: Latest({self.model_name})')
-    if version is not None and version != served.version:
-      raise NotFoundError(f'Servable not found for request: '
-                          f'Specific({self.model_name}, {version})')
-    return served
+    if request_id and serving_plan.routes_to_candidate(plan, request_id):
+      return loaded[plan.candidate]
+    return loaded[plan.stable]
+
+  def shadow(self) -> Optional[ServedModel]:
+    """The shadow candidate that gets a copy of each unversioned request, if one is on trial."""
+    with self._lock:
+      plan = self._plan
+      if plan.strategy == serving_plan.SHADOW and plan.candidate is not None:
+        return self._loaded.get(plan.candidate)
+    return None
 
   # --- polling -------------------------------------------------------------------
-  def poll_once(self) -> None:
-    target = target_version(self.base_path)
-    current = self.serving()
-    if target is None or (current is not None and current.version == target):
-      return
-    model_dir = os.path.join(self.base_path, str(target))
-    mtime = os.path.getmtime(model_dir)
-    if self._failed_mtime.get(target) == mtime:
-      return  # already failed as it is; retried only if the folder changes
-    with self._lock:
-      self._status[target] = VersionStatus(target, LOADING)
+  def _load(self, version: int) -> Optional[ServedModel]:
+    """Loads and warms up `version` (None if it failed, now or before in the same folder)."""
+    model_dir = os.path.join(self.base_path, str(version))
     try:
-      served = load_and_warm(model_dir, target)
-    except Exception as e:  # pylint: disable=broad-except
-      logging.exception('version %d failed to load or warm up', target)
-      self._failed_mtime[target] = mtime
-      with self._lock:
-        self._status[target] = VersionStatus(target, END, f'{type(e).__name__}: {e}')
-      self._write_state()
-      return
+      mtime = os.path.getmtime(model_dir)
+    except OSError:
+      return None
+    if self._failed_mtime.get(version) == mtime:
+      return None  # already failed as it is; retried only if the folder changes
     with self._lock:
-      old = self._serving
-      self._serving = served
-      self._status[target] = VersionStatus(target, AVAILABLE)
-      if old is not None:
-        self._status[old.version] = VersionStatus(old.version, END)
+      self._status[version] = VersionStatus(version, LOADING)
+    try:
+      served = load_and_warm(model_dir, version)
+    except Exception as e:  # pylint: disable=broad-except
+      logging.exception('version %d failed to load or warm up', version)
+      self._failed_mtime[version] = mtime
+      with self._lock:
+        self._status[version] = VersionStatus(version, END, f'{type(e).__name__}: {e}')
+      return None
+    return served
+
+  def poll_once(self) -> None:
+    wanted = plan(self.base_path)
+    with self._lock:
+      current, loaded = self._plan, dict(self._loaded)
+    if wanted == current:
+      return
+    for version in wanted.versions:
+      if version not in loaded:
+        served = self._load(version)
+        if served is not None:
+          loaded[version] = served
+    # A stable version that does not load leaves the current one serving; a candidate that
+    # does not load is simply not on trial.
+    stable = wanted.stable if wanted.stable in loaded else current.stable
+    candidate = wanted.candidate if wanted.candidate in loaded else None
+    effective = dataclasses.replace(wanted, stable=stable, candidate=candidate)
+    if candidate is None:
+      effective = dataclasses.replace(effective, strategy=serving_plan.DIRECT, percent=0.0)
+    keep = set(effective.versions)
+    with self._lock:
+      retired = [v for v in self._loaded if v not in keep]
+      self._loaded = {v: m for v, m in loaded.items() if v in keep}
+      self._plan = effective
+      for version in keep:
+        self._status[version] = VersionStatus(version, AVAILABLE)
+      for version in retired:
+        self._status[version] = VersionStatus(version, END)
     self._write_state()
-    logging.info('version %d serving%s', target, f' (retired {old.version})' if old else '')
+    if effective != current:
+      trial = (f', {effective.strategy} v{candidate}'
+               + (f' ({effective.percent:g} %)' if effective.strategy == serving_plan.CANARY
+                  else '') if candidate is not None else '')
+      logging.info('version %s serving%s%s', stable, trial,
+                   f' (retired {", ".join(map(str, retired))})' if retired else '')
 
   def _write_state(self) -> None:
-    served = self.serving()
+    current = self.current_plan()
     with self._lock:
       failed = {str(v): s.error for v, s in self._status.items() if s.error}
     try:
       _write_json(self.base_path, STATE_FILE, {
-          'serving': served.version if served else None, 'failed': failed,
+          'serving': current.stable, 'candidate': current.candidate,
+          'strategy': current.strategy, 'percent': current.percent, 'failed': failed,
           'pid': os.getpid(), 'updated': time.time()})
     except OSError:  # a read-only base path: serving goes on, rollback cannot tell
       logging.warning('cannot write %s in %s', STATE_FILE, self.base_path)

@@ -73,7 +73,11 @@ def test_overrides_are_typed_like_the_file():
 def test_every_command_takes_config_and_set():
   def commands(group, prefix=''):
     for name, command in group.commands.items():
-      yield f'{prefix}{name}', command
+      params = {p.name for p in command.params}
+      if isinstance(command, click.Group) and 'config_path' not in params:
+        yield from commands(command, f'{prefix}{name} ')  # each subcommand takes them
+      else:
+        yield f'{prefix}{name}', command
   missing = []
   for name, command in commands(main):
     if name == 'init':  # it writes a data set's config
@@ -83,6 +87,7 @@ def test_every_command_takes_config_and_set():
       missing.append(name)
   assert missing == []
   assert isinstance(main.commands['inspect'], click.Group)
+  assert 'rollout status' in dict(commands(main))
 
 
 def test_a_set_typo_on_the_command_line_is_one_line_and_exit_2_before_tensorflow():
