@@ -12,6 +12,7 @@ import json
 import os
 import random
 import shutil
+import time
 
 import pytest
 import requests
@@ -21,7 +22,7 @@ from ctpipe.continuous import demo_data, feedback, readiness, replay
 from ctpipe.continuous.span_runs import HALTED, INGESTED, TRAINED, RetrainPolicy, SpanRunner
 from ctpipe.continuous.watch import Watcher, WatchOptions
 from ctpipe.home import Home
-from ctpipe.metadata import reader as metadata
+from ctpipe.metadata import connection, reader as metadata
 from ctpipe.mlmd_inspect import runs, store
 from ctpipe.model_server import versions
 from ctpipe.model_server.local import LocalServer
@@ -256,3 +257,67 @@ def test_cron_and_options_are_checked():
     WatchOptions(cron='every day')
   due = watch.next_due('0 3 * * *', 0.0)  # 1970-01-01 00:00 UTC
   assert due == 3 * 3600
+
+
+# --- automatic rollback of a degraded version ---------------------------------------------
+
+def test_a_degraded_stable_version_is_rolled_back_and_people_are_told(replayed, tmp_path):
+  """The replay pushed two versions; requests served by the newest come back with labels
+  that contradict its answers: the watcher's feedback check rolls it back to the version
+  before (recorded, the server switched), tells the JSON webhook and the mailbox which data
+  set, version and why, and still asks for a retraining run."""
+  from ctpipe import notify  # pylint: disable=g-import-not-at-top
+  from ctpipe.rollout.degradation_guard import DegradationGuard  # pylint: disable=g-import-not-at-top
+  from tests.receivers import JsonReceiver, SmtpReceiver  # pylint: disable=g-import-not-at-top
+  source = replayed['home']
+  home = Home(str(tmp_path / 'home'))  # a copy: the replay's own home stays as it was
+  os.makedirs(home.root)
+  shutil.copy(source.metadata_path, home.metadata_path)
+  shutil.copytree(source.serving_base, home.serving_base)
+  base = home.model_base(MODEL)
+  # A second version, pushed by a real run of the newest span in the copy (its change
+  # thresholds opened: what is tested is what happens once it serves).
+  loose = dataclasses.replace(SETTINGS, thresholds=dataclasses.replace(
+      SETTINGS.thresholds, max_auc_drop=1.0, max_accuracy_drop=1.0, max_slice_auc_drop=1.0,
+      max_slice_accuracy_drop=1.0))
+  result = local_runner.LocalRun(home, replayed['source'], CURATED_SCHEMA, loose,
+                                 reason='test: a second version').run()
+  assert result.status == 'completed'
+  assert versions.list_versions(base) == [1, 2]
+  header, rows = read_span(2)
+  sample = random.Random(21).sample(list(rows), 300)
+  with LocalServer(MODEL, base, poll_seconds=0.2, request_log_dir=home.request_log_dir) as server:
+    server.manager.wait_for_version(2)
+    _send(server, header, sample, 'served')
+    labels = str(tmp_path / 'labels.csv')
+    with open(labels, 'w', newline='') as f:
+      writer = csv.writer(f)
+      writer.writerow(['request_id', 'row', 'label'])
+      for n, row in enumerate(sample):  # every label the opposite of the truth
+        writer.writerow([f'served-{n - n % 50}', n % 50, 1 - _label(row, header)])
+    trigger = feedback.FeedbackTrigger(home, SETTINGS.pipeline_name, MODEL,
+                                       schema_tool.load(CURATED_SCHEMA), labels,
+                                       state_dir=str(tmp_path / 'state'))
+    with JsonReceiver() as hook, SmtpReceiver() as mail:
+      guard = DegradationGuard(trigger, home, dataclasses.replace(PROJECT, pipeline=SETTINGS),
+                               notify.Notifier([hook.url, mail.url]))
+      reason = guard()
+    assert reason and reason.startswith('degradation: live auc')
+    assert reason.endswith('rolled back v2 → v1'), reason
+    deadline = time.time() + 30
+    while server.manager.serving().version != 1:
+      assert time.time() < deadline, server.manager.statuses()
+      time.sleep(0.1)
+  assert versions.read_policy(base)['rejected'] == [2]
+  store = connection.connect(home.metadata_config())
+  [rollback] = store.get_executions_by_type('ctpipe.Rollback')
+  assert rollback.properties['action'].string_value == 'reject'
+  assert (rollback.properties['from_version'].int_value,
+          rollback.properties['to_version'].int_value) == (2, 1)
+  titles = [m['title'] for m in hook.received]
+  assert titles == ['ctpipe taxi: v2 degraded', 'ctpipe taxi: rolled back v2 → v1'], titles
+  rolled_back = hook.received[1]['message']
+  assert 'data set: taxi' in rolled_back and 'version: 2' in rolled_back
+  assert 'live auc' in rolled_back
+  assert len(mail.messages) == 2 and 'rolled back automatically' in mail.bodies()[1]
+  assert guard() is None  # the same finding for the same version does not fire again
