@@ -19,6 +19,7 @@ REASON_PROPERTY = 'reason'
 # On an execution marked CANCELED because its process died.
 NOTE_PROPERTY = 'ctpipe_note'
 ROLLBACK_TYPE = 'ctpipe.Rollback'
+ROLLBACK_NODE = 'Rollback'
 ROLLOUT_DECISION_TYPE = 'ctpipe.RolloutDecision'
 ROLLOUT_DECISION_NODE = 'RolloutDecision'  # the node name decisions are shown under
 SPAN_CHECK_NODE = 'SpanCheck'  # the node name span rejections are shown under
@@ -133,9 +134,18 @@ def record_rollback(config: metadata_store_pb2.ConnectionConfig, pipeline_name: 
   [execution_id] = store.put_executions([execution])
   pipeline_context = store.get_context_by_type_and_name(PIPELINE_CONTEXT, pipeline_name)
   if pipeline_context is not None:
-    store.put_attributions_and_associations(
-        [], [metadata_store_pb2.Association(context_id=pipeline_context.id,
-                                            execution_id=execution_id)])
+    # Under a node of its own, reading the PushedModels of both versions: `inspect lineage
+    # vN` shows what happened to a version after its push.
+    node = _context(store, NODE_CONTEXT, f'{pipeline_name}.{ROLLBACK_NODE}')
+    store.put_attributions_and_associations([], [
+        metadata_store_pb2.Association(context_id=c.id, execution_id=execution_id)
+        for c in (pipeline_context, node)])
+    pushed = _pushed_model_ids(store, pipeline_context.id,
+                               [v for v in (from_version, to_version) if v is not None])
+    if pushed:
+      store.put_events([metadata_store_pb2.Event(artifact_id=a, execution_id=execution_id,
+                                                 type=metadata_store_pb2.Event.INPUT)
+                        for a in pushed])
   return execution_id
 
 

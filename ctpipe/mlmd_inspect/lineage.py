@@ -2,7 +2,8 @@
 
 Upstream: from the target back through the executions that produced each artifact
 and the artifacts they read, to the raw data. For a model, also what happened to
-it in its own run (evaluation, blessing, serving check, push). `--span N` walks the
+it in its own run (evaluation, blessing, serving check, push); for a pushed version, what
+happened to it afterwards (trial decisions, rollbacks). `--span N` walks the
 other way: from the span's examples forward to every model trained on them and
 where each was pushed. A model used as another run's *baseline* is not "trained on"
 anything that run read, so traversal never crosses a baseline input.
@@ -17,6 +18,7 @@ from ctpipe.metadata.records import (INPUT_EVENTS, OUTPUT_EVENTS, RUN_CONTEXT, A
                                   Execution, Records)
 
 _MAX_STEPS = 10_000  # a guard against cycles in a hand-edited store
+CTPIPE_TYPE_PREFIX = 'ctpipe.'  # ctpipe's own execution types: rollbacks, trial decisions
 
 
 @dataclasses.dataclass
@@ -27,6 +29,8 @@ class Lineage:
   # Overall metrics of each evaluation in the lineage, by ModelEvaluation artifact id
   # (candidate and, where there was one, the baseline it was compared with).
   metrics: Dict[int, Dict[str, Dict[str, float]]] = dataclasses.field(default_factory=dict)
+  # A pushed version's later life: the trial decisions and rollbacks that named it.
+  afterwards: List[Execution] = dataclasses.field(default_factory=list)
 
   def produced_by(self, artifact_id: int) -> Optional[Execution]:
     for execution in self.executions:
@@ -118,8 +122,14 @@ def upstream(records: Records, target: Artifact, with_metrics: bool = False) -> 
     for ids in list(execution.inputs.values()) + list(execution.outputs.values()):
       seen_artifacts.update(ids)
   artifacts = {a.id: a for a in records.artifacts(seen_artifacts)}
+  afterwards: List[Execution] = []
+  if target.type == 'PushedModel':
+    readers = {e.execution_id for e in store.get_events_by_artifact_ids([target.id])
+               if e.type in INPUT_EVENTS}
+    afterwards = sorted((e for e in _executions_by_id(records, readers)
+                         if e.type.startswith(CTPIPE_TYPE_PREFIX)), key=lambda e: e.id)
   return Lineage(target, artifacts, sorted(executions, key=lambda e: e.id),
-                 _evaluation_metrics(artifacts.values()) if with_metrics else {})
+                 _evaluation_metrics(artifacts.values()) if with_metrics else {}, afterwards)
 
 
 def _evaluation_metrics(artifacts) -> Dict[int, Dict[str, Dict[str, float]]]:

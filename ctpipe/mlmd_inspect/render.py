@@ -121,6 +121,16 @@ def lineage_tree(lineage: Lineage) -> Tree:
             shown = [f'{n} {values[n]:.4f}' for n in _LINEAGE_METRICS if n in values]
             if shown:
               leaf.add(f'{model}: ' + ', '.join(shown))
+  if lineage.afterwards:
+    later = tree.add('[bold]Afterwards[/bold] (trial decisions and rollbacks naming this version)')
+    for execution in lineage.afterwards:
+      what = execution.properties.get('action', '')
+      versions = ', '.join(f'{k.split("_")[0]} v{execution.properties[k]}'
+                           for k in ('candidate_version', 'stable_version', 'from_version',
+                                     'to_version') if execution.properties.get(k) not in (None, ''))
+      later.add(f'{execution.node} [bold]{what}[/bold] (execution {execution.id}, '
+                f'{timestamp(execution.started_ms)}; {versions}): '
+                f'{execution.properties.get("reason", "")}')
   return tree
 
 

@@ -15,7 +15,7 @@ from typing import List, Optional
 
 from ctpipe import decision
 from ctpipe.mlmd_inspect import report_data, svg
-from ctpipe.metadata.records import Records
+from ctpipe.metadata.records import INPUT_EVENTS, Records
 from ctpipe.mlmd_inspect.run_view import RunView, data_span
 from ctpipe.mlmd_inspect.runs import list_runs_by_name
 
@@ -316,6 +316,61 @@ def _decision(run: RunView, result: report_data.Evaluation) -> str:
   return '<h3>Champion versus challenger</h3>' + ''.join(lines)
 
 
+def _online_validation(records: Records, run: RunView) -> str:
+  """What happened to the run's pushed version on live traffic: each trial decision with its
+  evidence per version and the test's bounds, and each rollback that named it."""
+  import json  # pylint: disable=g-import-not-at-top
+  pushed = [a for a in run.outputs_of_type('PushedModel') if a.properties.get('pushed')]
+  readers = {e.execution_id for e in records.store.get_events_by_artifact_ids(
+      [a.id for a in pushed]) if e.type in INPUT_EVENTS}
+  later = records.executions(records.store.get_executions_by_id(sorted(readers))) \
+      if readers else []
+  found = sorted({e.id: e for e in list(run.executions) + later
+                  if e.type.startswith('ctpipe.Rollout') or e.type == 'ctpipe.Rollback'
+                  }.values(), key=lambda e: e.id)
+  if not found:
+    trial = next((str(a.properties['on_trial']) for a in pushed if a.properties.get('on_trial')),
+                 '')
+    if trial:
+      return (f'<p>Pushed on trial ({escape(trial)}); no decision yet: '
+              '<code>ctpipe rollout status</code> shows the evidence so far.</p>')
+    return ('<p class="muted">No trial decision or rollback names this run\'s pushed version '
+            '(rollout.strategy direct, or nothing pushed).</p>')
+  parts = []
+  for execution in found:
+    action = str(execution.properties.get('action', ''))
+    reason = str(execution.properties.get('reason', ''))
+    when = datetime.datetime.fromtimestamp(execution.started_ms / 1000).strftime(
+        '%Y-%m-%d %H:%M:%S')
+    colour = 'ok' if action == 'promote' else 'bad' if action in ('abort', 'reject') else ''
+    if execution.type == 'ctpipe.Rollback':
+      parts.append(f'<p class="{colour}">{when}: rollback <b>{escape(action)}</b> from v'
+                   f'{escape(str(execution.properties.get("from_version", "?")))} to v'
+                   f'{escape(str(execution.properties.get("to_version", "?")))}: '
+                   f'{escape(reason)}</p>')
+      continue
+    parts.append(f'<p class="{colour}">{when}: {escape(str(execution.properties.get("strategy")))}'
+                 f' v{escape(str(execution.properties.get("candidate_version")))} '
+                 f'<b>{escape(action)}</b> (by {escape(str(execution.properties.get("decided_by")))})'
+                 f': {escape(reason)}</p>')
+    try:
+      evidence = json.loads(str(execution.properties.get('evidence') or '{}'))
+    except ValueError:
+      evidence = {}
+    metric = evidence.get('metric') or ''
+    rows = [[escape(str(e.get('version'))), escape(str(e.get('role'))), f'{e.get("requests", 0):,}',
+             f'{e.get("errors", 0):,}', _fmt(e.get('p99_ms')), f'{e.get("labelled_rows", 0):,}',
+             _fmt(e.get(metric))] for e in evidence.get('evidence', [])]
+    if rows:
+      parts.append(_table(['version', 'role', 'requests', 'server errors', 'p99 ms', 'labelled',
+                           escape(metric)], rows))
+    if evidence.get('low') is not None:
+      parts.append(f'<p class="muted">Candidate minus stable: {evidence["difference"]:+.4f}; '
+                   f'one-sided bounds [{evidence["low"]:+.4f}, {evidence["high"]:+.4f}] '
+                   '(bootstrap).</p>')
+  return ''.join(parts)
+
+
 def _safe(make) -> str:
   """A section, or why it cannot be shown (e.g. artifact files deleted): the rest still renders."""
   try:
@@ -336,6 +391,7 @@ def build(records: Records, run_name: str) -> str:
       ('Anomalies', lambda: _anomalies(run)),
       ('Drift', lambda: _drift(records, run)),
       ('Evaluation', lambda: _evaluation(run)),
+      ('Online validation', lambda: _online_validation(records, run)),
   ]
   body = ''.join(f'<h2 id="{escape(t.lower().replace(" ", "-"))}">{escape(t)}</h2>{_safe(make)}'
                  for t, make in sections)

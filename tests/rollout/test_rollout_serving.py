@@ -262,3 +262,40 @@ def test_a_shadow_answers_copies_that_are_logged_never_returned(trial_home, tmp_
   stable, shadow = evidence['evidence']
   assert shadow['role'] == 'shadow' and shadow['requests'] == 40 == stable['requests']
   assert shadow['labelled_rows'] == 200 and shadow['auc'] < 0.5 < stable['auc']
+
+
+def _cli(*args):
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  return subprocess.run([sys.executable, '-m', 'ctpipe.cli', *args], capture_output=True,
+                        text=True, timeout=300)
+
+
+def test_rollout_status_and_abort_by_hand_from_the_command_line(trial_home, tmp_path):
+  env = trial_home
+  _publish_on_trial(env, 5, env['worse'], 'canary', 40.0)
+  home = ['--set', f'local.home={env["home"].root}', '--set', 'rollout.min_requests=20',
+          '--set', 'rollout.min_labelled_rows=100']
+  with LocalServer(MODEL, env['base'], poll_seconds=0.2,
+                   request_log_dir=env['home'].request_log_dir) as server:
+    _wait_for_plan(server, 5)
+    clients = Clients(server, env, 'by-hand', 60, seed=5)
+    clients.send_all()
+    labels = clients.write_labels(str(tmp_path / 'labels.csv'))
+    status = _cli('rollout', 'status', '--labels', labels, *home)
+    assert status.returncode == 0, status.stderr
+    assert 'stable v3, canary v5 at 40 % of the requests that name no version' in status.stdout
+    assert 'Decision now: abort' in status.stdout, status.stdout
+    as_json = json.loads(_cli('rollout', 'status', '--labels', labels, '--json', *home).stdout)
+    assert as_json['candidate']['version'] == 5 and as_json['stable']['version'] == 3
+    assert as_json['candidate']['requests'] + as_json['stable']['requests'] == 60
+    aborted = _cli('rollout', 'abort', '--reason', 'seen on the dashboard', '--labels', labels,
+                   *home)
+    assert aborted.returncode == 0, aborted.stderr
+    assert 'v5 aborted' in aborted.stdout
+    assert 'the server now serves v3 to every request' in aborted.stdout, aborted.stdout
+    again = _cli('rollout', 'abort', *home)
+    assert again.returncode == 1 and 'no version of taxi is on trial' in again.stderr
+  decision = _decisions(env['home'])[-1]
+  assert decision.properties['decided_by'].string_value == 'hand'
+  assert 'seen on the dashboard' in decision.properties['reason'].string_value
