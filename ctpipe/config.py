@@ -234,6 +234,9 @@ class RolloutPolicy:
   confidence: float = 0.95
   max_error_rate: float = 0.01
   max_p99_latency_ms: float = 250.0
+  # Looks at the evidence as it doubles from min_labelled_rows; the error rates hold over
+  # all of them (each at confidence 1 − (1 − confidence) / max_looks).
+  max_looks: int = 6
   # A served version whose live metrics degrade beyond the feedback thresholds is rolled
   # back to the previous good version (then retrained), not only retrained.
   auto_rollback: bool = True
@@ -247,6 +250,8 @@ class RolloutPolicy:
       raise ValueError(f'confidence must be in (0.5, 1), got {self.confidence}')
     if self.min_requests < 1 or self.min_labelled_rows < 1 or self.max_hours <= 0:
       raise ValueError('min_requests and min_labelled_rows >= 1, max_hours > 0')
+    if self.max_looks < 1:
+      raise ValueError(f'max_looks must be >= 1, got {self.max_looks}')
     if self.max_metric_drop < 0 or not 0 <= self.max_error_rate <= 1:
       raise ValueError('max_metric_drop >= 0 and max_error_rate in [0, 1]')
 

@@ -315,7 +315,7 @@ def create_pipeline(
         model=trainer.outputs['model'],
         model_blessing=evaluator.outputs['blessing'],
         infra_blessing=serving_check.outputs['infra_blessing'],
-        custom_config=vertex_endpoint_config(cloud)).with_id(ENDPOINT_PUSHER))
+        custom_config=vertex_endpoint_config(cloud, settings.rollout)).with_id(ENDPOINT_PUSHER))
   if settings.edge_export:
     # What was pushed, also as TFLite for devices, published only if its answers match.
     components.append(EdgeExport(
@@ -381,16 +381,22 @@ def vertex_training_config(cloud) -> dict:
   }
 
 
-def vertex_endpoint_config(cloud) -> dict:
-  """custom_config keys of TFX's Vertex AI Endpoint Pusher."""
+def vertex_endpoint_config(cloud, rollout=None) -> dict:
+  """custom_config keys of TFX's Vertex AI Endpoint Pusher. Under a canary rollout the new
+  model is deployed beside the serving one at the canary's share of the Endpoint's traffic
+  (Vertex keeps the rest on the deployed models); `ctpipe rollout promote|abort --target
+  vertex` then moves all traffic to it or undeploys it."""
   from tfx.extensions.google_cloud_ai_platform import constants  # pylint: disable=g-import-not-at-top
+  serving_args = {
+      'project_id': cloud.project,
+      'endpoint_name': cloud.endpoint.endpoint_name,
+      'machine_type': cloud.endpoint.machine_type,
+  }
+  if rollout is not None and rollout.strategy == 'canary':
+    serving_args['traffic_percentage'] = int(round(rollout.canary_percent))
   return {
       constants.ENABLE_VERTEX_KEY: True,
       constants.VERTEX_REGION_KEY: cloud.region,
       constants.VERTEX_CONTAINER_IMAGE_URI_KEY: cloud.endpoint.serving_image,
-      constants.SERVING_ARGS_KEY: {
-          'project_id': cloud.project,
-          'endpoint_name': cloud.endpoint.endpoint_name,
-          'machine_type': cloud.endpoint.machine_type,
-      },
+      constants.SERVING_ARGS_KEY: serving_args,
   }

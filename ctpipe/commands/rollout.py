@@ -11,6 +11,7 @@ import time
 import click
 
 from ctpipe.commands.common import console, fail, home_of, notifier_of, with_config
+from ctpipe.config import ALL_SECTIONS
 
 _LABELS = click.option('--labels', 'labels_path', type=click.Path(exists=True, dir_okay=False),
                        default=None, help='CSV of request_id,label[,row]: labels that arrived '
@@ -136,3 +137,28 @@ def promote(project, home, labels_path, reason) -> None:
 def abort(project, home, labels_path, reason) -> None:
   """Take the candidate on trial out of routing; stable keeps every request."""
   _carry_out(project, home, labels_path, 'abort', reason)
+
+
+@rollout_group.command(name='endpoint')
+@click.argument('action', type=click.Choice(['promote', 'abort']))
+@click.option('--endpoint-id', required=True, help='The Vertex AI Endpoint\'s id (a number).')
+@click.option('--candidate', required=True,
+              help='Deployed model id of the version on trial (`gcloud ai endpoints describe`).')
+@click.option('--stable', required=True, help='Deployed model id of the stable version.')
+@click.option('--dry-run', is_flag=True, help='Print the exact request; send nothing.')
+@with_config(ALL_SECTIONS)
+def endpoint(project, action, endpoint_id, candidate, stable, dry_run) -> None:
+  """On Vertex AI: give the canary all of the Endpoint's traffic, or undeploy it."""
+  from ctpipe.commands import vertex as vertex_command  # pylint: disable=g-import-not-at-top
+  from pipeline import vertex_endpoint  # pylint: disable=g-import-not-at-top
+  project = vertex_command.load(project, sending=not dry_run)
+  try:
+    done = vertex_endpoint.carry_out(project.vertex, action, endpoint_id, candidate, stable,
+                                     dry_run)
+  except ValueError as e:
+    fail(str(e), 2)
+  if dry_run:
+    console.print(f'dry run: EndpointService.{done["method"]} would be sent:')
+    console.print_json(json.dumps(done['request']))
+  else:
+    console.print(f'{action}: EndpointService.{done["method"]} done: {done["result"]}')

@@ -38,4 +38,5 @@ def gather(request_dir: str, model_name: str, plan: Plan,
       key = (request_id, row)
       if answer is not None and key in labels:
         target.labelled[key] = (labels[key], answer)
+        target.times[key] = float(entry.get('time', 0.0))
   return stable, candidate

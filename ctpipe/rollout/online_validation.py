@@ -7,6 +7,9 @@ multiclass: accuracy; regression: RMSE, relative to the stable version's):
 
 - promote when, at the configured confidence, the candidate is no worse than stable by more
   than the margin (a one-sided non-inferiority test: the lower bound is above −margin);
+  the evidence is looked at when it doubles (min_labelled_rows × 1, 2, 4, ..., at most
+  `max_looks` times), each look at confidence 1 − (1 − confidence) / max_looks, so checking
+  repeatedly never inflates the error rates (Bonferroni over the looks);
 - abort when, at that confidence, it is worse by more than the margin (the upper bound is
   below −margin), when its server-error rate or p99 latency is beyond its limit, or when the
   trial ran out of time without the evidence to decide (not proven is not promoted);
@@ -37,6 +40,7 @@ class Limits:
   confidence: float = 0.95
   max_error_rate: float = 0.01
   max_p99_latency_ms: float = 250.0
+  max_looks: int = 6
 
   @classmethod
   def of(cls, policy) -> 'Limits':
@@ -52,7 +56,8 @@ class VersionEvidence:
   errors: int = 0                # server errors (5xx / INTERNAL), the version's own fault
   latencies_ms: List[float] = dataclasses.field(default_factory=list)
   labelled: Dict[Tuple[str, int], Tuple[object, object]] = dataclasses.field(
-      default_factory=dict)      # (request id, row) -> (label, answer)
+      default_factory=dict)      # (request id, row) -> (label, answer), in request order
+  times: Dict[Tuple[str, int], float] = dataclasses.field(default_factory=dict)  # when asked
 
   @property
   def error_rate(self) -> float:
@@ -127,11 +132,37 @@ def metric_value(task: str, pairs: Sequence[Tuple[object, object]]) -> Optional[
   return None if np.isnan(value) else value
 
 
-def _score_difference(task: str, candidate: float, stable: float, scale: float) -> float:
+def _score_difference(task: str, candidate, stable, scale: float):
   """Candidate minus stable as a score (higher is better): RMSE relative to stable's."""
   if task == outputs.REGRESSION:
     return (stable - candidate) / scale
   return candidate - stable
+
+
+def _resampled(task: str, y: np.ndarray, a: np.ndarray, counts: np.ndarray) -> np.ndarray:
+  """The metric of each bootstrap resample, the resamples given as counts per row (one row
+  of `counts` per resample): all resamples at once, without copying the data."""
+  n = counts.sum(axis=1).astype(np.float64)
+  if task == outputs.MULTICLASS:
+    return counts @ (y == a).astype(np.float64) / n
+  if task == outputs.REGRESSION:
+    return np.sqrt(counts @ ((y - a) ** 2) / n)
+  # AUC: rows sorted by score once; each resample's positives count the resampled
+  # negatives scored below them, and half of those scored the same.
+  order = np.argsort(a, kind='mergesort')
+  scores, positive = a[order], (y[order] == 1)
+  weights = counts[:, order].astype(np.float64)
+  negatives = np.where(positive, 0.0, weights)
+  below = np.cumsum(negatives, axis=1)
+  _, start, size = np.unique(scores, return_index=True, return_counts=True)
+  group = np.repeat(np.arange(len(start)), size)
+  first, last = start[group], start[group] + size[group] - 1
+  before = np.where(first > 0, below[:, np.maximum(first - 1, 0)], 0.0)
+  tied = below[:, last] - before
+  pos_weight = np.where(positive, weights, 0.0)
+  n_pos, n_neg = pos_weight.sum(axis=1), negatives.sum(axis=1)
+  with np.errstate(invalid='ignore', divide='ignore'):
+    return (pos_weight * (before + 0.5 * tied)).sum(axis=1) / (n_pos * n_neg)
 
 
 def bootstrap_difference(task: str, stable: Dict[tuple, tuple], candidate: Dict[tuple, tuple],
@@ -152,15 +183,41 @@ def bootstrap_difference(task: str, stable: Dict[tuple, tuple], candidate: Dict[
   scale = stable_full if task == outputs.REGRESSION and stable_full > 0 else 1.0
   point = _score_difference(task, _value(task, yc, a_c), stable_full, scale)
   found = []
-  for _ in range(samples):
-    i = rng.integers(0, len(ys), len(ys))
-    j = i if paired else rng.integers(0, len(yc), len(yc))
-    d = _score_difference(task, _value(task, yc[j], a_c[j]), _value(task, ys[i], a_s[i]), scale)
-    if not np.isnan(d):
-      found.append(d)
+  chunk = max(1, min(samples, 2_000_000 // max(len(ys), len(yc), 1)))  # bounded memory
+  for done in range(0, samples, chunk):
+    size = min(chunk, samples - done)
+    counts_s = rng.multinomial(len(ys), np.full(len(ys), 1 / len(ys)), size=size)
+    counts_c = counts_s if paired else rng.multinomial(len(yc), np.full(len(yc), 1 / len(yc)),
+                                                       size=size)
+    found.append(_score_difference(task, _resampled(task, yc, a_c, counts_c),
+                                   _resampled(task, ys, a_s, counts_s), scale))
+  found = np.concatenate(found)
+  found = found[~np.isnan(found)]
   if len(found) < samples // 2:  # e.g. AUC of resamples with one class only
     return point, float('nan'), float('nan')
   return (point, float(np.quantile(found, 1 - confidence)), float(np.quantile(found, confidence)))
+
+
+def _look(stable: VersionEvidence, candidate: VersionEvidence, paired: bool, limits: Limits):
+  """(look number, stable's rows, the candidate's rows) of the latest look the evidence
+  reached, or None. Looks are taken at min_labelled_rows × 1, 2, 4, ... candidate rows (at
+  most `max_looks`); each look uses the candidate's first rows of its size (in request
+  order) and stable's rows answered until then, so looking again between two sizes sees
+  the same data: how often anyone checks never changes the error rates."""
+  keys = [k for k in candidate.labelled if k in stable.labelled] if paired else list(
+      candidate.labelled)
+  if len(keys) < limits.min_labelled_rows:
+    return None
+  index = min(int(np.floor(np.log2(len(keys) / limits.min_labelled_rows))) + 1, limits.max_looks)
+  chosen = keys[:limits.min_labelled_rows * 2 ** (index - 1)]
+  candidate_rows = {k: candidate.labelled[k] for k in chosen}
+  if paired:
+    return index, {k: stable.labelled[k] for k in chosen}, candidate_rows
+  until = max(candidate.times.get(k, 0.0) for k in chosen)
+  stable_rows = {k: v for k, v in stable.labelled.items() if stable.times.get(k, 0.0) <= until}
+  if len(stable_rows) < limits.min_labelled_rows:
+    return None
+  return index, stable_rows, candidate_rows
 
 
 def decide(task: str, stable: VersionEvidence, candidate: VersionEvidence, limits: Limits,
@@ -185,31 +242,40 @@ def decide(task: str, stable: VersionEvidence, candidate: VersionEvidence, limit
             (len(stable.labelled), len(candidate.labelled)))
   enough = (candidate.requests >= limits.min_requests and min(counts) >= limits.min_labelled_rows)
   hours = (now - started) / 3600.0 if started else 0.0
-  if enough:
-    seed = int(candidate.version) * 1_000_003 + sum(counts)
-    point, low, high = bootstrap_difference(task, stable.labelled, candidate.labelled, paired,
-                                            limits.confidence, seed)
-    values = dict(metric=name, stable_value=metric_value(task, list(stable.labelled.values())),
-                  candidate_value=metric_value(task, list(candidate.labelled.values())),
+  look = _look(stable, candidate, paired, limits) if enough else None
+  if look is not None:
+    index, stable_rows, candidate_rows = look
+    last = index == limits.max_looks
+    confidence = 1 - (1 - limits.confidence) / limits.max_looks  # Bonferroni over the looks
+    seed = int(candidate.version) * 1_000_003 + len(candidate_rows) * 7 + len(stable_rows)
+    point, low, high = bootstrap_difference(task, stable_rows, candidate_rows, paired,
+                                            confidence, seed)
+    values = dict(metric=name, stable_value=metric_value(task, list(stable_rows.values())),
+                  candidate_value=metric_value(task, list(candidate_rows.values())),
                   difference=point, low=None if np.isnan(low) else low,
                   high=None if np.isnan(high) else high, evidence=evidence)
     words = (f'{name} {values["candidate_value"]:.4g} against stable v{stable.version}\'s '
              f'{values["stable_value"]:.4g}' if values['candidate_value'] is not None
              and values['stable_value'] is not None else name)
-    bounds = (f'difference {point:+.4f}, {limits.confidence:.0%} bounds [{low:+.4f}, {high:+.4f}]'
+    bounds = (f'difference {point:+.4f}, {confidence:.2%} bounds [{low:+.4f}, {high:+.4f}]'
               if not np.isnan(low) else 'no interval (one class only in the labels)')
-    rows = f'{counts[1]} labelled rows' + ('' if paired else f' ({counts[0]} for stable)')
+    rows = (f'look {index} of {limits.max_looks}: {len(candidate_rows)} labelled rows'
+            + ('' if paired else f' ({len(stable_rows)} for stable)'))
     if not np.isnan(low) and low > -limits.max_metric_drop:
       return Decision(PROMOTE, f'{what}: {words}; {bounds}: no worse than stable by more than '
                       f'{limits.max_metric_drop:g} ({rows})', **values)
     if not np.isnan(high) and high < -limits.max_metric_drop:
       return Decision(ABORT, f'{what}: {words}; {bounds}: worse than stable by more than '
                       f'{limits.max_metric_drop:g} ({rows})', **values)
+    if last:
+      return Decision(ABORT, f'{what}: undecided at the last look: {words}; {bounds} ({rows}); '
+                      'not proven, not promoted', **values)
     if hours >= limits.max_hours:
       return Decision(ABORT, f'{what}: undecided after {hours:.1f} h (limit '
                       f'{limits.max_hours:g} h): {words}; {bounds}; not proven, not promoted',
                       **values)
-    return Decision(WAIT, f'{what}: {words}; {bounds}: not yet decided ({rows})', **values)
+    return Decision(WAIT, f'{what}: {words}; {bounds}: not yet decided ({rows}; the next look '
+                    f'at {limits.min_labelled_rows * 2 ** index} rows)', **values)
   missing = []
   if candidate.requests < limits.min_requests:
     missing.append(f'{candidate.requests}/{limits.min_requests} requests')

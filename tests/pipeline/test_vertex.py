@@ -205,3 +205,26 @@ def test_a_multiclass_data_set_from_init_compiles_for_vertex_with_its_own_contra
   assert 'MulticlassAccuracy' in text and 'MultiClassConfusionMatrixPlot' in text
   assert 'Gentoo penguin (Pygoscelis papua)' in text  # the classes travel with the contract
   assert '"big_tipper' not in text and 'payment_type' not in text  # nothing of taxi
+
+
+def test_a_canary_rollout_deploys_at_its_share_and_promote_or_abort_are_the_api_requests(
+    tmp_path):
+  """On Vertex the trial is the Endpoint's traffic split: the compiled Endpoint Pusher deploys
+  at the canary's share; promote and abort are the exact EndpointService requests."""
+  from pipeline import vertex_endpoint  # pylint: disable=g-import-not-at-top
+  config = targets.load(CONFIG, ['vertex.endpoint.enabled=true', 'rollout.strategy=canary',
+                                 'rollout.canary_percent=20'])
+  job = vertex_runner.compile_spec(config, str(tmp_path / 'pipeline.json'))
+  pusher = json.dumps(job['pipelineSpec']['root']['dag']['tasks'][definition.ENDPOINT_PUSHER])
+  assert '\\"traffic_percentage\\": 20' in pusher, pusher[:2000]
+  local_pusher = json.dumps(job['pipelineSpec']['root']['dag']['tasks'][definition.PUSHER])
+  assert '\\"strategy\\": \\"canary\\"' in local_pusher
+  endpoint = f'projects/{config.vertex.project}/locations/{config.vertex.region}/endpoints/42'
+  promote = vertex_endpoint.carry_out(config.vertex, 'promote', '42', '7', '3', dry_run=True)
+  assert promote == {'method': 'update_endpoint', 'request': {
+      'endpoint': {'name': endpoint, 'trafficSplit': {'7': 100}}, 'updateMask': 'trafficSplit'}}
+  abort = vertex_endpoint.carry_out(config.vertex, 'abort', '42', '7', '3', dry_run=True)
+  assert abort == {'method': 'undeploy_model', 'request': {
+      'endpoint': endpoint, 'deployedModelId': '7', 'trafficSplit': {'3': 100}}}
+  with pytest.raises(ValueError, match='the candidate id is the number'):
+    vertex_endpoint.request(config.vertex, 'abort', '42', 'my-model', '3')

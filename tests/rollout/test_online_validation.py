@@ -104,3 +104,14 @@ def test_regression_compares_rmse_relative_to_stable():
   assert decision.difference == pytest.approx(
       (decision.stable_value - decision.candidate_value) / decision.stable_value)
   assert decision.difference < -0.5
+
+
+def test_the_resampled_auc_is_exactly_the_auc_of_the_resampled_rows_ties_included():
+  from sklearn.metrics import roc_auc_score  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  y = rng.integers(0, 2, 300).astype(float)
+  scores = np.round(y + rng.normal(0, 1, 300), 1)  # rounded: many ties
+  counts = rng.multinomial(300, np.full(300, 1 / 300), size=8)
+  found = ov._resampled(outputs.BINARY, y, scores, counts)  # pylint: disable=protected-access
+  expected = [roc_auc_score(np.repeat(y, k), np.repeat(scores, k)) for k in counts]
+  np.testing.assert_allclose(found, expected, rtol=0, atol=1e-12)
