@@ -175,39 +175,51 @@ def _newest_version(home: str) -> str:
 
 
 def overhead(args) -> dict:
-  """p50/p99 of single-row REST requests: direct, canary (20 %), shadow."""
+  """p50/p99 of single-row REST requests: direct, canary (20 %), shadow. The three servers
+  run side by side and are measured in alternating rounds (direct, canary, shadow, direct,
+  ...): the machine's drift over the minutes of the run falls on all three alike."""
   from ctpipe.model_server import versions  # pylint: disable=g-import-not-at-top
   model_dir = _newest_version(args.home)
-  body = None
-  out = {}
-  for mode in ('direct', 'canary', 'shadow'):
-    work = tempfile.mkdtemp(prefix=f'rollout-{mode}-')
-    base = os.path.join(work, 'serving', MODEL)
-    shutil.copytree(model_dir, os.path.join(base, '1'))
-    if mode != 'direct':
-      versions.start_trial(base, 2, mode, 20.0)
-      shutil.copytree(model_dir, os.path.join(base, '2'))
-    rest_port, grpc_port = serving._free_port(), serving._free_port()  # pylint: disable=protected-access
-    proc = serving.start_server(base, work, rest_port, grpc_port)
-    try:
-      serving.wait_for_version(rest_port, 1)
+  modes = ('direct', 'canary', 'shadow')
+  servers, clients = {}, {}
+  try:
+    for mode in modes:
+      work = tempfile.mkdtemp(prefix=f'rollout-{mode}-')
+      base = os.path.join(work, 'serving', MODEL)
+      shutil.copytree(model_dir, os.path.join(base, '1'))
       if mode != 'direct':
-        serving.wait_for_version(rest_port, 2)
-      if body is None:
-        import requests  # pylint: disable=g-import-not-at-top
-        metadata = requests.get(f'http://127.0.0.1:{rest_port}/v1/models/{MODEL}/metadata',
-                                timeout=10).json()
-        inputs = metadata['metadata']['signature_def']['signature_def']['serving_raw']['inputs']
-        specs = {name: {'DT_STRING': 'string', 'DT_FLOAT': 'float32'}.get(
-            spec['dtype'], 'int64') for name, spec in inputs.items()}
-        body = serving.Inputs(specs, _history()[:1]).rest_body()
-      clients = serving.Clients(rest_port, grpc_port)
-      serving.load(clients.rest(body, 1), 1, 300, 10)  # warm
-      out[mode] = serving.load(clients.rest(body, 1), 1, args.requests, args.seconds)
-    finally:
+        versions.start_trial(base, 2, mode, 20.0)
+        shutil.copytree(model_dir, os.path.join(base, '2'))
+      rest_port, grpc_port = serving._free_port(), serving._free_port()  # pylint: disable=protected-access
+      servers[mode] = (serving.start_server(base, work, rest_port, grpc_port), work, rest_port)
+      clients[mode] = serving.Clients(rest_port, grpc_port)
+    for mode in modes:
+      serving.wait_for_version(servers[mode][2], 1)
+      if mode != 'direct':
+        serving.wait_for_version(servers[mode][2], 2)
+    import requests  # pylint: disable=g-import-not-at-top
+    metadata = requests.get(f'http://127.0.0.1:{servers["direct"][2]}/v1/models/{MODEL}/metadata',
+                            timeout=10).json()
+    inputs = metadata['metadata']['signature_def']['signature_def']['serving_raw']['inputs']
+    specs = {name: {'DT_STRING': 'string', 'DT_FLOAT': 'float32'}.get(spec['dtype'], 'int64')
+             for name, spec in inputs.items()}
+    body = serving.Inputs(specs, _history()[:1]).rest_body()
+    for mode in modes:
+      serving.load(clients[mode].rest(body, 1), 1, 300, 10)  # warm
+    rounds: Dict[str, List[dict]] = {mode: [] for mode in modes}
+    for _ in range(args.rounds):
+      for mode in modes:
+        rounds[mode].append(serving.load(clients[mode].rest(body, 1), 1,
+                                         args.requests // args.rounds, args.seconds))
+  finally:
+    for proc, work, _ in servers.values():
       proc.terminate()
       proc.wait(timeout=30)
       shutil.rmtree(work, ignore_errors=True)
+  out = {mode: {'p50_ms': float(np.median([r['p50_ms'] for r in rounds[mode]])),
+                'p99_ms': float(np.median([r['p99_ms'] for r in rounds[mode]])),
+                'requests': sum(r['requests'] for r in rounds[mode]),
+                'failures': sum(r['failures'] for r in rounds[mode])} for mode in modes}
   for mode in ('canary', 'shadow'):
     out[mode]['p50_ratio'] = out[mode]['p50_ms'] / out['direct']['p50_ms']
     out[mode]['p99_ratio'] = out[mode]['p99_ms'] / out['direct']['p99_ms']
@@ -225,9 +237,11 @@ def main() -> None:
                       help='requests between an answer and its label')
   parser.add_argument('--poll', type=int, default=1000, help='requests between checks')
   parser.add_argument('--max-requests', type=int, default=200_000)
-  parser.add_argument('--requests', type=int, default=3000, help='overhead: per mode')
-  parser.add_argument('--seconds', type=float, default=8.0, help='overhead: per mode')
+  parser.add_argument('--requests', type=int, default=6000, help='overhead: per mode')
+  parser.add_argument('--seconds', type=float, default=4.0, help='overhead: per round')
+  parser.add_argument('--rounds', type=int, default=6, help='overhead: alternating rounds')
   parser.add_argument('--skip-overhead', action='store_true')
+  parser.add_argument('--skip-decisions', action='store_true')
   args = parser.parse_args()
   from ctpipe import config  # pylint: disable=g-import-not-at-top
   policy = dataclasses.replace(config.RolloutPolicy(), strategy='canary',
@@ -236,7 +250,8 @@ def main() -> None:
   result = {'policy': dataclasses.asdict(policy),
             'traffic': {'label_rate': args.label_rate, 'label_delay': args.label_delay,
                         'poll': args.poll}}
-  result['decisions'] = decisions(args, policy)
+  if not args.skip_decisions:
+    result['decisions'] = decisions(args, policy)
   if not args.skip_overhead:
     result['overhead'] = overhead(args)
   result['seconds'] = time.time() - started
@@ -245,6 +260,13 @@ def main() -> None:
 
 
 def report(r: dict) -> None:
+  if 'decisions' in r:
+    report_decisions(r)
+  if 'overhead' in r:
+    report_overhead(r['overhead'])
+
+
+def report_decisions(r: dict) -> None:
   d = r['decisions']
   p = r['policy']
   print(f'Decisions: {d["rows"]:,} rows of history replayed as traffic, canary '
@@ -261,14 +283,15 @@ def report(r: dict) -> None:
           f'{k["labelled_rows_p50"]:13,.0f} {k["labelled_rows_max"]:7,} '
           f'{k["candidate_requests_p50"]:17,.0f} {k["candidate_requests_max"]:7,} '
           f'{k["decide_seconds_p50"]:8.2f}')
-  if 'overhead' in r:
-    o = r['overhead']
-    print('Serving overhead (single-row REST, one client):')
-    for mode in ('direct', 'canary', 'shadow'):
-      ratio = '' if mode == 'direct' else (f'  p50 ×{o[mode]["p50_ratio"]:.3f}, '
-                                           f'p99 ×{o[mode]["p99_ratio"]:.3f}')
-      print(f'  {mode:7} p50 {o[mode]["p50_ms"]:.3f} ms, p99 {o[mode]["p99_ms"]:.3f} ms, '
-            f'{o[mode]["requests"]} requests, {o[mode]["failures"]} failed{ratio}')
+
+
+def report_overhead(o: dict) -> None:
+  print('Serving overhead (single-row REST, one client; medians of alternating rounds):')
+  for mode in ('direct', 'canary', 'shadow'):
+    ratio = '' if mode == 'direct' else (f'  p50 ×{o[mode]["p50_ratio"]:.3f}, '
+                                         f'p99 ×{o[mode]["p99_ratio"]:.3f}')
+    print(f'  {mode:7} p50 {o[mode]["p50_ms"]:.3f} ms, p99 {o[mode]["p99_ms"]:.3f} ms, '
+          f'{o[mode]["requests"]} requests, {o[mode]["failures"]} failed{ratio}')
 
 
 if __name__ == '__main__':

@@ -148,7 +148,9 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 
   def __init__(self, calls: _Calls):
     self._calls = calls
-    self._shadows = observability.ShadowCopies(self._shadow_answer, calls.observer)
+    self._shadows = observability.ShadowCopies(
+        lambda copies: [self._shadow_answer(c.served, c.model_name, c.verb, c.body,
+                                            c.request_id) for c in copies], calls.observer)
 
   def _copy_to_shadow(self, this: '_Call', method: str, request) -> None:
     """An unversioned request's copy for a shadow candidate (answer logged, not returned)."""

@@ -11,6 +11,7 @@ import time
 import zlib
 from typing import Optional, Tuple
 
+import numpy as np
 from google.protobuf import json_format
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -217,9 +218,46 @@ def create_app(models, limits: Limits = Limits(),
                      observability.HTTP_CODES.get(status, 'UNKNOWN'),
                      time.perf_counter() - start, 'REST')
 
-  shadows = observability.ShadowCopies(
-      lambda served, name, verb, raw, request_id: attempt(
-          name, served, verb, raw, request_id, shadow=True), observer)
+  def answer_copies(copies) -> None:
+    """A shadow's copies: predict requests of one signature and output filter in one model
+    call (their rows joined), the others one by one. A copy the candidate refuses, as stable
+    would have, is not logged (nothing to compare)."""
+    started = time.perf_counter()
+    groups, singles = {}, []
+    for copied in copies:
+      if copied.verb != 'predict':
+        singles.append(copied)
+        continue
+      try:
+        body = json_codec.parse_body(copied.body, limits.max_json_depth)
+        name = copied.served.signature(body.get('signature_name'))
+        inputs, row_format = json_codec.request_inputs(body, copied.served.input_specs(name),
+                                                       limits.max_instances)
+        observer.check_inputs(copied.served, name, inputs)
+        kept = json_codec.output_filter(body)
+      except (RequestError, NotFoundError):
+        continue
+      key = (copied.served.version, name, kept, tuple(sorted(
+          (k, v.dtype.str, v.shape[1:]) for k, v in inputs.items())))
+      groups.setdefault(key, []).append((copied, body, inputs, row_format))
+    for (_, name, kept, _), members in groups.items():
+      served = members[0][0].served
+      sizes = [len(next(iter(inputs.values()))) for _, _, inputs, _ in members]
+      outputs = served.predict(name, {k: np.concatenate([m[2][k] for m in members])
+                                      for k in members[0][2]}, kept)
+      seconds = time.perf_counter() - started
+      offset = 0
+      for (copied, body, _, row_format), size in zip(members, sizes):
+        part = {k: v[offset:offset + size] for k, v in outputs.items()}
+        offset += size
+        observer.log_request(copied.model_name, served, 'predict', body,
+                             json_codec.predict_response(part, row_format), copied.request_id,
+                             seconds=seconds, shadow=True)
+    for copied in singles:
+      attempt(copied.model_name, copied.served, copied.verb, copied.body, copied.request_id,
+              shadow=True)
+
+  shadows = observability.ShadowCopies(answer_copies, observer)
 
   async def metrics(request: Request) -> Response:
     del request
