@@ -73,7 +73,14 @@ def read(model_dir: str) -> Iterator[prediction_log_pb2.PredictionLog]:
   path = warmup_path(model_dir)
   if not tf.io.gfile.exists(path):
     return
-  for i, record in enumerate(tf.data.TFRecordDataset(path)):
-    if i >= MAX_WARMUP_RECORDS:
+  # TF's record reader (checksums checked), one record at a time: a tf.data iterator
+  # logs "Local rendezvous is aborting ... OUT_OF_RANGE" at the end of every file.
+  from tensorflow.python.lib.io import tf_record  # pylint: disable=g-import-not-at-top
+  reader = tf_record.tf_record_random_reader(path)
+  offset = 0
+  for _ in range(MAX_WARMUP_RECORDS):
+    try:
+      record, offset = reader.read(offset)
+    except IndexError:  # past the last record
       return
-    yield prediction_log_pb2.PredictionLog.FromString(record.numpy())
+    yield prediction_log_pb2.PredictionLog.FromString(record)
