@@ -3,7 +3,8 @@ the same version, named versions and labels where TF Serving sends them, each an
 which version gave it); with labels fed back, a worse canary is aborted and a good one
 promoted by the watcher's check, recorded in ML Metadata and notified, with zero failed
 requests under load while routing changes; a shadow answers copies that are logged, never
-returned, and is judged on the very requests stable answered.
+returned, and is judged on the very requests stable answered. The tests continue from one
+another in file order (one home: v2 aborted, v3 promoted, v4 a shadow, v5 aborted by hand).
 
 The worse version is a real SavedModel answering through the pushed model's own signatures
 with its probabilities inverted (tests/rollout/worse_model.py); the good one is a copy of
@@ -30,7 +31,7 @@ from ctpipe.model_server.local import LocalServer
 from ctpipe.rollout import review
 from models import raw_examples
 from pipeline.components.serving_check import check as serving_check
-from tests.conftest import PROJECT, SAMPLE_SETTINGS
+from tests.conftest import PROJECT, SAMPLE_SETTINGS, read_span
 from tests.receivers import JsonReceiver
 from tests.rollout.worse_model import write_inverted
 
@@ -58,19 +59,17 @@ def _label(row, header):
 @pytest.fixture(scope='module')
 def trial_home(pushed_home, tmp_path_factory):
   """A home of its own: the shared run's metadata (copied) and its pushed v1, rows to send."""
-  shared, base, data, _ = pushed_home
+  shared, base, _, _ = pushed_home
   root = tmp_path_factory.mktemp('trial')
   home = Home(str(root / 'home'))
   os.makedirs(home.root)
   shutil.copy(shared.metadata_path, home.metadata_path)
   model_base = home.model_base(MODEL)
   shutil.copytree(os.path.join(base, '1'), os.path.join(model_base, '1'))
-  header, rows = None, []
-  for span in sorted(os.listdir(data)):
-    with open(os.path.join(data, span, 'data.csv'), newline='') as f:
-      reader = csv.reader(f)
-      header = next(reader)
-      rows.extend(reader)
+  # Rows of the embedded spans the shared run sampled from (its data root is changed by the
+  # tests that continue from it: a broken span among them).
+  header, rows = read_span(2)
+  rows = list(rows) + list(read_span(3)[1])
   worse = write_inverted(os.path.join(base, '1'), str(root / 'worse'))
   return {'home': home, 'base': model_base, 'header': header, 'rows': rows, 'worse': worse,
           'good': os.path.join(base, '1'), 'root': root}
