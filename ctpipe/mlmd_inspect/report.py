@@ -150,6 +150,14 @@ def _drift(records: Records, run: RunView) -> str:
           'numbers; largest first.</p>' + _table(['feature', 'measure', 'distance'], rows))
 
 
+def _missing_features(span, ours: dict, theirs: dict) -> str:
+  """The line naming the training window's features that the span's statistics lack ('' when
+  none, or when either side has no statistics to compare)."""
+  missing = sorted(set(theirs) - set(ours)) if ours and theirs else []
+  return (f'<p class="bad">Features of the training window missing from span {span}: '
+          f'{escape(", ".join(missing))}.</p>' if missing else '')
+
+
 def _drift_check(run: RunView, artifact, span) -> str:
   """The run's DriftCheck: the new span against the training window, schema thresholds; each
   measured feature's distribution in the span beside the window's, and the features the
@@ -162,9 +170,7 @@ def _drift_check(run: RunView, artifact, span) -> str:
   split = 'train'
   ours = report_data.distributions(span_stats.uri, split) if span_stats is not None else {}
   theirs = report_data.distributions(reference, split) if reference else {}
-  missing = sorted(set(theirs) - set(ours)) if ours and theirs else []
-  lacking = (f'<p class="bad">Features of the training window missing from span {span}: '
-             f'{escape(", ".join(missing))}.</p>' if missing else '')
+  lacking = _missing_features(span, ours, theirs)
   if not measurements:
     return lacking + f'<p class="muted">{escape(str(summary) or "No drift measured.")}</p>'
 

@@ -275,11 +275,14 @@ def test_a_degraded_stable_version_is_rolled_back_and_people_are_told(replayed, 
   shutil.copy(source.metadata_path, home.metadata_path)
   shutil.copytree(source.serving_base, home.serving_base)
   base = home.model_base(MODEL)
-  # A second version, pushed by a real run of the newest span in the copy (its change
-  # thresholds opened: what is tested is what happens once it serves).
-  loose = dataclasses.replace(SETTINGS, thresholds=dataclasses.replace(
-      SETTINGS.thresholds, max_auc_drop=1.0, max_accuracy_drop=1.0, max_slice_auc_drop=1.0,
-      max_slice_accuracy_drop=1.0))
+  # A second version, pushed by a real run of the newest span in the copy: a short one
+  # (two spans, three epochs) with its thresholds opened, since what is tested is what
+  # happens once it serves.
+  loose = dataclasses.replace(
+      SETTINGS, window_spans=2, hparams=dataclasses.replace(SETTINGS.hparams, epochs=3),
+      thresholds=dataclasses.replace(
+          SETTINGS.thresholds, min_auc=0.5, min_accuracy_lift=-1.0, max_auc_drop=1.0,
+          max_accuracy_drop=1.0, max_slice_auc_drop=1.0, max_slice_accuracy_drop=1.0))
   result = local_runner.LocalRun(home, replayed['source'], CURATED_SCHEMA, loose,
                                  reason='test: a second version').run()
   assert result.status == 'completed'

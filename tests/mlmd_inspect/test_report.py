@@ -116,3 +116,13 @@ def test_report_of_tfx_own_example_store(tmp_path):
   # The artifacts' files are gone from this store's scratch folder: the run, its
   # components and lineage still render from metadata alone.
   assert 'peer_taxi' in html and 'Trainer' in html and '<svg' in html
+
+
+def test_drift_names_the_window_features_a_span_lacks_instead_of_hiding_them():
+  from ctpipe.mlmd_inspect import report  # pylint: disable=g-import-not-at-top
+  window = {'fare': object(), 'trip_miles': object(), 'company': object()}
+  span = {'trip_miles': object(), 'company': object()}
+  line = report._missing_features(5, span, window)  # pylint: disable=protected-access
+  assert 'Features of the training window missing from span 5: fare.' in line
+  assert report._missing_features(5, window, window) == ''  # pylint: disable=protected-access
+  assert report._missing_features(5, {}, window) == ''  # no statistics: nothing to compare  # pylint: disable=protected-access
