@@ -101,7 +101,6 @@ def replay(kind: str, seed: int, stable: np.ndarray, labels: np.ndarray, policy,
   order = rng.permutation(np.resize(np.arange(len(labels)), args.max_requests))
   candidate_scores = _candidate(kind, stable, rng)
   plan = serving_plan.Plan(1, 2, serving_plan.CANARY, policy.canary_percent, started=1.0)
-  limits = ov.Limits.of(policy)
   evidence = {1: ov.VersionEvidence(1, 'stable'), 2: ov.VersionEvidence(2, 'canary')}
   labelled_later = rng.random(len(order)) < args.label_rate
   result = Replay(kind, seed)
@@ -128,7 +127,7 @@ def replay(kind: str, seed: int, stable: np.ndarray, labels: np.ndarray, policy,
           int(np.log2(len(evidence[2].labelled) / policy.min_labelled_rows)) + 1,
           policy.max_looks)
       start = time.perf_counter()
-      decision = ov.decide('binary', evidence[1], evidence[2], limits, started=1.0, now=2.0)
+      decision = ov.decide('binary', evidence[1], evidence[2], policy, started=1.0, now=2.0)
       spent += time.perf_counter() - start
       if decision.action != ov.WAIT:
         result.action = decision.action

@@ -41,6 +41,18 @@ def load_error(model_base: str, version: int) -> Optional[str]:
   return None
 
 
+def _first_that_loads(model_base: str, candidates: List[int],
+                      check: Callable[[str, int], Optional[str]]) -> tuple:
+  """(the first of `candidates` that loads or None, the (version, why) passed over before it)."""
+  skipped: List[tuple] = []
+  for candidate in candidates:
+    why = check(model_base, candidate)
+    if why is None:
+      return candidate, skipped
+    skipped.append((candidate, why))
+  return None, skipped
+
+
 def _wait_for(model_base: str, version: Optional[int], timeout_s: float) -> Optional[int]:
   """What the running server serves once it serves `version` (or when time is up)."""
   deadline = time.time() + timeout_s
@@ -79,12 +91,7 @@ def rollback(model_base: str, config: metadata_store_pb2.ConnectionConfig, pipel
     older = [v for v in reversed(available) if current is not None and v < current]
     if not older:
       raise ValueError(f'version {current} is the oldest under {model_base}; give --to')
-    for candidate in older:
-      why = check(model_base, candidate)
-      if why is None:
-        to_version = candidate
-        break
-      skipped.append((candidate, why))
+    to_version, skipped = _first_that_loads(model_base, older, check)
     if to_version is None:
       listed = '; '.join(f'version {v}: {why}' for v, why in skipped)
       raise ValueError(f'no older version loads ({listed}); nothing changed')
@@ -113,16 +120,9 @@ def reject(model_base: str, config: metadata_store_pb2.ConnectionConfig, pipelin
   pin, which holds until cleared). Any trial in progress ends with it."""
   policy = versions.read_policy(model_base)
   rejected = set(int(v) for v in policy.get('rejected', []))
-  skipped: List[tuple] = []
-  to_version = None
-  for candidate in reversed(versions.list_versions(model_base)):
-    if candidate >= version or candidate in rejected:
-      continue
-    why = check(model_base, candidate)
-    if why is None:
-      to_version = candidate
-      break
-    skipped.append((candidate, why))
+  to_version, skipped = _first_that_loads(
+      model_base, [v for v in reversed(versions.list_versions(model_base))
+                   if v < version and v not in rejected], check)
   if to_version is None:
     raise ValueError(f'no version older than {version} loads'
                      + (f' ({"; ".join(f"version {v}: {w}" for v, w in skipped)})'

@@ -18,12 +18,6 @@ from ctpipe.model_server import serving_plan
 CONFIG_FILE = 'models.config'
 
 
-def render(model_name: str, base_path: str, pinned: Optional[int] = None) -> str:
-  """The config of one model (pinned: a rollback's pin, else the newest serves)."""
-  return render_all([(model_name, base_path, serving_plan.Plan(None) if pinned is None
-                      else serving_plan.Plan(pinned, pinned=True))])
-
-
 def render_all(models: Sequence[Tuple[str, str, serving_plan.Plan]],
                newest: Optional[dict] = None) -> str:
   """The config of several models: (name, base path, plan) each. `newest`: model name ->

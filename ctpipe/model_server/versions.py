@@ -190,8 +190,8 @@ class VersionManager:
               request_id: str = '') -> ServedModel:
     """The model answering a request for a version, a label or (neither) the default: stable,
     or the canary for its share of request ids (the same id always the same version)."""
-    with self._lock:
-      plan, loaded = self._plan, dict(self._loaded)
+    with self._lock:  # poll_once replaces both, never changes them in place
+      plan, loaded = self._plan, self._loaded
     if label is not None:
       if label not in plan.labels:
         raise NotFoundError(f'Unrecognized servable version label: {label}')

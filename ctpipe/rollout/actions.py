@@ -12,17 +12,12 @@ a notification.
 """
 import dataclasses
 import json
-import os
 import time
 from typing import Optional
 
 from ctpipe import notify
-from ctpipe.model_server import serving_plan, tf_serving_config, versions
+from ctpipe.model_server import tf_serving_config, versions
 from ctpipe.rollout.online_validation import ABORT, PROMOTE, Decision
-
-
-def current_plan(model_base: str) -> serving_plan.Plan:
-  return versions.plan(model_base)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,7 +36,7 @@ def carry_out(model_base: str, model_name: str, decision: Decision, config, pipe
   from ctpipe.metadata import writes  # pylint: disable=g-import-not-at-top
   if decision.action not in (PROMOTE, ABORT):
     raise ValueError(f'nothing to carry out for a {decision.action!r} decision')
-  plan = current_plan(model_base)
+  plan = versions.plan(model_base)
   if plan.candidate is None:
     raise ValueError(f'no version of {model_name} is on trial')
   policy = versions.read_policy(model_base)
@@ -53,7 +48,7 @@ def carry_out(model_base: str, model_name: str, decision: Decision, config, pipe
                              'reason': decision.reason}
   versions.write_policy(model_base, policy)
   tf_serving_config.write_for(model_base)
-  after = current_plan(model_base).stable
+  after = versions.plan(model_base).stable
   execution_id = writes.record_rollout_decision(
       config, pipeline_name, action=decision.action, candidate=plan.candidate,
       stable=plan.stable, strategy=trial.get('strategy', ''), reason=decision.reason,
@@ -70,7 +65,7 @@ def carry_out(model_base: str, model_name: str, decision: Decision, config, pipe
 
 def wait_for_routing(model_base: str, timeout_s: float = 30.0) -> Optional[dict]:
   """What a running server serves once it follows the policy (None: no server runs)."""
-  wanted = current_plan(model_base)
+  wanted = versions.plan(model_base)
   deadline = time.time() + timeout_s
   while True:
     state = versions.read_served_state(model_base)
@@ -81,6 +76,3 @@ def wait_for_routing(model_base: str, timeout_s: float = 30.0) -> Optional[dict]
       return state
     time.sleep(0.2)
 
-
-def trial_path(model_base: str) -> str:
-  return os.path.join(model_base, versions.POLICY_FILE)

@@ -21,9 +21,10 @@ def gather(request_dir: str, model_name: str, plan: Plan,
   stable = VersionEvidence(plan.stable, 'stable')
   candidate = VersionEvidence(plan.candidate, CANDIDATE_LABELS[plan.strategy])
   labels = labels or {}
+  by_version = {plan.stable: stable, plan.candidate: candidate}
   for entry in feedback.log_entries(request_dir, plan.started, model_name):
     version = int(entry.get('version', -1))
-    target = {plan.stable: stable, plan.candidate: candidate}.get(version)
+    target = by_version.get(version)
     if target is None or bool(entry.get('shadow')) != (target is candidate and
                                                         plan.strategy == 'shadow'):
       continue

@@ -24,27 +24,11 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ctpipe.config import RolloutPolicy
 from models import outputs
 
 PROMOTE, ABORT, WAIT = 'promote', 'abort', 'wait'
 BOOTSTRAP_SAMPLES = 2000
-
-
-@dataclasses.dataclass(frozen=True)
-class Limits:
-  """The promotion rule (the data set's `rollout` section, ctpipe.config.RolloutPolicy)."""
-  min_requests: int = 200
-  min_labelled_rows: int = 200
-  max_hours: float = 24.0
-  max_metric_drop: float = 0.01
-  confidence: float = 0.95
-  max_error_rate: float = 0.01
-  max_p99_latency_ms: float = 250.0
-  max_looks: int = 6
-
-  @classmethod
-  def of(cls, policy) -> 'Limits':
-    return cls(**{f.name: getattr(policy, f.name) for f in dataclasses.fields(cls)})
 
 
 @dataclasses.dataclass
@@ -198,7 +182,8 @@ def bootstrap_difference(task: str, stable: Dict[tuple, tuple], candidate: Dict[
   return (point, float(np.quantile(found, 1 - confidence)), float(np.quantile(found, confidence)))
 
 
-def _look(stable: VersionEvidence, candidate: VersionEvidence, paired: bool, limits: Limits):
+def _look(stable: VersionEvidence, candidate: VersionEvidence, paired: bool,
+          limits: RolloutPolicy):
   """(look number, stable's rows, the candidate's rows) of the latest look the evidence
   reached, or None. Looks are taken at min_labelled_rows × 1, 2, 4, ... candidate rows (at
   most `max_looks`); each look uses the candidate's first rows of its size (in request
@@ -220,7 +205,7 @@ def _look(stable: VersionEvidence, candidate: VersionEvidence, paired: bool, lim
   return index, stable_rows, candidate_rows
 
 
-def decide(task: str, stable: VersionEvidence, candidate: VersionEvidence, limits: Limits,
+def decide(task: str, stable: VersionEvidence, candidate: VersionEvidence, limits: RolloutPolicy,
            started: float, now: Optional[float] = None) -> Decision:
   """The decision on a trial from the evidence gathered so far (see the module's docstring)."""
   now = time.time() if now is None else now

@@ -9,6 +9,7 @@ from typing import Callable, Optional
 from ctpipe import notify
 from ctpipe.continuous import feedback
 from ctpipe.home import Home, HomeBusyError
+from ctpipe.model_server import versions
 from ctpipe.rollout import actions, evidence, online_validation
 from ctpipe.rollout.online_validation import Decision, VersionEvidence
 
@@ -31,14 +32,13 @@ def review(home: Home, model_name: str, policy, task: feedback.Task,
            labels_path: Optional[str] = None, request_dir: Optional[str] = None,
            now: Optional[float] = None) -> Review:
   """The trial of `model_name` in `home` as the request log and labels show it now."""
-  plan = actions.current_plan(home.model_base(model_name))
+  plan = versions.plan(home.model_base(model_name))
   if plan.candidate is None or plan.stable is None:
     return Review(plan)
   labels = feedback.read_labels(labels_path, task) if labels_path else {}
   stable, candidate = evidence.gather(request_dir or home.request_log_dir, model_name, plan,
                                       labels, task)
-  decision = online_validation.decide(task.kind, stable, candidate,
-                                      online_validation.Limits.of(policy), plan.started, now)
+  decision = online_validation.decide(task.kind, stable, candidate, policy, plan.started, now)
   return Review(plan, stable, candidate, decision)
 
 

@@ -4,11 +4,12 @@ waits (then aborts when time is up), and the bootstrap bounds cover the true dif
 import numpy as np
 import pytest
 
+from ctpipe.config import RolloutPolicy
 from ctpipe.rollout import online_validation as ov
 from models import outputs
 
-LIMITS = ov.Limits(min_requests=100, min_labelled_rows=100, max_hours=24,
-                   max_metric_drop=0.02, confidence=0.95)
+LIMITS = RolloutPolicy(min_requests=100, min_labelled_rows=100, max_hours=24,
+                       max_metric_drop=0.02, confidence=0.95)
 
 
 def _binary(version, role, n, auc_noise, seed, ids=None):
