@@ -264,7 +264,9 @@ class VersionManager:
         self._status[version] = VersionStatus(version, AVAILABLE)
       for version in retired:
         self._status[version] = VersionStatus(version, END)
-    self._write_state()
+      # Under the same lock: whoever sees the new versions in memory (a request, a test)
+      # finds served_state.json already saying so (rollback reads the file).
+      self._write_state_locked()
     if effective != current:
       trial = (f', {effective.strategy} v{candidate}'
                + (f' ({effective.percent:g} %)' if effective.strategy == serving_plan.CANARY
@@ -272,10 +274,10 @@ class VersionManager:
       logging.info('version %s serving%s%s', stable, trial,
                    f' (retired {", ".join(map(str, retired))})' if retired else '')
 
-  def _write_state(self) -> None:
-    current = self.current_plan()
-    with self._lock:
-      failed = {str(v): s.error for v, s in self._status.items() if s.error}
+  def _write_state_locked(self) -> None:
+    """served_state.json from the plan and statuses; the caller holds the lock."""
+    current = self._plan
+    failed = {str(v): s.error for v, s in self._status.items() if s.error}
     try:
       _write_json(self.base_path, STATE_FILE, {
           'serving': current.stable, 'candidate': current.candidate,
