@@ -214,6 +214,121 @@ class HParams:
     values['hidden_units'] = list(self.hidden_units)
     return values
 
+  def tuned(self, values: Mapping[str, object]) -> 'HParams':
+    """These hyperparameters with a search's values (TUNABLE names, and `epochs`) on top.
+    `width` and `depth` make hidden_units: `depth` layers, the first `width` units wide,
+    each next one half as wide (at least 8). KerasTuner's own entries (tuner/...) are
+    not hyperparameters and are skipped."""
+    unknown = sorted(k for k in values if k not in TUNABLE + ('epochs',)
+                     and not k.startswith('tuner/'))
+    if unknown:
+      raise ValueError(f'unknown tuned hyperparameters {unknown}; known: {list(TUNABLE)}, epochs')
+    changes: Dict[str, Any] = {}
+    if 'width' in values or 'depth' in values:
+      width = int(values.get('width', self.hidden_units[0]))
+      depth = int(values.get('depth', len(self.hidden_units)))
+      changes['hidden_units'] = tuple(max(8, width >> i) for i in range(depth))
+    for name in ('learning_rate', 'dropout'):
+      if name in values:
+        changes[name] = float(values[name])
+    for name in ('batch_size', 'max_embedding_dim', 'epochs'):
+      if name in values:
+        changes[name] = int(values[name])
+    return dataclasses.replace(self, **changes)
+
+
+# Hyperparameters a search may vary: HParams' own, and `width`/`depth`, which make
+# hidden_units (depth layers, the first `width` wide, each next one half as wide, >= 8).
+TUNABLE = ('width', 'depth', 'learning_rate', 'batch_size', 'dropout', 'max_embedding_dim')
+_INTEGER_TUNABLES = ('width', 'depth', 'batch_size', 'max_embedding_dim')
+TUNING_STRATEGIES = ('bayesian', 'random', 'hyperband')
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchRange:
+  """One hyperparameter's range in a search: `values` to choose among, or [`min`, `max`]
+  (`log`: sampled on a log scale, for learning rates)."""
+  __pydantic_config__ = _STRICT
+  values: Tuple[float, ...] = ()
+  min: Optional[float] = None
+  max: Optional[float] = None
+  log: bool = False
+
+  def __post_init__(self):
+    if bool(self.values) == (self.min is not None or self.max is not None):
+      raise ValueError('give either values: [...] or min and max')
+    if not self.values and (self.min is None or self.max is None or not self.min < self.max):
+      raise ValueError(f'min < max needed, got min {self.min}, max {self.max}')
+    if self.log and not self.values and self.min <= 0:
+      raise ValueError('a log range needs min > 0')
+
+
+def _default_space() -> Dict[str, SearchRange]:
+  return {'width': SearchRange(values=(32, 64, 128, 256)), 'depth': SearchRange(values=(1, 2, 3)),
+          'learning_rate': SearchRange(min=3e-4, max=1e-2, log=True),
+          'batch_size': SearchRange(values=(32, 64, 128, 256)),
+          'dropout': SearchRange(values=(0.0, 0.2, 0.4))}
+
+
+@dataclasses.dataclass(frozen=True)
+class TuningSettings:
+  """The hyperparameter search (TFX's Tuner, KerasTuner; models/tuning.py): its space, its
+  strategy and its budget. Trials train on the training split alone, `validation_share` of
+  it held out for their validation; the evaluation split is never read. Each trial trains up
+  to `max_epochs`, stopped early after `patience` epochs without a better validation metric;
+  the best trial's best epoch count becomes `epochs`. `auto`: a run tunes when its data set
+  has no tuned hyperparameters yet (otherwise only `ctpipe tune` and `watch --tune-cron`)."""
+  __pydantic_config__ = _STRICT
+  auto: bool = True
+  strategy: str = 'bayesian'   # bayesian | random | hyperband
+  max_trials: int = 12
+  max_minutes: float = 10.0    # wall time of the search; the trial running then stops early
+  validation_share: float = 0.2
+  max_epochs: int = 30
+  patience: int = 3
+  parallel_trials: int = 3     # on Vertex (its Tuner extension); locally trials run one by one
+  seed: int = 7
+  space: Mapping[str, SearchRange] = dataclasses.field(default_factory=_default_space)
+
+  def __post_init__(self):
+    if self.strategy not in TUNING_STRATEGIES:
+      raise ValueError(f'strategy: one of {", ".join(TUNING_STRATEGIES)}, got {self.strategy!r}')
+    if self.max_trials < 1 or self.max_epochs < 1 or self.patience < 1 or self.parallel_trials < 1:
+      raise ValueError('max_trials, max_epochs, patience and parallel_trials must be >= 1')
+    if not self.max_minutes > 0:
+      raise ValueError(f'max_minutes must be > 0, got {self.max_minutes}')
+    if not 0.0 < self.validation_share < 0.5:
+      raise ValueError(f'validation_share must be within (0, 0.5), got {self.validation_share}')
+    unknown = sorted(set(self.space) - set(TUNABLE))
+    if unknown:
+      raise ValueError(f'space: {unknown} cannot be tuned; tunable: {list(TUNABLE)}')
+    if not self.space:
+      raise ValueError('space: empty; name at least one of ' + ', '.join(TUNABLE))
+    for name, dimension in self.space.items():
+      if name in _INTEGER_TUNABLES and any(float(v) != int(v) for v in dimension.values):
+        raise ValueError(f'space.{name}: whole numbers only, got {list(dimension.values)}')
+      low = min(dimension.values) if dimension.values else dimension.min
+      if name != 'dropout' and low <= 0 or name == 'dropout' and not 0 <= low:
+        raise ValueError(f'space.{name}: values must be > 0 (dropout: >= 0)')
+      high = max(dimension.values) if dimension.values else dimension.max
+      if name == 'dropout' and high >= 1:
+        raise ValueError('space.dropout: values must be < 1')
+
+  def is_integer(self, name: str) -> bool:
+    return name in _INTEGER_TUNABLES
+
+  @classmethod
+  def from_dict(cls, values: Mapping[str, Any]) -> 'TuningSettings':
+    """From `dataclasses.asdict` form (the Tuner's custom_config, read back from JSON)."""
+    space = {name: SearchRange(values=tuple(r.get('values') or ()), min=r.get('min'),
+                               max=r.get('max'), log=bool(r.get('log')))
+             for name, r in values.get('space', {}).items()}
+    return cls(**{**values, 'space': space})
+
+
+# The Tuner's custom_config key holding TuningSettings.
+TUNING_CONFIG_KEY = 'tuning'
+
 
 @dataclasses.dataclass(frozen=True)
 class RolloutPolicy:
@@ -335,6 +450,8 @@ class PipelineSettings:
   in_process_executors: bool = True
   # How a blessed version reaches traffic: direct, or on trial as a canary or shadow.
   rollout: RolloutPolicy = RolloutPolicy()
+  # The hyperparameter search and when it runs (models/tuning.py).
+  tuning: TuningSettings = TuningSettings()
 
   def __post_init__(self):
     if self.window_spans < 1:
@@ -523,8 +640,9 @@ class ProjectConfig:
 
 # --- reading a file ------------------------------------------------------------------
 
-ALL_SECTIONS = ('dataset', 'pipeline', 'rollout', 'notifications', 'local', 'vertex')
-_SECTION_TYPES = {'dataset': DataSet, 'pipeline': PipelineSection, 'rollout': RolloutPolicy,
+ALL_SECTIONS = ('dataset', 'pipeline', 'tuning', 'rollout', 'notifications', 'local', 'vertex')
+_SECTION_TYPES = {'dataset': DataSet, 'pipeline': PipelineSection, 'tuning': TuningSettings,
+                  'rollout': RolloutPolicy,
                   'notifications': NotificationSettings, 'local': LocalTarget,
                   'vertex': VertexTarget}
 _TYPE_WORDS = {'int_type': 'int', 'int_parsing': 'int', 'int_from_float': 'int',
@@ -622,9 +740,10 @@ def _build(tree: Mapping[str, Any], sections: Sequence[str]) -> ProjectConfig:
   shorthands = {f.name: getattr(section, f.name) for f in dataclasses.fields(section)
                 if f.name != 'thresholds'}
   rollout = _section('rollout', tree.get('rollout'))
+  tuning = _section('tuning', tree.get('tuning'))
   try:
     settings = PipelineSettings(dataset=dataset, thresholds=section.thresholds or Thresholds(),
-                                rollout=rollout).replace(**shorthands)
+                                rollout=rollout, tuning=tuning).replace(**shorthands)
   except ValueError as e:
     raise ConfigError(f'pipeline: {e}', 'pipeline') from None
   vertex = tree.get('vertex') if 'vertex' in sections else None

@@ -3,11 +3,12 @@
 `run_fn` is TFX's entry point (`models.training.run_fn`); it only adapts `fn_args`
 to `train_and_export`, which can be called without TFX.
 """
+import dataclasses
 import json
 import logging
 import math
 import os
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -80,29 +81,38 @@ def parse_and_transform_fn(tf_transform_output: tft.TFTransformOutput,
   return parse_and_transform
 
 
-def make_dataset(file_pattern: Sequence[str], parse_and_transform, batch_size: int,
-                 shuffle: bool, seed: int = 42) -> tf.data.Dataset:
-  """(features, label) batches from raw gzipped tf.Examples, through the Transform graph
-  (`parse_and_transform`, from `parse_and_transform_fn`).
+def parsed_batches(file_pattern: Sequence[str], parse_and_transform,
+                   keep: Optional[Callable[[tf.Tensor], tf.Tensor]] = None) -> tf.data.Dataset:
+  """Raw gzipped tf.Examples parsed and transformed (`parse_and_transform`, from
+  `parse_and_transform_fn`) in large batches, kept in memory after the first pass.
 
   Transform does not write transformed copies of the data: writing and re-reading
-  them cost more than applying the graph here. Rows are parsed and
-  transformed in large batches once, kept in memory as those batches, then shuffled
-  and batched every epoch.
+  them cost more than applying the graph here. Kept as the parsed batches: a cache of
+  single rows holds one small tensor per feature per row, and splitting cached batches
+  into rows again every epoch is slow. `keep`: a predicate on each serialized record
+  (the tuner's split of the training rows, models/tuning.py).
   """
   patterns = [file_pattern] if isinstance(file_pattern, str) else list(file_pattern)
   files = sorted(tf.io.gfile.glob(patterns))
   if not files:
     raise FileNotFoundError(f'no examples match {patterns}')
+  records = tf.data.TFRecordDataset(files, compression_type='GZIP')
+  if keep is not None:
+    records = records.filter(keep)
+  return (records.batch(PARSE_BATCH)
+          .map(parse_and_transform, num_parallel_calls=PARSE_THREADS)
+          .cache())
 
-  # Kept as the parsed batches: a cache of single rows holds one small tensor per
-  # feature per row, and splitting cached batches into rows again every epoch is slow. Shuffling permutes the order of
-  # the batches and the rows inside each one (ExampleGen wrote the rows in random
-  # order already), then `rebatch` cuts training batches without per-row work.
-  dataset = (tf.data.TFRecordDataset(files, compression_type='GZIP')
-             .batch(PARSE_BATCH)
-             .map(parse_and_transform, num_parallel_calls=PARSE_THREADS)
-             .cache())
+
+def batches(parsed: tf.data.Dataset, batch_size: int, shuffle: bool,
+            seed: int = 42) -> tf.data.Dataset:
+  """(features, label) batches of `batch_size` from `parsed_batches`' dataset.
+
+  Shuffling permutes the order of the parsed batches and the rows inside each one
+  (ExampleGen wrote the rows in random order already), then `rebatch` cuts training
+  batches without per-row work.
+  """
+  dataset = parsed
   if shuffle:
     def permute(features_batch, label):
       order = tf.random.shuffle(tf.range(tf.shape(label)[0]), seed=seed)
@@ -116,9 +126,18 @@ def make_dataset(file_pattern: Sequence[str], parse_and_transform, batch_size: i
           .with_options(_WITHOUT_AUTOTUNE))
 
 
-def count_records(files: Sequence[str]) -> int:
-  """Records in gzipped TFRecord files (read in C++)."""
+def make_dataset(file_pattern: Sequence[str], parse_and_transform, batch_size: int,
+                 shuffle: bool, seed: int = 42) -> tf.data.Dataset:
+  """(features, label) batches from raw gzipped tf.Examples, through the Transform graph."""
+  return batches(parsed_batches(file_pattern, parse_and_transform), batch_size, shuffle, seed)
+
+
+def count_records(files: Sequence[str],
+                  keep: Optional[Callable[[tf.Tensor], tf.Tensor]] = None) -> int:
+  """Records in gzipped TFRecord files (read in C++); with `keep`, those it keeps."""
   dataset = tf.data.TFRecordDataset(sorted(tf.io.gfile.glob(list(files))), compression_type='GZIP')
+  if keep is not None:
+    dataset = dataset.filter(keep)
   return int(dataset.batch(65536).reduce(
       tf.constant(0, tf.int64), lambda count, batch: count + tf.size(batch, out_type=tf.int64)))
 
@@ -149,6 +168,29 @@ def head_for(contract: features.FeatureContract, train_files: Sequence[str],
     logging.info('regression label: mean %g, standard deviation %g', mean, std)
     return model_lib.Head('regression', label_mean=mean, label_std=std)
   return model_lib.Head()
+
+
+@dataclasses.dataclass
+class Prepared:
+  """What every model of one Transform graph shares: its Transform layer, the function
+  parsing raw records through it, the model's inputs and its head."""
+  tf_transform_output: tft.TFTransformOutput
+  transform_layer: keras.layers.Layer
+  parse_and_transform: Any
+  layout: model_lib.FeatureLayout
+  head: model_lib.Head
+
+
+def prepare(transform_output_dir: str, contract: features.FeatureContract,
+            train_files: Sequence[str]) -> Prepared:
+  tf_transform_output = tft.TFTransformOutput(transform_output_dir)
+  # One Transform layer for the datasets and the signatures (each load costs time).
+  transform_layer = tf_transform_output.transform_features_layer()
+  parse_and_transform = parse_and_transform_fn(tf_transform_output, transform_layer,
+                                               contract.label)
+  layout = model_lib.default_layout(contract, cardinalities(contract, tf_transform_output))
+  return Prepared(tf_transform_output, transform_layer, parse_and_transform, layout,
+                  head_for(contract, train_files, parse_and_transform))
 
 
 def warm_start(model: keras.Model, base_model_dir: str) -> List[str]:
@@ -190,14 +232,10 @@ def train_and_export(train_files: Sequence[str], eval_files: Sequence[str],
     logging.info('%d training rows: batch %d -> %d, learning rate %g -> %g', train_rows,
                  configured.batch_size, hparams.batch_size, configured.learning_rate,
                  hparams.learning_rate)
-  tf_transform_output = tft.TFTransformOutput(transform_output_dir)
-  # One Transform layer for the datasets and the signatures (each load costs time).
-  transform_layer = tf_transform_output.transform_features_layer()
-  parse_and_transform = parse_and_transform_fn(tf_transform_output, transform_layer,
-                                               contract.label)
-  layout = model_lib.default_layout(contract, cardinalities(contract, tf_transform_output))
-  head = head_for(contract, train_files, parse_and_transform)
-  model = model_lib.build_model(layout, hparams, head)
+  inputs = prepare(transform_output_dir, contract, train_files)
+  tf_transform_output, transform_layer = inputs.tf_transform_output, inputs.transform_layer
+  parse_and_transform, head = inputs.parse_and_transform, inputs.head
+  model = model_lib.build_model(inputs.layout, hparams, head)
   if base_model_dir:
     copied = warm_start(model, base_model_dir)
     logging.info('warm start from %s: %d of %d weights copied', base_model_dir, len(copied),
@@ -262,9 +300,20 @@ def release_memory() -> None:
     pass  # not glibc
 
 
+def hparams_of(fn_args) -> model_lib.HParams:
+  """The configured hyperparameters, with the tuned ones (the Trainer's `hyperparameters`
+  input: a KerasTuner HyperParameters config from TFX's Tuner, models/tuning.py) on top."""
+  hparams = model_lib.HParams.from_dict((fn_args.custom_config or {}).get('hparams', {}))
+  tuned = getattr(fn_args, 'hyperparameters', None)
+  if tuned:
+    hparams = hparams.tuned(tuned.get('values', {}))
+    logging.info('tuned hyperparameters: %s', hparams.to_dict())
+  return hparams
+
+
 def run_fn(fn_args) -> None:
   """TFX Trainer entry point."""
-  hparams = model_lib.HParams.from_dict((fn_args.custom_config or {}).get('hparams', {}))
+  hparams = hparams_of(fn_args)
   contract = features.FeatureContract.from_config(fn_args.custom_config)
   summary = train_and_export(
       train_files=fn_args.train_files, eval_files=fn_args.eval_files,

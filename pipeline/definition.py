@@ -14,6 +14,7 @@ with TFX's LatestArtifact and LatestBlessedModel strategies:
   range, on Dataflow); the data gate checks the whole window, so a broken span blocks
   runs until it is fixed or removed from the bucket.
 """
+import dataclasses
 import enum
 import json
 from typing import List, Optional, Sequence
@@ -21,7 +22,7 @@ from typing import List, Optional, Sequence
 # TFX's own modules rather than `tfx.v1`: importing tfx.v1 loads its cloud extensions
 # (aiplatform, BigQuery), seconds of every `ctpipe run`'s start-up.
 from tfx.components import (CsvExampleGen, Evaluator, ExampleValidator, Pusher, SchemaGen,
-                            StatisticsGen, Trainer, Transform)
+                            StatisticsGen, Trainer, Transform, Tuner)
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.dsl.components.base import executor_spec
 from tfx.dsl.components.common.resolver import Resolver
@@ -30,7 +31,8 @@ from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
     LatestBlessedModelStrategy)
 from tfx.orchestration.data_types import RuntimeParameter
 from tfx.orchestration.pipeline import Pipeline
-from tfx.proto import example_gen_pb2, pusher_pb2, range_config_pb2, trainer_pb2, transform_pb2
+from tfx.proto import (example_gen_pb2, pusher_pb2, range_config_pb2, trainer_pb2, transform_pb2,
+                       tuner_pb2)
 from tfx.types import standard_artifacts
 from tfx.types.channel import Channel
 
@@ -47,9 +49,10 @@ from pipeline.components.drift_check import DriftCheck
 from pipeline.components.edge_export import EdgeExport
 from pipeline.components.schema_review import SchemaReview
 from pipeline.components.serving_check import ServingCheck
+from pipeline.components.tuning.executor import TunerExecutor
 from pipeline.resolvers.span_window import SpanWindowStrategy
 from pipeline.in_process.statistics import InProcessStatisticsExecutor
-from ctpipe.config import PipelinePaths, PipelineSettings
+from ctpipe.config import TUNING_CONFIG_KEY, PipelinePaths, PipelineSettings
 
 
 class Orchestrator(enum.Enum):
@@ -64,6 +67,7 @@ RANGE_CONFIG_PARAMETER = 'example_gen_range_config'
 
 PREPROCESSING_FN = 'models.preprocessing.preprocessing_fn'
 RUN_FN = 'models.training.run_fn'
+TUNER_FN = 'models.tuning.tuner_fn'
 
 # Node ids: stable, because caching and the training window resolve by them.
 EXAMPLE_GEN = 'CsvExampleGen'
@@ -79,6 +83,8 @@ TRAINING_STATISTICS = 'TrainingStatistics'
 TRAINING_WINDOW = 'TrainingWindow'
 MERGE_WINDOW = 'MergeWindow'
 TRANSFORM = 'Transform'
+TUNER = 'Tuner'
+TUNED_HYPERPARAMETERS = 'TunedHyperparameters'
 TRAINER = 'Trainer'
 BASELINE_RESOLVER = 'BaselineModel'
 EVALUATOR = 'Evaluator'
@@ -104,6 +110,7 @@ def create_pipeline(
     user_code_version: str = '',
     orchestrator: Orchestrator = Orchestrator.LOCAL,
     cloud=None,
+    tune: bool = False,
 ) -> Pipeline:
   """The pipeline for one span (the newest one when `span` is None).
 
@@ -120,6 +127,10 @@ def create_pipeline(
   `user_code_version` identifies the code behind the dotted paths (e.g. a hash of the
   `models` package): TFX fingerprints a `module_file` for its cache, but not a dotted
   path, so without it a changed `preprocessing_fn` or `run_fn` would be served from cache.
+
+  `tune`: the run searches hyperparameters (TFX's Tuner, `settings.tuning`) and the
+  Trainer trains with the best; otherwise the Trainer takes the newest hyperparameters a
+  Tuner of this pipeline recorded in ML Metadata (none yet: the configured ones).
   """
   vertex = orchestrator is Orchestrator.VERTEX
   # The data set's feature contract, for Transform's preprocessing_fn and the Trainer's run_fn.
@@ -257,6 +268,8 @@ def create_pipeline(
   ).with_id(BASELINE_RESOLVER)
   trainer_config = {'hparams': settings.hparams.to_dict(), 'user_code_version': user_code_version,
                     features.CONFIG_KEY: contract}
+  tuning_nodes, hyperparameters = _tuning(settings, window, transform, curated_schema,
+                                          trainer_config, vertex, cloud, tune)
   trainer_class = Trainer
   if vertex and cloud is not None and cloud.training.enabled:
     # On Vertex AI Training: the same run_fn in the project's image on its own machine.
@@ -270,6 +283,7 @@ def create_pipeline(
       examples=window,
       transform_graph=transform.outputs['transform_graph'],
       schema=curated_schema.outputs['schema'],
+      hyperparameters=hyperparameters,
       train_args=trainer_pb2.TrainArgs(splits=['train']),
       eval_args=trainer_pb2.EvalArgs(splits=['eval']),
       custom_config=(RuntimeParameter(
@@ -308,7 +322,7 @@ def create_pipeline(
                      if settings.rollout.strategy != 'direct' else None),
   ).with_id(PUSHER)
   components += [schema_gen, schema_review, *window_nodes, training_statistics,
-                 transform, trainer, baseline, evaluator, serving_check, pusher]
+                 transform, *tuning_nodes, trainer, baseline, evaluator, serving_check, pusher]
   if vertex and cloud is not None and cloud.endpoint.enabled:
     # Also deployed to a Vertex AI Endpoint, under the same two blessings.
     components.append(_vertex_pusher_class()(
@@ -324,6 +338,41 @@ def create_pipeline(
         edge_base=paths.edge_base(settings.model_name)).with_id(EDGE_EXPORT))
   return _pipeline(settings, paths, components, beam_pipeline_args, metadata_connection_config,
                    enable_cache)
+
+
+def _tuning(settings: PipelineSettings, window, transform, curated_schema, trainer_config: dict,
+            vertex: bool, cloud, tune: bool):
+  """(nodes, the Trainer's hyperparameters channel): TFX's Tuner when `tune`, else a resolver
+  of the newest hyperparameters this pipeline's Tuner recorded."""
+  if not tune:
+    channel = Channel(type=standard_artifacts.HyperParameters, producer_component_id=TUNER,
+                      output_key='best_hyperparameters')
+    # Vertex resolves with LatestArtifactStrategy alone (see the module docstring).
+    resolver = Resolver(strategy_class=LatestArtifactStrategy if vertex else NewestArtifactStrategy,
+                        hyperparameters=channel).with_id(TUNED_HYPERPARAMETERS)
+    return [resolver], resolver.outputs['hyperparameters']
+  tuner_config = dict(trainer_config)
+  tuner_config[TUNING_CONFIG_KEY] = dataclasses.asdict(settings.tuning)
+  tuner_class, tune_args = Tuner, None
+  if vertex and cloud is not None:
+    # Parallel trials on Vertex AI Training, each worker running the same tuner_fn.
+    tuner_class = _vertex_tuner_class()
+    tuner_config.update(vertex_tuning_config(cloud, settings.tuning.parallel_trials))
+    tune_args = tuner_pb2.TuneArgs(num_parallel_trials=settings.tuning.parallel_trials)
+  tuner = tuner_class(
+      tuner_fn=TUNER_FN,
+      examples=window,
+      transform_graph=transform.outputs['transform_graph'],
+      schema=curated_schema.outputs['schema'],
+      # Trials read the training split only, holding out part of it for their validation
+      # (models/tuning.py); the evaluation split stays the Evaluator's.
+      train_args=trainer_pb2.TrainArgs(splits=['train']),
+      eval_args=trainer_pb2.EvalArgs(splits=['train']),
+      tune_args=tune_args,
+      custom_config=tuner_config).with_id(TUNER)
+  if not vertex:
+    tuner.executor_spec = executor_spec.ExecutorClassSpec(TunerExecutor)
+  return [tuner], tuner.outputs['best_hyperparameters']
 
 
 def _statistics_gen(examples, node_id: str, in_process: bool, **kwargs) -> StatisticsGen:
@@ -348,6 +397,11 @@ def _pipeline(settings, paths, components, beam_pipeline_args, metadata_connecti
 def _vertex_trainer_class():
   from tfx.extensions.google_cloud_ai_platform.trainer.component import Trainer as VertexTrainer  # pylint: disable=g-import-not-at-top
   return VertexTrainer
+
+
+def _vertex_tuner_class():
+  from tfx.extensions.google_cloud_ai_platform.tuner.component import Tuner as VertexTuner  # pylint: disable=g-import-not-at-top
+  return VertexTuner
 
 
 def _vertex_pusher_class():
@@ -377,6 +431,28 @@ def vertex_training_config(cloud) -> dict:
               'container_spec': {'image_uri': cloud.image},
           }],
           'service_account': cloud.service_account,
+      },
+  }
+
+
+def vertex_tuning_config(cloud, parallel_trials: int) -> dict:
+  """custom_config keys of TFX's Vertex Tuner extension: one Vertex AI Training job whose
+  primary replica runs the chief oracle and a search loop, and `parallel_trials - 1`
+  workers, each a search loop, in the project's image."""
+  from tfx.extensions.google_cloud_ai_platform import constants  # pylint: disable=g-import-not-at-top
+  from tfx.extensions.google_cloud_ai_platform.tuner import executor as vertex_tuner  # pylint: disable=g-import-not-at-top
+  machine = {'machine_type': cloud.training.machine_type}
+  container = {'image_uri': cloud.image}
+  pools = [{'machine_spec': machine, 'replica_count': 1, 'container_spec': container}]
+  if parallel_trials > 1:
+    pools.append({'machine_spec': machine, 'replica_count': parallel_trials - 1,
+                  'container_spec': container})
+  return {
+      constants.ENABLE_VERTEX_KEY: True,
+      constants.VERTEX_REGION_KEY: cloud.region,
+      vertex_tuner.TUNING_ARGS_KEY: {
+          'project': cloud.project,
+          'job_spec': {'worker_pool_specs': pools, 'service_account': cloud.service_account},
       },
   }
 

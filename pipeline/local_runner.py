@@ -3,11 +3,13 @@
 A home holds everything a run writes: `pipeline/` (artifacts), `metadata.db` (ML
 Metadata, SQLite), `serving/<model>/<version>/` (pushed models) and `logs/`.
 """
+import contextlib
 import dataclasses
 import hashlib
+import logging
 import os
 import time
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from ctpipe.config import PipelineSettings
 from ctpipe.home import Home
@@ -76,6 +78,42 @@ class RunObserver:
   on_phase: Callable[[str], None] = lambda text: None
   on_start: Callable[[str], None] = lambda node_id: None
   on_end: Callable[[ExecutionInfo], None] = lambda execution: None
+  # A finished tuning trial (models/tuning.py's record: trial, hyperparameters, value, ...).
+  on_trial: Callable[[Dict[str, Any]], None] = lambda trial: None
+
+
+# How a run decides whether to search hyperparameters first.
+TUNE_ALWAYS, TUNE_AUTO, TUNE_NEVER = 'always', 'auto', 'never'
+TRIAL_LOGGER = 'ctpipe.tuning'  # models/tuning.py logs each finished trial on it
+
+
+class _TrialHandler(logging.Handler):
+  def __init__(self, on_trial):
+    super().__init__(logging.INFO)
+    self.on_trial = on_trial
+
+  def emit(self, record: logging.LogRecord) -> None:
+    trial = getattr(record, 'ctpipe_trial', None)
+    if trial is not None:
+      try:
+        self.on_trial(trial)
+      except Exception:  # pylint: disable=broad-except
+        self.handleError(record)  # progress output never fails a search
+
+
+@contextlib.contextmanager
+def _trials_to(on_trial) -> Iterator[None]:
+  """Hands every finished trial of a search in this process to `on_trial`."""
+  logger = logging.getLogger(TRIAL_LOGGER)
+  handler = _TrialHandler(on_trial)
+  logger.addHandler(handler)
+  level = logger.level
+  logger.setLevel(logging.INFO)
+  try:
+    yield
+  finally:
+    logger.removeHandler(handler)
+    logger.setLevel(level)
 
 
 @dataclasses.dataclass
@@ -88,6 +126,7 @@ class RunResult:
   # The newest span's drift against the training window (empty: none, or nothing to compare).
   drift: List[drift_lib.Measurement] = dataclasses.field(default_factory=list)
   reason: str = ''  # as recorded in ML Metadata
+  tuned: bool = False  # this run searched hyperparameters (TFX's Tuner)
 
   @property
   def drifted(self) -> List[drift_lib.Measurement]:
@@ -110,8 +149,13 @@ class LocalRun:
 
   def __init__(self, home: Home, data_root: str, schema_file: str, settings: PipelineSettings,
                beam_mode: BeamMode = BeamMode.AUTO, observer: Optional[RunObserver] = None,
-               reason: str = 'manual'):
+               reason: str = 'manual', tune: str = TUNE_AUTO):
+    if tune not in (TUNE_ALWAYS, TUNE_AUTO, TUNE_NEVER):
+      raise ValueError(f'tune: one of always, auto, never; got {tune!r}')
     self.home = home
+    # always: search first; auto: when the data set has no tuned hyperparameters yet
+    # (and tuning.auto is on); never: train with the newest tuned ones, or the configured.
+    self.tune = tune
     self.reason = reason  # why this run happened; recorded on its runs in MLMD
     self.data_root = os.path.abspath(data_root)
     self.schema_file = os.path.abspath(schema_file)
@@ -127,13 +171,23 @@ class LocalRun:
       self._reader = self.home.reader(self.settings.pipeline_name)
     return self._reader
 
-  def _build(self, span: int, ingest_only: bool, window: Sequence[int] = ()):
+  def _build(self, span: int, ingest_only: bool, window: Sequence[int] = (),
+             tune: bool = False):
     return definition.create_pipeline(
         self.settings, self.home.paths(self.data_root, self.schema_file),
         beam_pipeline_args=beam_args(self.beam),
         metadata_connection_config=self.home.metadata_config(),
         span=span, window=window, ingest_only=ingest_only,
-        user_code_version=self._code_version)
+        user_code_version=self._code_version, tune=tune)
+
+  def tunes(self) -> bool:
+    """Whether this run searches hyperparameters before training."""
+    if self.tune != TUNE_AUTO:
+      return self.tune == TUNE_ALWAYS
+    if not self.settings.tuning.auto:
+      return False
+    reader = self.reader()
+    return not (reader and reader.node_outputs(definition.TUNER, 'HyperParameters'))
 
   def _run_dag(self, pipeline, reason: str) -> Tuple[List[drift_lib.Measurement], str]:
     """Runs one pipeline; returns its span's drift and the reason recorded for it."""
@@ -143,7 +197,7 @@ class LocalRun:
     measured: List[drift_lib.Measurement] = []
     try:
       with progress.ProgressWatcher(self.reader, after, self.observer.on_start,
-                                    self.observer.on_end):
+                                    self.observer.on_end), _trials_to(self.observer.on_trial):
         LocalDagRunner().run(pipeline)
     finally:
       measured = self._drift_after(after)
@@ -251,13 +305,22 @@ class LocalRun:
           plan = dataclasses.replace(plan, window=window_lib.window(
               reader.spans_of(definition.DATA_GATE) if reader else [], plan.newest,
               self.settings.window_spans))
+        tuned = not ingest_only and self.tunes()
         if ingest_only:
           self.observer.on_phase(f'ingest: span {plan.newest} (validation and drift, no training)')
         else:
           self.observer.on_phase(f'run: span {plan.newest}, window of spans '
                                  f'{window_lib.describe(plan.window)}')
+        if tuned:
+          budget = self.settings.tuning
+          self.observer.on_phase(
+              f'tuning: {budget.strategy} search, up to {budget.max_trials} trials or '
+              f'{budget.max_minutes:g} min, on the training split alone '
+              f'({budget.validation_share:.0%} of it held out to validate trials)')
         measured, reason = self._run_dag(
-            self._build(plan.newest, ingest_only=ingest_only, window=plan.window), self.reason)
+            self._build(plan.newest, ingest_only=ingest_only, window=plan.window, tune=tuned),
+            self.reason + ('; tuning hyperparameters' if tuned and self.tune == TUNE_AUTO
+                           and 'tun' not in self.reason else ''))
       except Exception as e:  # pylint: disable=broad-except
         gate = find_cause(e, DataGateError)
         if gate is None:
@@ -266,4 +329,4 @@ class LocalRun:
                          drift=self._drift_after(first_id), reason=self.reason)
       status = 'ingested' if ingest_only else 'completed'
       return RunResult(status, plan, first_id, time.time() - start, drift=measured,
-                       reason=reason)
+                       reason=reason, tuned=tuned)
