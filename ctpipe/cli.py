@@ -17,9 +17,10 @@ def main() -> None:
   """ctpipe: a continuous-training TFX pipeline (MLOps level 1)."""
 
 
-for command in (init.init, run.run, schema.schema, serving.serve, serving.rollback, serving.predict,
+for command in (init.init, run.run, run.tune, schema.schema, serving.serve, serving.rollback, serving.predict,
                 rollout.rollout_group,
-                inspect.inspect_group, inspect.report_command, continuous.watch,
+                inspect.inspect_group, inspect.report_command, inspect.experiments_command,
+                continuous.watch,
                 continuous.replay, continuous.feedback, vertex.compile_command,
                 vertex.submit_command, vertex.schedule_command):
   main.add_command(command)

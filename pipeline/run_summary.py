@@ -7,7 +7,7 @@ import dataclasses
 import os
 from typing import Dict, List, Optional
 
-from ctpipe import decision, tfma_results
+from ctpipe import decision, tfma_results, tuning_results
 from ctpipe.metadata import reader as metadata
 from ctpipe.tfma_results import Failure
 from pipeline import definition
@@ -19,6 +19,32 @@ __all__ = ['Failure', 'RunSummary', 'read_evaluation', 'summarize']
 # RMSE, its lift over the mean predictor, MAE).
 HEADLINE_METRICS = ('auc', 'binary_accuracy', 'accuracy', 'accuracy_lift', 'precision', 'recall',
                     'calibration', 'rmse', 'rmse_lift', 'mean_absolute_error', 'example_count')
+
+
+@dataclasses.dataclass
+class Hyperparameters:
+  """What the Trainer trained with, and where it came from."""
+  source: str  # 'tuned' (by this run's Tuner) | 'reused' (an earlier run's) | 'configured'
+  values: Dict[str, object] = dataclasses.field(default_factory=dict)
+  artifact_id: Optional[int] = None
+  tuned_by_run: str = ''  # the run whose Tuner found them
+  trials: Optional[int] = None
+  objective: str = ''
+  best_value: Optional[float] = None
+
+  def sentence(self) -> str:
+    if self.source == 'configured':
+      return 'hyperparameters: as configured (no search recorded for this data set yet)'
+    found = (f'{self.trials} trials, best {self.objective} {self.best_value:.4f}'
+             if self.trials and self.best_value is not None else 'a search')
+    where = 'this run' if self.source == 'tuned' else f'run {self.tuned_by_run}'
+    shown = ', '.join(f'{k}={_short(v)}' for k, v in sorted(self.values.items()))
+    return (f'hyperparameters: {"tuned by" if self.source == "tuned" else "reused from"} '
+            f'{where} ({found}; artifact {self.artifact_id}): {shown}')
+
+
+def _short(value) -> str:
+  return f'{value:.3g}' if isinstance(value, float) else str(value)
 
 
 @dataclasses.dataclass
@@ -40,6 +66,7 @@ class RunSummary:
   # Every threshold on every slice it names, with both models' values (ctpipe.decision).
   checks: List[decision.Check] = dataclasses.field(default_factory=list)
   not_pushed_reason: Optional[str] = None  # the Pusher's, when it pushed nothing
+  hyperparameters: Optional[Hyperparameters] = None  # None: no Trainer ran
 
   def executed(self) -> List[str]:
     return [e.node_id for e in self.executions if e.state == 'COMPLETE']
@@ -96,6 +123,9 @@ def summarize(reader: metadata.MetadataReader, after_execution_id: int) -> RunSu
     if models:
       summary.edge_exported = bool(models[0].custom_properties.get('exported', 0))
       summary.edge_export = str(models[0].custom_properties.get('edge_export', ''))
+  trainer = last.get(definition.TRAINER)
+  if trainer and trainer.state in ('COMPLETE', 'CACHED'):
+    summary.hyperparameters = hyperparameters_of(reader, trainer, last.get(definition.TUNER))
   review = last.get(definition.SCHEMA_REVIEW)
   if review and review.state in ('COMPLETE', 'CACHED'):
     for artifact in reader.execution_outputs(review.id).get('review', []):
@@ -104,3 +134,22 @@ def summarize(reader: metadata.MetadataReader, after_execution_id: int) -> RunSu
         with open(path, encoding='utf-8') as f:
           summary.schema_proposals = [line.rstrip('\n') for line in f if line.strip()]
   return summary
+
+
+def hyperparameters_of(reader: metadata.MetadataReader, trainer: metadata.ExecutionInfo,
+                       tuner: Optional[metadata.ExecutionInfo]) -> Hyperparameters:
+  """The hyperparameters artifact the Trainer execution read, and whose search made it."""
+  found = reader.execution_inputs(trainer.id).get('hyperparameters', [])
+  if not found:
+    return Hyperparameters('configured')
+  artifact = found[0]
+  props = artifact.custom_properties
+  best = props.get('best_value')
+  runs = reader.runs_of_artifact(artifact.id)
+  tuned_here = tuner is not None and tuner.state == 'COMPLETE' and any(
+      a.id == artifact.id for a in reader.execution_outputs(tuner.id).get(
+          'best_hyperparameters', []))
+  return Hyperparameters(
+      'tuned' if tuned_here else 'reused', tuning_results.read_best(artifact.uri), artifact.id,
+      runs[0] if runs else '', int(props['trials']) if 'trials' in props else None,
+      str(props.get('objective', '')), float(best) if best not in (None, 'None') else None)

@@ -9,7 +9,7 @@ import click
 
 from ctpipe.commands.common import (console, data_root_of, errors, home_of, notifier_of,
                                     schema_of, with_config)
-from ctpipe.commands.run import print_end, print_phase, print_start, write_report
+from ctpipe.commands.run import print_end, print_phase, print_start, print_trial, write_report
 
 POLICIES = ['every-span', 'on-trigger']
 
@@ -56,7 +56,7 @@ def _phases_once():
 
 def build(project, runner_home, data_root, schema_file, window, epochs, min_auc, retrain,
           no_edge_export, warm_start, ledger_dir=None, periods=None, extra_triggers=None,
-          cron=None, interval=60.0, notifier=None):
+          cron=None, interval=60.0, notifier=None, tune_cron=None):
   """The Watcher that runs the pipeline for each span (and each trigger); each outcome is
   told to `notifier`'s channels (ctpipe/notices.py)."""
   from ctpipe import notices  # pylint: disable=g-import-not-at-top
@@ -71,13 +71,14 @@ def build(project, runner_home, data_root, schema_file, window, epochs, min_auc,
   # Each component as it starts and ends, as `ctpipe run` shows them (a training run of a
   # watch takes a minute or more).
   observer = local_runner.RunObserver(on_phase=_phases_once(), on_start=print_start,
-                                      on_end=print_end)
+                                      on_end=print_end, on_trial=print_trial)
 
-  def make_run(reason: str) -> local_runner.LocalRun:
+  def make_run(reason: str, tune: str = local_runner.TUNE_AUTO) -> local_runner.LocalRun:
     return local_runner.LocalRun(runner_home, data_root, schema_file, settings,
-                                 observer=observer, reason=reason)
+                                 observer=observer, reason=reason, tune=tune)
 
-  options = WatchOptions(policy=RetrainPolicy(retrain), interval_seconds=interval, cron=cron)
+  options = WatchOptions(policy=RetrainPolicy(retrain), interval_seconds=interval, cron=cron,
+                         tune_cron=tune_cron)
 
   def on_outcome(outcome) -> None:
     _print_outcome(console, outcome)
@@ -149,18 +150,22 @@ def trial_watch(project, home, labels, notifier):
 @click.option('--once', is_flag=True, help='Check once, run what is new, exit.')
 @click.option('--cron', default=None,
               help='Also train on a schedule (UTC), e.g. "0 3 * * *".')
+@click.option('--tune-cron', default=None,
+              help='Also search hyperparameters, then train with the best, on a schedule '
+                   '(UTC), e.g. "0 4 * * 0" (Sundays 04:00).')
 @click.option('--feedback', is_flag=True,
               help='Each poll, check served requests for skew (and live metrics with '
                    '--labels); a finding starts a run.')
 @click.option('--labels', type=click.Path(exists=True, dir_okay=False), default=None,
               help='CSV of request_id,label[,row] for served requests.')
 @_training_options
-def watch(project, home, data_root, schema_file, interval, once, cron, feedback, labels,
-          retrain, window, epochs, min_auc, verbose, no_edge_export, warm_start):
+def watch(project, home, data_root, schema_file, interval, once, cron, tune_cron, feedback,
+          labels, retrain, window, epochs, min_auc, verbose, no_edge_export, warm_start):
   """Run the pipeline when a span arrives (span-<N>/_SUCCESS written) or a trigger fires."""
   from ctpipe import console_logs  # pylint: disable=g-import-not-at-top
-  if once and cron:
-    raise click.UsageError('--once checks once and exits; --cron needs a running watcher')
+  if once and (cron or tune_cron):
+    raise click.UsageError('--once checks once and exits; --cron and --tune-cron need a '
+                           'running watcher')
   data_root = data_root_of(project, data_root)
   schema_file = schema_of(project, schema_file)
   runner_home = home_of(project, home)
@@ -176,13 +181,14 @@ def watch(project, home, data_root, schema_file, interval, once, cron, feedback,
                if feedback else [])
       watcher = build(project, runner_home, data_root, schema_file, window, epochs, min_auc,
                       retrain, no_edge_export, warm_start, cron=cron, interval=interval,
-                      extra_triggers=extra, notifier=notifier)
+                      extra_triggers=extra, notifier=notifier, tune_cron=tune_cron)
     except ValueError as e:
       errors.print(f'[red]error:[/red] {e}')
       sys.exit(1)
     console.print(f'watching {data_root} → home {runner_home.root} '
                   f'(retrain: {retrain}'
                   + (f', schedule: {cron} UTC' if cron else '')
+                  + (f', tuning: {tune_cron} UTC' if tune_cron else '')
                   + ('' if once else f', every {interval:g} s') + f'); log: {log_path}')
     from ctpipe import notices  # pylint: disable=g-import-not-at-top
     _guarded(console, log_path, lambda: (watcher.poll() if once else watcher.run_forever()),

@@ -167,35 +167,93 @@ def diff_command(records, a: str, b: str):
 
 @click.command(name='report')
 @with_config()
-@click.argument('run', required=False)
+@click.argument('runs', nargs=-1)
+@click.option('--compare', is_flag=True,
+              help='One page comparing two or more runs: parameters that differ, metrics '
+                   'overall and per slice, curves overlaid.')
 @click.option('--output', type=click.Path(dir_okay=False), default=None,
-              help='Where to write (default: <home>/reports/run-<RUN>.html).')
+              help='Where to write (default: <home>/reports/run-<RUN>.html, or '
+                   'compare-<RUN>-<RUN>....html).')
 @_store_options
-def report_command(project, run, output, db, home, mysql_host, mysql_port, mysql_database,
-                   mysql_user, mysql_password_file, as_json):
-  """Write an HTML report of a run: statistics, anomalies, drift, evaluation, lineage."""
-  from ctpipe.mlmd_inspect import render, report, runs  # pylint: disable=g-import-not-at-top
+def report_command(project, runs, compare, output, db, home, mysql_host, mysql_port,
+                   mysql_database, mysql_user, mysql_password_file, as_json):
+  """Write an HTML report of a run (default: the newest): statistics, anomalies, drift,
+  evaluation, lineage; with --compare, of two or more runs side by side."""
+  from ctpipe.mlmd_inspect import compare_report, render, report  # pylint: disable=g-import-not-at-top
+  from ctpipe.mlmd_inspect import runs as runs_lib  # pylint: disable=g-import-not-at-top
   from ctpipe import console_logs  # pylint: disable=g-import-not-at-top
   default_home = home_of(project, with_mysql=False)
   try:
+    if compare and len(runs) < 2:
+      raise InspectError('--compare needs two or more runs (see `ctpipe experiments`)')
+    if not compare and len(runs) > 1:
+      raise InspectError(f'one run at a time ({len(runs)} given); to compare them: '
+                         'ctpipe report --compare ' + ' '.join(runs))
     records = _records(default_home.root, db, home, mysql_host, mysql_port, mysql_database,
                        mysql_user, mysql_password_file)
-    if run is None:
-      newest = runs.list_runs(records, limit=1)
+    if not runs:
+      newest = runs_lib.list_runs(records, limit=1)
       if not newest:
         raise InspectError('the store holds no runs')
-      run = newest[0].run
+      runs = (newest[0].run,)
     reports = (Home(home).reports_dir if home else
                default_home.reports_dir if db is None else os.path.abspath('reports'))
-    path = output or report.default_path(reports, run)
-    with errors.status(f'report of run {run}: reading statistics, drift and the evaluation…'), \
+    what = f'runs {", ".join(runs)}' if compare else f'run {runs[0]}'
+    path = output or (report.default_path(reports, '-'.join(runs)).replace(
+        os.sep + 'run-', os.sep + 'compare-') if compare else report.default_path(reports, runs[0]))
+    with errors.status(f'report of {what}: reading the store and the evaluations…'), \
         console_logs.quiet_stderr():  # TensorFlow's import-time chatter
-      report.write(records, run, path)
+      if compare:
+        compare_report.write(records, runs, path)
+      else:
+        report.write(records, runs[0], path)
   except (InspectError, LookupError, ValueError) as error:
     errors.print(f'[red]error:[/red] {error.args[0] if error.args else error}', soft_wrap=True)
     sys.exit(1)
   if as_json:
-    click.echo(render.to_json({'run': run, 'report': os.path.abspath(path)}))
+    click.echo(render.to_json({'runs': list(runs), 'report': os.path.abspath(path)}))
   else:
-    console.print(f'report of run {run}: {os.path.abspath(path)}', soft_wrap=True)
+    console.print(f'report of {what}: {os.path.abspath(path)}', soft_wrap=True)
 
+
+@click.command(name='experiments')
+@with_config()
+@click.argument('experiment', required=False)
+@click.option('--sort', 'sort_metric', default=None, metavar='METRIC',
+              help='Best first by this metric (e.g. auc, accuracy, rmse: smaller first).')
+@click.option('--limit', type=click.IntRange(min=1), default=50, show_default=True,
+              help='Without EXPERIMENT: the newest runs of the store to look at.')
+@_store_options
+def experiments_command(project, experiment, sort_metric, limit, db, home, mysql_host,
+                        mysql_port, mysql_database, mysql_user, mysql_password_file, as_json):
+  """Training runs side by side: the parameters that differ, metrics, verdict. EXPERIMENT:
+  the runs filed under it (ctpipe run --experiment NAME); none: every training run of the
+  store (any TFX store)."""
+  from ctpipe.mlmd_inspect import experiments, render  # pylint: disable=g-import-not-at-top
+  from ctpipe import console_logs  # pylint: disable=g-import-not-at-top
+  try:
+    records = _records(home_of(project, with_mysql=False).root, db, home, mysql_host,
+                       mysql_port, mysql_database, mysql_user, mysql_password_file)
+    with errors.status('experiments: reading the runs and their evaluations…'), \
+        console_logs.quiet_stderr():
+      found = experiments.list_runs(records, experiment, sort_metric, limit)
+      names = experiments.experiment_names(records)
+  except (InspectError, LookupError, ValueError) as error:
+    errors.print(f'[red]error:[/red] {error.args[0] if error.args else error}', soft_wrap=True)
+    sys.exit(1)
+  if as_json:
+    click.echo(render.to_json({'experiment': experiment, 'experiments': names,
+                               'runs': [r.to_dict() for r in found]}))
+    return
+  if not found:
+    console.print('no training runs' + (f' in experiment {experiment}' if experiment else
+                                        ' in this store'))
+    return
+  title = (f'Experiment {experiment}' if experiment else 'Training runs') + (
+      f' (best {sort_metric} first)' if sort_metric else ' (oldest first)')
+  console.print(render.experiments_table(found, experiments.differing(found), title))
+  if not experiment and names:
+    console.print(f'experiments in this store: {", ".join(names)}')
+  if len(found) > 1:
+    console.print(f'compare on one page: ctpipe report --compare '
+                  f'{" ".join(r.run for r in found[:4])}', soft_wrap=True)

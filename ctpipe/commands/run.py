@@ -42,6 +42,8 @@ def _print_summary(summary, result, log_path: str) -> None:
   if summary.candidate:
     console.print(run_view.metrics_table(summary.candidate, summary.baseline,
                                          run_summary.HEADLINE_METRICS))
+  if summary.hyperparameters is not None:
+    console.print(summary.hyperparameters.sentence(), soft_wrap=True)
   if summary.checks:
     console.print(run_view.decision_table(summary.checks))
   if summary.schema_proposals:
@@ -70,26 +72,80 @@ def _print_summary(summary, result, log_path: str) -> None:
                 f'log: {log_path}[/dim]')
 
 
+def _run_options(fn):
+  for option in reversed((
+      click.option('--data-root', type=click.Path(file_okay=False), default=None,
+                   help='Folder of span-<N>/*.csv spans (default: local.data_root).'),
+      click.option('--home', type=click.Path(file_okay=False), default=None,
+                   help='Pipeline root, metadata store and serving base (default: local.home).'),
+      click.option('--schema', 'schema_file', type=click.Path(dir_okay=False), default=None,
+                   help='The curated schema (default: local.schema).'),
+      click.option('--window', type=click.IntRange(min=1), default=None,
+                   help='Number of newest spans to train on (default: pipeline.window_spans).'),
+      click.option('--epochs', type=click.IntRange(min=1), default=None, help='Training epochs.'),
+      click.option('--min-auc', type=click.FloatRange(0, 1), default=None,
+                   help='Overall AUC a candidate needs to be blessed (default: pipeline.min_auc).'),
+      click.option('--beam-mode', type=click.Choice(BEAM_MODE_NAMES), default=None,
+                   help='Beam DirectRunner mode (default: local.beam_mode, auto: chosen from '
+                        'the window\'s size, printed).'),
+      click.option('--experiment', default=None, metavar='NAME',
+                   help='Record this run under experiment NAME in ML Metadata, with its '
+                        'parameters and metrics (see `ctpipe experiments NAME`).'),
+      click.option('--verbose', is_flag=True, help='Show TensorFlow and Beam logs in the terminal.'),
+  )):
+    fn = option(fn)
+  return fn
+
+
 @click.command(name='run')
 @with_config()
-@click.option('--data-root', type=click.Path(file_okay=False), default=None,
-              help='Folder of span-<N>/*.csv spans (default: local.data_root).')
-@click.option('--home', type=click.Path(file_okay=False), default=None,
-              help='Pipeline root, metadata store and serving base (default: local.home).')
-@click.option('--schema', 'schema_file', type=click.Path(dir_okay=False), default=None,
-              help='The curated schema (default: local.schema).')
-@click.option('--window', type=click.IntRange(min=1), default=None,
-              help='Number of newest spans to train on (default: pipeline.window_spans).')
-@click.option('--epochs', type=click.IntRange(min=1), default=None, help='Training epochs.')
-@click.option('--min-auc', type=click.FloatRange(0, 1), default=None,
-              help='Overall AUC a candidate needs to be blessed (default: pipeline.min_auc).')
-@click.option('--beam-mode', type=click.Choice(BEAM_MODE_NAMES),
-              default=None, help='Beam DirectRunner mode (default: local.beam_mode, auto: '
-                                 'chosen from the window\'s size, printed).')
-@click.option('--verbose', is_flag=True, help='Show TensorFlow and Beam logs in the terminal.')
-def run(project, data_root, home, schema_file, window, epochs, min_auc, beam_mode,
-        verbose) -> None:
+@_run_options
+@click.option('--tune/--no-tune', 'tune', default=None,
+              help='Search hyperparameters first (--tune), or never (--no-tune). Default: only '
+                   'when the data set has no tuned hyperparameters yet and tuning.auto is on.')
+def run(project, tune, **options) -> None:
   """Run the pipeline once on the newest span (backfilling the window on a new home)."""
+  execute(project, tune={True: 'always', False: 'never', None: 'auto'}[tune], **options)
+
+
+@click.command(name='tune')
+@with_config()
+@_run_options
+@click.option('--max-trials', type=click.IntRange(min=1), default=None,
+              help='Trial budget (default: tuning.max_trials).')
+@click.option('--max-minutes', type=click.FloatRange(min=0, min_open=True), default=None,
+              help='Wall-time budget of the search (default: tuning.max_minutes).')
+@click.option('--strategy', type=click.Choice(['bayesian', 'random', 'hyperband']), default=None,
+              help='Search strategy (default: tuning.strategy).')
+def tune(project, max_trials, max_minutes, strategy, **options) -> None:
+  """Search hyperparameters on the newest window, then train, evaluate and push with the best.
+
+  Trials read the training split alone (tuning.validation_share of it validates them);
+  the best hyperparameters are recorded in ML Metadata and every later run reuses them.
+  """
+  import dataclasses  # pylint: disable=g-import-not-at-top
+  changes = {k: v for k, v in (('max_trials', max_trials), ('max_minutes', max_minutes),
+                               ('strategy', strategy)) if v is not None}
+  if changes:
+    settings = project.pipeline
+    project = dataclasses.replace(project, pipeline=dataclasses.replace(
+        settings, tuning=dataclasses.replace(settings.tuning, **changes)))
+  execute(project, tune='always', **options)
+
+
+def print_trial(trial) -> None:
+  values = ', '.join(f'{k}={v:.3g}' if isinstance(v, float) else f'{k}={v}'
+                     for k, v in sorted(trial['hyperparameters'].items()))
+  best = ' [green]best so far[/green]' if trial['value'] == trial['best_value'] else ''
+  console.print(f'  [cyan]trial {trial["trial"]}/{trial["max_trials"]}[/cyan] '
+                f'{trial["objective"]} {trial["value"]:.4f}{best} (best {trial["best_value"]:.4f}) '
+                f'{trial["epochs"]} epochs, {trial["seconds"]:.0f} s; {values}; '
+                f'{trial["seconds_left"]:.0f} s left of the budget')
+
+
+def execute(project, data_root, home, schema_file, window, epochs, min_auc, beam_mode, verbose,
+            tune: str = 'auto', experiment: Optional[str] = None) -> None:
+  """One run from the command line: the runner, its summary, its record; exits."""
   from ctpipe import console_logs, import_gc  # pylint: disable=g-import-not-at-top
   data_root = data_root_of(project, data_root)
   runner_home = home_of(project, home)
@@ -109,9 +165,9 @@ def run(project, data_root, home, schema_file, window, epochs, min_auc, beam_mod
       from pipeline import run_summary, spans  # pylint: disable=g-import-not-at-top
       from ctpipe.home import HomeBusyError  # pylint: disable=g-import-not-at-top
     settings = project.pipeline.replace(window_spans=window, epochs=epochs, min_auc=min_auc)
-    observer = local_runner.RunObserver(print_phase, print_start, print_end)
+    observer = local_runner.RunObserver(print_phase, print_start, print_end, print_trial)
     runner = local_runner.LocalRun(runner_home, data_root, schema_file, settings,
-                                   beam_modes.BeamMode(beam_mode), observer)
+                                   beam_modes.BeamMode(beam_mode), observer, tune=tune)
     try:
       result = runner.run()
     except HomeBusyError as e:
@@ -134,6 +190,18 @@ def run(project, data_root, home, schema_file, window, epochs, min_auc, beam_mod
       sys.exit(EXIT_FAILURE)
     reader = runner_home.reader(settings.pipeline_name)
     summary = run_summary.summarize(reader, result.first_execution_id)
+    experiment_line = ''
+    if experiment and result.status != 'completed':
+      experiment_line = f'[yellow]Experiment {experiment}: not recorded: the run trained nothing[/yellow]'
+    if experiment and result.status == 'completed':
+      from ctpipe import experiments  # pylint: disable=g-import-not-at-top
+      try:
+        run_name = experiments.record(runner_home, experiment, settings.pipeline_name,
+                                      summary.executions)
+        experiment_line = (f'Experiment {experiment}: recorded run {run_name} '
+                           f'(compare: ctpipe experiments {experiment})')
+      except ValueError as e:
+        experiment_line = f'[yellow]Experiment {experiment}: not recorded: {e}[/yellow]'
     report_path = write_report(runner_home)
   _write_run_record(runner_home, project.dataset.name, result, summary, log_path, report_path)
   gate_anomalies = ([a.sentence() for a in result.gate_error.anomalies]
@@ -154,6 +222,8 @@ def run(project, data_root, home, schema_file, window, epochs, min_auc, beam_mod
       console.print(f'Report: {report_path}', soft_wrap=True)
     sys.exit(EXIT_DATA_GATE)
   _print_summary(summary, result, log_path)
+  if experiment_line:
+    console.print(experiment_line, soft_wrap=True)
   if report_path:
     console.print(f'Report: {report_path}', soft_wrap=True)
   sys.exit(EXIT_OK)

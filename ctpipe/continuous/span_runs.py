@@ -29,7 +29,8 @@ TRAINED = 'trained'
 INGESTED = 'ingested only'
 HALTED = 'halted by the data gate'
 
-MakeRun = Callable[[str], local_runner.LocalRun]  # reason -> a LocalRun for this home
+# (reason, tune: always | auto | never) -> a LocalRun for this home
+MakeRun = Callable[..., local_runner.LocalRun]
 
 
 @dataclasses.dataclass
@@ -140,8 +141,10 @@ class SpanRunner:
     run = self.make_run(reason)
     return self._outcome(run, run.run(newest=span, available=available), span, start)
 
-  def triggered(self, reason: str, newest: int, available: Sequence[int]) -> Outcome:
-    """A full run on the window ending at `newest`, for a trigger other than new data."""
+  def triggered(self, reason: str, newest: int, available: Sequence[int],
+                tune: bool = False) -> Outcome:
+    """A full run on the window ending at `newest`, for a trigger other than new data
+    (`tune`: searching hyperparameters first)."""
     start = time.time()
-    run = self.make_run(reason)
+    run = self.make_run(reason, local_runner.TUNE_ALWAYS) if tune else self.make_run(reason)
     return self._outcome(run, run.run(newest=newest, available=available), None, start)

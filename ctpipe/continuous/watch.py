@@ -3,7 +3,8 @@
 Each poll: spans that became ready (completion marker, see readiness.py) and were
 never ingested are run one at a time, oldest first; a span a previous watcher started
 but never finished is taken up again (its ingestion is a cache hit). Then, when a
-`--cron` schedule is due, a scheduled run trains on the current window; when a
+`--cron` schedule is due, a scheduled run trains on the current window (`--tune-cron`: it
+searches hyperparameters first); when a
 feedback check is configured, served requests are checked for skew and live metrics
 (see feedback.py). Every run records its trigger as its reason in ML Metadata.
 """
@@ -39,12 +40,14 @@ class WatchOptions:
   policy: RetrainPolicy = RetrainPolicy.EVERY_SPAN
   interval_seconds: float = 60.0
   cron: Optional[str] = None
+  tune_cron: Optional[str] = None  # a run that searches hyperparameters first, on this schedule
 
   def __post_init__(self):
     if self.interval_seconds <= 0:
       raise ValueError(f'interval must be > 0 seconds, got {self.interval_seconds}')
-    if self.cron is not None:
-      check_cron(self.cron)
+    for cron in (self.cron, self.tune_cron):
+      if cron is not None:
+        check_cron(cron)
 
 
 # A check run once per poll that may ask for a run: returns its reason, or None.
@@ -72,6 +75,7 @@ class Watcher:
     self.clock = clock
     self.ledger = ledger_lib.Ledger(ledger_dir or os.path.join(home.root, 'watch'))
     self._cron_due = next_due(options.cron, clock()) if options.cron else None
+    self._tune_due = next_due(options.tune_cron, clock()) if options.tune_cron else None
     self._reported_waiting: set = set()
     self.periods = dict(periods or {})  # span -> calendar period, for the timeline
 
@@ -109,7 +113,7 @@ class Watcher:
     self.on_outcome(outcome)
     return outcome
 
-  def _trigger(self, reason: str) -> Optional[Outcome]:
+  def _trigger(self, reason: str, tune: bool = False) -> Optional[Outcome]:
     ingested = self._ingested()
     if not ingested:
       self.on_event(f'{reason}: nothing ingested yet, no run')
@@ -117,8 +121,10 @@ class Watcher:
     scan = readiness.scan(self.data_root)
     available = sorted(set(scan.ready) | set(ingested))
     newest = max(ingested)
-    self.on_event(f'{reason}: training on the window ending at span {newest}')
-    outcome = self.runner.triggered(reason, newest, [s for s in available if s <= newest])
+    self.on_event(f'{reason}: {"tuning and " if tune else ""}training on the window ending at '
+                  f'span {newest}')
+    outcome = self.runner.triggered(reason, newest, [s for s in available if s <= newest],
+                                    tune=tune)
     self.ledger.finished(None, outcome.to_dict())  # type: ignore[arg-type]
     self.on_outcome(outcome)
     return outcome
@@ -127,6 +133,13 @@ class Watcher:
     """Acts on every pending span, then on a due schedule and the extra triggers."""
     outcomes = [self._handle_span(span) for span in self.pending()]
     now = self.clock()
+    if self._tune_due is not None and now >= self._tune_due:
+      self._tune_due = next_due(self.options.tune_cron, now)
+      if self._cron_due is not None and now >= self._cron_due:
+        self._cron_due = next_due(self.options.cron, now)  # the tuning run trains too
+      done = self._trigger(f'tuning schedule: {self.options.tune_cron}', tune=True)
+      if done:
+        outcomes.append(done)
     if self._cron_due is not None and now >= self._cron_due:
       self._cron_due = next_due(self.options.cron, now)
       done = self._trigger(f'schedule: {self.options.cron}')
@@ -142,8 +155,9 @@ class Watcher:
 
   def seconds_to_next_poll(self) -> float:
     wait = self.options.interval_seconds
-    if self._cron_due is not None:
-      wait = min(wait, max(0.0, self._cron_due - self.clock()))
+    for due in (self._cron_due, self._tune_due):
+      if due is not None:
+        wait = min(wait, max(0.0, due - self.clock()))
     return wait
 
   def run_forever(self, sleep: Callable[[float], None] = time.sleep) -> None:

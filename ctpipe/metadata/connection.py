@@ -16,6 +16,10 @@ from ml_metadata.proto import metadata_store_pb2
 PIPELINE_CONTEXT = 'pipeline'
 RUN_CONTEXT = 'pipeline_run'
 NODE_CONTEXT = 'node'
+# ctpipe's experiments: a context per experiment, parent of its runs' contexts, and a record
+# execution per run filed under one (ctpipe/metadata/writes.record_experiment_run).
+EXPERIMENT_CONTEXT = 'ctpipe.Experiment'
+EXPERIMENT_RUN_TYPE = 'ctpipe.ExperimentRun'
 
 
 def sqlite_config(path: str, read_only: bool = True) -> metadata_store_pb2.ConnectionConfig:

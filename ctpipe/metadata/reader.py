@@ -118,6 +118,11 @@ class MetadataReader:
         is_asc=True))
     return [self._execution(e) for e in executions]
 
+  def run_of(self, execution_id: int) -> str:
+    """The name of the pipeline run an execution belongs to ('' if none)."""
+    return next((c.name for c in self._store.get_contexts_by_execution(execution_id)
+                 if c.type == RUN_CONTEXT), '')
+
   def run_ids(self) -> List[str]:
     """Pipeline run ids in the store, oldest first (one pipeline per store here)."""
     runs = self._store.get_contexts_by_type(RUN_CONTEXT)

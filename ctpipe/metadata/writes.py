@@ -11,7 +11,8 @@ from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from ctpipe.metadata import connection
-from ctpipe.metadata.connection import NODE_CONTEXT, PIPELINE_CONTEXT, RUN_CONTEXT
+from ctpipe.metadata.connection import (EXPERIMENT_CONTEXT, EXPERIMENT_RUN_TYPE, NODE_CONTEXT,
+                                        PIPELINE_CONTEXT, RUN_CONTEXT)
 from ctpipe.metadata.reader import SPAN_REJECTION_TYPE
 
 # On a `pipeline_run` context: why the run happened (`inspect runs` shows it as the trigger).
@@ -203,6 +204,54 @@ def record_rollout_decision(config: metadata_store_pb2.ConnectionConfig, pipelin
                                      type=metadata_store_pb2.Event.INPUT) for a in pushed]
   if events:
     store.put_events(events)
+  store.put_attributions_and_associations([], [
+      metadata_store_pb2.Association(context_id=c.id, execution_id=execution_id)
+      for c in contexts])
+  return execution_id
+
+
+EXPERIMENT_NODE = 'Experiment'  # the node name experiment records are shown under
+
+
+def record_experiment_run(config: metadata_store_pb2.ConnectionConfig, pipeline_name: str,
+                          experiment: str, run_name: str, artifact_ids: Sequence[int],
+                          code_version: str, note: str = '') -> int:
+  """Files pipeline run `run_name` under experiment `experiment`; returns the record's id.
+
+  The experiment is a `ctpipe.Experiment` context and the run's context its child (MLMD's
+  parent contexts), so any MLMD client finds the runs of an experiment. A
+  `ctpipe.ExperimentRun` execution in both contexts reads the run's model, evaluation and
+  hyperparameters (`artifact_ids`), tying the experiment to their lineage, and keeps what
+  the store cannot tell otherwise: the code's version control revision and a note.
+  """
+  if not experiment.strip():
+    raise ValueError('an experiment needs a name')
+  store = connection.connect(config)
+  run = store.get_context_by_type_and_name(RUN_CONTEXT, run_name)
+  if run is None:
+    raise ValueError(f'no pipeline run {run_name!r} in the store')
+  group = _context(store, EXPERIMENT_CONTEXT, experiment)
+  if not any(p.id == group.id for p in store.get_parent_contexts_by_context(run.id)):
+    store.put_parent_contexts([metadata_store_pb2.ParentContext(child_id=run.id,
+                                                                parent_id=group.id)])
+  type_id = store.put_execution_type(metadata_store_pb2.ExecutionType(
+      name=EXPERIMENT_RUN_TYPE, properties={
+          'experiment': metadata_store_pb2.STRING, 'run': metadata_store_pb2.STRING,
+          'code_version': metadata_store_pb2.STRING, 'note': metadata_store_pb2.STRING,
+          'user': metadata_store_pb2.STRING}))
+  execution = metadata_store_pb2.Execution(
+      type_id=type_id, last_known_state=metadata_store_pb2.Execution.COMPLETE)
+  for name, value in (('experiment', experiment), ('run', run_name),
+                      ('code_version', code_version), ('note', note),
+                      ('user', getpass.getuser())):
+    execution.properties[name].string_value = value
+  [execution_id] = store.put_executions([execution])
+  contexts = [_context(store, PIPELINE_CONTEXT, pipeline_name),
+              _context(store, NODE_CONTEXT, f'{pipeline_name}.{EXPERIMENT_NODE}'), run, group]
+  if artifact_ids:
+    store.put_events([metadata_store_pb2.Event(artifact_id=a, execution_id=execution_id,
+                                               type=metadata_store_pb2.Event.INPUT)
+                      for a in artifact_ids])
   store.put_attributions_and_associations([], [
       metadata_store_pb2.Association(context_id=c.id, execution_id=execution_id)
       for c in contexts])

@@ -212,3 +212,27 @@ def _delta(value) -> str:
     return '-'
   colour = 'green' if value > 0 else 'red' if value < 0 else 'dim'
   return f'[{colour}]{value:+.4f}[/{colour}]'
+
+
+# The metrics `experiments` shows, per task, when the runs have them (the rest: --json).
+_EXPERIMENT_METRICS = ('auc', 'binary_accuracy', 'accuracy', 'calibration', 'rmse',
+                       'mean_absolute_error', 'example_count')
+
+
+def experiments_table(runs, differing: List[str], title: str) -> Table:
+  """One row per run: its experiment, the parameters that differ between the runs, the
+  headline metrics and the verdict."""
+  table = Table(title=title, show_edge=False, header_style='bold')
+  metrics = [m for m in _EXPERIMENT_METRICS if any(m in r.metrics for r in runs)]
+  for column in ['run', 'experiment', *differing, *metrics, 'blessed', 'pushed']:
+    table.add_column(column, justify='right' if column in metrics else 'left')
+  for r in runs:
+    values = [r.run, ', '.join(r.experiments) or '—']
+    values += ['—' if r.parameters.get(p) is None else
+               (f'{r.parameters[p]:.3g}' if isinstance(r.parameters[p], float)
+                else str(r.parameters[p])) for p in differing]
+    values += [('—' if m not in r.metrics else f'{r.metrics[m]:,.0f}' if m == 'example_count'
+                else _number(r.metrics[m])) for m in metrics]
+    values += [_yes_no(r.blessed), f'v{r.pushed_version}' if r.pushed_version else '—']
+    table.add_row(*values)
+  return table

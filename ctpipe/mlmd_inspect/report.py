@@ -19,7 +19,7 @@ from ctpipe.metadata.records import INPUT_EVENTS, Records
 from ctpipe.mlmd_inspect.run_view import RunView, data_span
 from ctpipe.mlmd_inspect.runs import list_runs_by_name
 
-_CSS = """
+CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:1100px;color:#222;padding:0 16px}
 h1{font-size:22px} h2{font-size:18px;border-bottom:1px solid #ddd;padding-bottom:4px;margin-top:32px}
 table.data{border-collapse:collapse;margin:8px 0;font-size:13px}
@@ -406,13 +406,17 @@ def build(records: Records, run_name: str) -> str:
             'the curated schema (see Anomalies). Nothing was trained or pushed.</p>' + body)
   made = datetime.datetime.now().strftime('%Y-%m-%d %H:%M:%S')
   return ('<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-          f'<title>Run {escape(run_name)}</title><style>{_CSS}</style></head><body>'
+          f'<title>Run {escape(run_name)}</title><style>{CSS}</style></head><body>'
           f'<h1>Pipeline run {escape(run_name)}</h1>'
           f'<p class="muted">Written by ctpipe report on {made}.</p>{body}</body></html>')
 
 
 def write(records: Records, run_name: str, path: str) -> str:
-  html = build(records, run_name)
+  return write_html(build(records, run_name), path)
+
+
+def write_html(html: str, path: str) -> str:
+  """Writes a page whole or not at all (a reader never sees half of it); returns `path`."""
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   with open(path + '.tmp', 'w', encoding='utf-8') as f:
     f.write(html)

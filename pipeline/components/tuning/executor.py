@@ -16,24 +16,7 @@ from tfx.components.tuner import executor as tfx_tuner
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils
 
-SUMMARY_FILE = 'tuning_summary.json'
-BEST_HYPERPARAMETERS_FILE = 'best_hyperparameters.txt'
-
-
-def read_summary(results_uri: str) -> Dict[str, Any]:
-  """The search's summary in a TunerResults artifact ({} when it has none)."""
-  path = os.path.join(results_uri, SUMMARY_FILE)
-  if not os.path.exists(path):
-    return {}
-  with open(path, encoding='utf-8') as f:
-    return json.load(f)
-
-
-def read_best(hyperparameters_uri: str) -> Dict[str, Any]:
-  """The values of a HyperParameters artifact (KerasTuner's config, as TFX writes it)."""
-  with open(os.path.join(hyperparameters_uri, BEST_HYPERPARAMETERS_FILE), encoding='utf-8') as f:
-    return json.load(f).get('values', {})
-
+from ctpipe.tuning_results import SUMMARY_FILE
 
 class TunerExecutor(tfx_tuner.Executor):
   """TFX's Tuner executor, keeping the search's summary (see the module docstring)."""
