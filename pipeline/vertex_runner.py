@@ -45,17 +45,18 @@ def paths(vertex: VertexTarget) -> PipelinePaths:
                        schema_file=vertex.schema, serving_base=vertex.serving_bucket)
 
 
-def build(config: ProjectConfig):
-  """The tfx Pipeline for Vertex (no metadata connection: Vertex ML Metadata is implicit)."""
+def build(config: ProjectConfig, tune: bool = False):
+  """The tfx Pipeline for Vertex (no metadata connection: Vertex ML Metadata is implicit);
+  `tune`: with the Tuner (TFX's Vertex Tuner extension, parallel trials) before training."""
   vertex = require_vertex(config)
   return definition.create_pipeline(
       config.pipeline, paths(vertex), beam_pipeline_args=dataflow_args(vertex),
       metadata_connection_config=None, enable_cache=vertex.enable_caching,
       user_code_version=local_runner.user_code_version(),
-      orchestrator=definition.Orchestrator.VERTEX, cloud=vertex)
+      orchestrator=definition.Orchestrator.VERTEX, cloud=vertex, tune=tune)
 
 
-def compile_spec(config: ProjectConfig, output_path: str) -> Dict:
+def compile_spec(config: ProjectConfig, output_path: str, tune: bool = False) -> Dict:
   """Writes the PipelineJob spec (JSON) to `output_path`; returns it as a dict."""
   from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner as v2  # pylint: disable=g-import-not-at-top
   vertex = require_vertex(config)
@@ -63,7 +64,7 @@ def compile_spec(config: ProjectConfig, output_path: str) -> Dict:
   runner = v2.KubeflowV2DagRunner(
       config=v2.KubeflowV2DagRunnerConfig(default_image=vertex.image),
       output_dir=os.path.dirname(output_path), output_filename=os.path.basename(output_path))
-  return runner.run(build(config), write_out=True)
+  return runner.run(build(config, tune), write_out=True)
 
 
 def parameter_values(settings: PipelineSettings, friendly: Mapping[str, str],

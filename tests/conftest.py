@@ -154,3 +154,14 @@ _SLOW_FIXTURES = _SHARED_HOMES + ('mariadb_server',)
 def pytest_itemcollected(item):
   if any(name in item.fixturenames for name in _SLOW_FIXTURES):
     item.add_marker(pytest.mark.slow)
+
+
+def without_auto_tuning(config_path) -> None:
+  """Turns `tuning.auto` off in a config `ctpipe init` wrote: tests of other features train
+  with the written hyperparameters instead of searching first (tests/datasets/
+  test_any_dataset.py's breast-cancer home is the one that searches)."""
+  with open(config_path, encoding='utf-8') as f:
+    text = f.read()
+  assert '\n  auto: true\n' in text, 'init wrote no tuning.auto'
+  with open(config_path, 'w', encoding='utf-8') as f:
+    f.write(text.replace('\n  auto: true\n', '\n  auto: false\n', 1))

@@ -67,8 +67,12 @@ def load(project, sending: bool = False):
 @click.command(name='compile')
 @click.option('--output', type=click.Path(dir_okay=False), default=DEFAULT_SPEC,
               show_default=True, help='Where to write the spec (its log goes to logs/ beside it).')
+@click.option('--tune', is_flag=True,
+              help='The tuning pipeline: the Tuner first (Vertex Tuner extension, '
+                   'tuning.parallel_trials trials at a time on Vertex AI Training), the '
+                   'Trainer with its best hyperparameters. Without: the newest recorded ones.')
 @with_config(ALL_SECTIONS)
-def compile_command(project, output):
+def compile_command(project, output, tune):
   """Write the Vertex AI PipelineJob spec (offline: no network, no credentials).
 
   Only Vertex needs a compiled spec: the local target is run by `ctpipe run`."""
@@ -76,11 +80,14 @@ def compile_command(project, output):
 
   def work():
     from pipeline import vertex_runner  # pylint: disable=g-import-not-at-top
-    return vertex_runner.compile_spec(config, output)
+    return vertex_runner.compile_spec(config, output, tune=tune)
   spec = quietly(work, output)
   tasks = sorted(spec['pipelineSpec']['root']['dag']['tasks'])
+  budget = config.pipeline.tuning
   console.print(f'Wrote {output}: {len(tasks)} tasks, image {config.vertex.image}, '
-                f'Beam on Dataflow in {config.vertex.region}')
+                f'Beam on Dataflow in {config.vertex.region}'
+                + (f'; Tuner: {budget.strategy}, {budget.max_trials} trials, '
+                   f'{budget.parallel_trials} in parallel' if tune else ''))
 
 def job_options(fn):
   fn = click.option('--dry-run', is_flag=True,

@@ -228,6 +228,34 @@ def _blessing_lines(task: str) -> List[str]:
                   '    max_rmse_increase: 0.05   # at most 5 % above the serving model\'s RMSE']
 
 
+def tuning_lines(train_rows: int, epochs: int) -> List[str]:
+  """The `tuning` section: a default search space sized to the data (small tables: narrower
+  layers, smaller batches, more epochs)."""
+  small = train_rows < 5000
+  widths, batches = ((16, 32, 64, 128), (16, 32, 64, 128)) if small else (
+      (32, 64, 128, 256), (64, 128, 256, 512))
+  max_epochs = min(MAX_EPOCHS * 2, max(30, 2 * epochs))
+  return ['# The hyperparameter search (`ctpipe tune`, `watch --tune-cron`; with auto: true, '
+          'also this',
+          '# data set\'s first run). Trials train on the training split alone, '
+          'validation_share of it',
+          '# held out to validate them; later runs reuse the best hyperparameters found.',
+          'tuning:', '  auto: true', '  strategy: bayesian       # bayesian | random | hyperband',
+          '  max_trials: 12', '  max_minutes: 10          # wall time of the whole search',
+          '  validation_share: 0.2',
+          f'  max_epochs: {max_epochs}           # per trial, stopped early after `patience` '
+          'epochs without gain',
+          f'  patience: {5 if small else 3}',
+          f'  space:                   # {"a small" if small else "a larger"} table: '
+          f'~{train_rows} training rows',
+          f'    width: {{values: {list(widths)}}}   # units of the first hidden layer (each '
+          'next: half)',
+          '    depth: {values: [1, 2, 3]}',
+          f'    learning_rate: {{min: 0.0003, max: {0.03 if small else 0.01}, log: true}}',
+          f'    batch_size: {{values: {list(batches)}}}',
+          '    dropout: {values: [0.0, 0.2, 0.4]}']
+
+
 def config_text(name: str, inference: Inference, data_root: str, schema: str,
                 renamed: Dict[str, str], index: Dict[int, Dict], thresholds_note: str,
                 columns: Sequence[Column] = ()) -> str:
@@ -281,7 +309,7 @@ def config_text(name: str, inference: Inference, data_root: str, schema: str,
   lines += ['', 'pipeline:', '  window_spans: 4',
             f'  epochs: {epochs}            # about {TARGET_STEPS} training steps for '
             f'~{rows * 2 // 3} training rows, batch 128',
-            *_blessing_lines(inference.task), '',
+            *_blessing_lines(inference.task), '', *tuning_lines(rows * 2 // 3, epochs), '',
             'local:', f'  home: .ctpipe-{name}', f'  data_root: {data_root}', f'  schema: {schema}']
   if renamed:
     lines += ['', '# Columns renamed for TensorFlow (from the file: to here):']

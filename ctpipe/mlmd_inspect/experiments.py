@@ -61,14 +61,14 @@ def _json(value) -> Any:
   return value
 
 
-def _node(view: RunView, suffix: str):
+def node_of(view: RunView, suffix: str):
   """The run's last execution of a node or type named `suffix` (TFX's component class)."""
   found = [e for e in view.executions if e.node == suffix or e.type.endswith('.' + suffix)
            or e.type == suffix]
   return found[-1] if found else None
 
 
-def _parameters(records: Records, view: RunView, trainer) -> Dict[str, Any]:
+def parameters_of(records: Records, view: RunView, trainer) -> Dict[str, Any]:
   parameters: Dict[str, Any] = {}
   config = _json(trainer.properties.get('custom_config')) or {}
   hparams = dict(config.get('hparams') or {}) if isinstance(config, dict) else {}
@@ -95,7 +95,8 @@ def _parameters(records: Records, view: RunView, trainer) -> Dict[str, Any]:
                   if s.strip().lstrip('-').isdigit()})
   if spans:
     parameters['window'] = ','.join(map(str, spans))
-  prints = sorted(str(a.properties.get('input_fingerprint', a.id)) for a in examples)
+  prints = sorted(str(a.properties.get('input_fingerprint', a.id))
+                  for a in _source_examples(view, examples))
   if prints:
     parameters['data_fingerprint'] = hashlib.sha256('\n'.join(prints).encode()).hexdigest()[:12]
   code = config.get('user_code_version') if isinstance(config, dict) else None
@@ -105,6 +106,19 @@ def _parameters(records: Records, view: RunView, trainer) -> Dict[str, Any]:
     parameters['code_version'] = ' '.join(p for p in (revision, f'models:{code}' if code else '')
                                           if p)
   return parameters
+
+
+def _source_examples(view: RunView, examples: List[Any]) -> List[Any]:
+  """The Examples a merged window was made of (ctpipe's MergeWindow: the inputs of the
+  execution in this run that wrote them), else the Examples themselves."""
+  found = []
+  for artifact in examples:
+    producer = next((e for e in view.executions
+                     if artifact.id in sum(e.outputs.values(), [])), None)
+    sources = [view.artifacts[i] for i in (producer.inputs.get('examples', []) if producer else [])
+               if i in view.artifacts and view.artifacts[i].type == 'Examples']
+    found += sources or [artifact]
+  return found
 
 
 def _record(records: Records, run: str) -> Dict[str, Any]:
@@ -128,11 +142,11 @@ def describe(records: Records, run: str) -> Optional[ExperimentRun]:
   """A training run's parameters and metrics; None when the run trained nothing."""
   rows = list_runs_by_name(records, [run])
   view = RunView(records, rows[0])
-  trainer = _node(view, 'Trainer')
+  trainer = node_of(view, 'Trainer')
   if trainer is None or trainer.state not in ('COMPLETE', 'CACHED'):
     return None
   evaluation = None
-  evaluator = _node(view, 'Evaluator')
+  evaluator = node_of(view, 'Evaluator')
   if evaluator is not None:
     uris = [view.artifacts[i].uri for i in evaluator.outputs.get('evaluation', [])
             if i in view.artifacts]
@@ -140,7 +154,7 @@ def describe(records: Records, run: str) -> Optional[ExperimentRun]:
   row = view.row
   return ExperimentRun(
       run=run, pipeline=row.pipeline, started=row.start, experiments=_experiments_of(records, run),
-      parameters=_parameters(records, view, trainer),
+      parameters=parameters_of(records, view, trainer),
       metrics=dict(evaluation.overall.candidate) if evaluation else {},
       slices={s.slice_name: dict(s.candidate) for s in evaluation.slices} if evaluation else {},
       blessed=row.blessed, pushed_version=row.pushed_version, evaluation=evaluation)

@@ -377,6 +377,52 @@ def _online_validation(records: Records, run: RunView) -> str:
   return ''.join(parts)
 
 
+def _hyperparameters(records: Records, run: RunView) -> str:
+  """What the Trainer trained with and where it came from; this run's search, trial by trial."""
+  from ctpipe import tuning_results  # pylint: disable=g-import-not-at-top
+  from ctpipe.mlmd_inspect import experiments  # pylint: disable=g-import-not-at-top
+  trainer = experiments.node_of(run, 'Trainer')
+  if trainer is None:
+    return '<p class="muted">No model was trained in this run.</p>'
+  parameters = experiments.parameters_of(records, run, trainer)
+  source = parameters.pop('hyperparameters', 'configured')
+  tuner = experiments.node_of(run, 'Tuner')
+  tuned_ids = trainer.inputs.get('hyperparameters', [])
+  if tuned_ids and tuner is not None and tuned_ids[0] in sum(tuner.outputs.values(), []):
+    source += ', searched in this run'
+  elif tuned_ids:
+    producers = [name for name in _runs_of(records, tuned_ids[0]) if name != run.row.run]
+    source += f', reused from run {producers[0]}' if producers else ', reused'
+  rows = [[escape(k[3:]), escape(str(v))] for k, v in parameters.items() if k.startswith('hp.')]
+  html = f'<p>Trained with: {escape(source)}.</p>' + _table(['hyperparameter', 'value'], rows)
+  if tuner is not None:
+    results = [run.artifacts[i] for i in tuner.outputs.get('tuner_results', [])
+               if i in run.artifacts]
+    summary = tuning_results.read_summary(results[0].uri) if results else {}
+    if summary.get('trials'):
+      best = summary.get('best_value')
+      trials = [[str(t['trial']), escape(', '.join(f'{k}={v:.3g}' if isinstance(v, float) else
+                                                   f'{k}={v}' for k, v in
+                                                   sorted(t['hyperparameters'].items()))),
+                 ('<b>' if t['value'] == best else '') + f'{t["value"]:.4f}', str(t['epochs']),
+                 f'{t["seconds"]:.0f}'] for t in summary['trials']]
+      html += (f'<p>The search: {escape(summary["strategy"])}, {len(summary["trials"])} trials '
+               f'in {summary["seconds"]:.0f} s (stopped by {escape(summary["stopped_by"])}), '
+               f'on {summary["trial_train_rows"]} training rows validated on '
+               f'{summary["trial_validation_rows"]} others of the training split.</p>'
+               + _table(['trial', 'hyperparameters', escape(summary['objective']),
+                         'best epochs', 'seconds'], trials))
+  return html
+
+
+def _runs_of(records: Records, artifact_id: int) -> List[str]:
+  from ctpipe.metadata.records import OUTPUT_EVENTS, RUN_CONTEXT  # pylint: disable=g-import-not-at-top
+  producers = [e.execution_id for e in records.store.get_events_by_artifact_ids([artifact_id])
+               if e.type in OUTPUT_EVENTS]
+  return [c.name for execution in producers
+          for c in records.store.get_contexts_by_execution(execution) if c.type == RUN_CONTEXT]
+
+
 def _safe(make) -> str:
   """A section, or why it cannot be shown (e.g. artifact files deleted): the rest still renders."""
   try:
@@ -396,6 +442,7 @@ def build(records: Records, run_name: str) -> str:
       ('Data statistics', lambda: _statistics(run)),
       ('Anomalies', lambda: _anomalies(run)),
       ('Drift', lambda: _drift(records, run)),
+      ('Hyperparameters', lambda: _hyperparameters(records, run)),
       ('Evaluation', lambda: _evaluation(run)),
       ('Online validation', lambda: _online_validation(records, run)),
   ]

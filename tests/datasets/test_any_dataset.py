@@ -13,7 +13,7 @@ import requests
 
 from ctpipe import config
 from ctpipe.model_server.local import LocalServer
-from tests.conftest import REPO
+from tests.conftest import REPO, without_auto_tuning
 
 pytestmark = pytest.mark.slow  # real pipelines, servers or browsers: `make test`, not `make test-fast`
 
@@ -36,15 +36,27 @@ def breast_cancer(tmp_path_factory):
               '--dir', str(out), '--name', 'breast-cancer', timeout=300)
   assert init.returncode == 0, init.stdout + init.stderr
   assert 'binary' in init.stdout and "'mean radius' → 'mean_radius'" in init.stdout
-  run = _cli('run', '--config', str(out / 'ctpipe.yaml'))
+  # The data set has no tuned hyperparameters yet and init wrote tuning.auto: true, so the
+  # first run searches (a small budget here), filed under an experiment.
+  run = _cli('run', '--config', str(out / 'ctpipe.yaml'), *SMALL_SEARCH, '--experiment', 'first')
   assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+  home = out / '.ctpipe-breast-cancer'
+  first_record = json.loads((home / 'last_run.json').read_text())
+  # A second run, on the two newest spans only: it reuses the tuned hyperparameters.
+  again = _cli('run', '--config', str(out / 'ctpipe.yaml'), '--experiment', 'first',
+               '--set', 'pipeline.window_spans=2')
+  assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-2000:]
   return {'root': root, 'out': out, 'config': str(out / 'ctpipe.yaml'), 'run': run.stdout,
-          'frame': frame}
+          'frame': frame, 'home': home, 'first_record': first_record, 'again': again.stdout}
+
+
+SMALL_SEARCH = ('--set', 'tuning.max_trials=3', '--set', 'tuning.max_epochs=15',
+                '--set', 'tuning.max_minutes=4')
 
 
 def test_init_then_run_blesses_and_pushes_a_model_of_the_data_set(breast_cancer):
   out = breast_cancer['out']
-  record = json.loads((out / '.ctpipe-breast-cancer' / 'last_run.json').read_text())
+  record = breast_cancer['first_record']
   assert record['blessed'] is True and int(record['pushed_version']) == 1, record
   assert record['candidate']['auc'] > 0.95, record['candidate']
   assert os.path.isdir(out / '.ctpipe-breast-cancer' / 'serving' / 'breast-cancer' / '1')
@@ -137,6 +149,7 @@ def test_a_date_column_becomes_calendar_parts_the_model_learns_from(tmp_path):
   out = tmp_path / 'weekend'
   init = _cli('init', '--data', str(path), '--label', 'label', '--dir', str(out), timeout=300)
   assert init.returncode == 0 and 'dates' in init.stdout, init.stdout + init.stderr
+  without_auto_tuning(out / 'ctpipe.yaml')
   run = _cli('run', '--config', str(out / 'ctpipe.yaml'))
   assert run.returncode == 0, run.stdout[-3000:]
   record = json.loads((out / '.ctpipe-weekend' / 'last_run.json').read_text())
@@ -153,3 +166,135 @@ def test_a_date_column_becomes_calendar_parts_the_model_learns_from(tmp_path):
   assert answer.status_code == 200, answer.text
   saturday, wednesday = answer.json()['predictions']
   assert saturday['label'] == 1 and wednesday['label'] == 0
+
+
+# --- tuning and experiments, on the same home: its first run searched, its second reused ---
+
+def _reader(breast_cancer):
+  from ctpipe.home import Home  # pylint: disable=g-import-not-at-top
+  return Home(str(breast_cancer['home'])).reader('ctpipe-breast-cancer')
+
+
+def _trainers(reader):
+  return [e for e in reader.executions_after(0) if e.node_id == 'Trainer']
+
+
+def _training_summary(reader, trainer) -> dict:
+  [model] = reader.execution_outputs(trainer.id)['model']
+  path = os.path.join(model.uri, 'Format-Serving', 'assets.extra', 'training_summary.json')
+  with open(path, encoding='utf-8') as f:
+    return json.load(f)
+
+
+def test_the_first_run_searched_and_the_trainer_used_exactly_the_best_hyperparameters(
+    breast_cancer):
+  from ctpipe import tuning_results  # pylint: disable=g-import-not-at-top
+  reader = _reader(breast_cancer)
+  [best] = reader.node_outputs('Tuner', 'HyperParameters')  # one search: the first run's
+  [results] = reader.node_outputs('Tuner', 'TunerResults')
+  values = tuning_results.read_best(best.uri)
+  summary = tuning_results.read_summary(results.uri)
+  assert set(values) == {'width', 'depth', 'learning_rate', 'batch_size', 'dropout', 'epochs'}
+  assert len(summary['trials']) == 3 and summary['stopped_by'].startswith('the trial budget')
+  winner = max(summary['trials'], key=lambda t: t['value'])  # val_auc: larger is better
+  assert summary['best_value'] == winner['value']
+  assert values == dict(winner['hyperparameters'], epochs=winner['epochs'])
+  assert 1 <= values['epochs'] <= 15  # the best epoch count early stopping found
+  first = _trainers(reader)[0]
+  assert [a.id for a in reader.execution_inputs(first.id)['hyperparameters']] == [best.id]
+  configured = config.load(breast_cancer['config']).pipeline.hparams
+  assert _training_summary(reader, first)['hparams'] == configured.tuned(values).to_dict()
+  # The terminal showed each trial as it finished, and what the Trainer trained with.
+  assert 'trial 1/3' in breast_cancer['run'] and 'trial 3/3' in breast_cancer['run']
+  assert 's left of the budget' in breast_cancer['run']
+  assert 'hyperparameters: tuned by this run (3 trials, best val_auc' in breast_cancer['run']
+
+
+def test_the_tuner_never_read_the_evaluation_split(breast_cancer):
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from ctpipe import tuning_results  # pylint: disable=g-import-not-at-top
+  reader = _reader(breast_cancer)
+  [tuner] = [e for e in reader.executions_after(0) if e.node_id == 'Tuner']
+  [examples] = reader.execution_inputs(tuner.id)['examples']
+  [results] = reader.execution_outputs(tuner.id)['tuner_results']
+  summary = tuning_results.read_summary(results.uri)
+  train_files = sorted(tf.io.gfile.glob(os.path.join(examples.uri, 'Split-train', '*')))
+  assert summary['files_read'] == train_files and train_files
+  assert not any('Split-eval' in path for path in summary['files_read'])
+  rows = sum(1 for _ in tf.data.TFRecordDataset(train_files, compression_type='GZIP'))
+  # Every training row went to exactly one side: the trials' training or their validation.
+  assert summary['trial_train_rows'] + summary['trial_validation_rows'] == rows
+  assert 0.1 < summary['trial_validation_rows'] / rows < 0.3  # validation_share 0.2
+
+
+def test_a_later_run_reuses_the_tuned_hyperparameters_from_ml_metadata(breast_cancer):
+  reader = _reader(breast_cancer)
+  [best] = reader.node_outputs('Tuner', 'HyperParameters')
+  first, second = _trainers(reader)[:2]
+  assert [a.id for a in reader.execution_inputs(second.id)['hyperparameters']] == [best.id]
+  assert _training_summary(reader, second)['hparams'] == _training_summary(reader, first)['hparams']
+  assert [e.node_id for e in reader.executions_after(first.id)].count('Tuner') == 0
+  assert 'hyperparameters: reused from run' in breast_cancer['again']
+  assert f'artifact {best.id})' in breast_cancer['again']
+
+
+def _experiments(*args):
+  proc = _cli('experiments', *args, timeout=300)
+  assert proc.returncode == 0, proc.stdout + proc.stderr
+  return proc
+
+
+def test_experiments_lists_the_runs_with_their_parameters_and_metrics(breast_cancer):
+  from ctpipe import tuning_results  # pylint: disable=g-import-not-at-top
+  home = str(breast_cancer['home'])
+  found = json.loads(_experiments('first', '--home', home, '--json').stdout)
+  assert len(found['runs']) == 2 and found['experiments'] == ['first']
+  first, second = found['runs']
+  reader = _reader(breast_cancer)
+  [best] = reader.node_outputs('Tuner', 'HyperParameters')
+  values = tuning_results.read_best(best.uri)
+  for run in (first, second):
+    assert run['experiments'] == ['first']
+    assert run['parameters']['hyperparameters'] == f'tuned (HyperParameters #{best.id})'
+    for name, value in values.items():
+      assert run['parameters'][f'hp.{name}'] == value, name
+    assert run['parameters']['code_version']
+  assert first['parameters']['window'] == '1,2,3,4' and second['parameters']['window'] == '3,4'
+  assert first['parameters']['data_fingerprint'] != second['parameters']['data_fingerprint']
+  # The metrics are the runs' own evaluations: the first as its run reported it.
+  for name, value in breast_cancer['first_record']['candidate'].items():
+    assert first['metrics'][name] == pytest.approx(value, nan_ok=True), name
+  table = _experiments('first', '--home', home, '--sort', 'auc').stdout
+  assert 'window' in table and 'report --compare' in table  # the parameter that differs
+  ranked = json.loads(_experiments('first', '--home', home, '--sort', 'auc', '--json').stdout)
+  aucs = [r['metrics']['auc'] for r in ranked['runs']]
+  assert aucs == sorted(aucs, reverse=True)
+  missing = _cli('experiments', 'nope', '--home', home, timeout=300)
+  assert missing.returncode == 1 and "no experiment 'nope'" in missing.stderr
+
+
+def test_the_compare_page_opens_in_a_headless_browser_and_shows_every_run(breast_cancer,
+                                                                           tmp_path):
+  import shutil  # pylint: disable=g-import-not-at-top
+  home = str(breast_cancer['home'])
+  runs = [r['run'] for r in json.loads(_experiments('first', '--home', home, '--json').stdout)
+          ['runs']]
+  path = str(tmp_path / 'compare.html')
+  made = _cli('report', '--compare', *runs, '--home', home, '--output', path, timeout=300)
+  assert made.returncode == 0, made.stdout + made.stderr
+  browser = shutil.which('chromium') or shutil.which('chromium-browser')
+  assert browser, 'Debian chromium is needed (make test installs it)'
+  dom = subprocess.run([browser, '--headless', '--no-sandbox', '--disable-gpu', '--dump-dom',
+                        f'file://{path}'], capture_output=True, text=True, timeout=120)
+  assert dom.returncode == 0, dom.stderr[-2000:]
+  page = dom.stdout
+  for run in runs:
+    assert page.count(run) >= 3, run  # title, the runs table, every table's column
+  for section in ('Parameters that differ', 'Metrics (candidate, overall)', 'Metrics per slice',
+                  'Curves'):
+    assert section in page, section
+  assert '<th>window</th>' in page and '<title>ROC</title>' in page
+  assert page.count('class="series"') >= 4  # both runs' ROC and calibration lines
+  assert '<script' not in page
+  one = _cli('report', '--compare', runs[0], '--home', home, timeout=300)
+  assert one.returncode == 1 and 'two or more runs' in one.stderr

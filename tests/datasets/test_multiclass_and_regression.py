@@ -22,7 +22,7 @@ from tensorflow_serving.apis import classification_pb2, prediction_service_pb2_g
 
 from ctpipe import config
 from ctpipe.model_server.local import LocalServer
-from tests.conftest import REPO
+from tests.conftest import REPO, without_auto_tuning
 
 pytestmark = pytest.mark.slow  # real pipelines, servers or browsers: `make test`, not `make test-fast`
 
@@ -37,6 +37,7 @@ def _init_and_run(root, csv_path, label, name):
   init = _cli('init', '--data', str(csv_path), '--label', label, '--dir', str(out),
               '--name', name, timeout=300)
   assert init.returncode == 0, init.stdout + init.stderr
+  without_auto_tuning(out / 'ctpipe.yaml')
   run = _cli('run', '--config', str(out / 'ctpipe.yaml'))
   assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
   home = out / f'.ctpipe-{name}'
@@ -335,6 +336,7 @@ def test_one_home_holds_two_data_sets_and_serve_answers_for_both(penguins, tmp_p
   init = _cli('init', '--data', str(tmp_path / 'diabetes.csv'), '--label', 'target',
               '--dir', str(out), '--name', 'diabetes', timeout=300)
   assert init.returncode == 0, init.stdout + init.stderr
+  without_auto_tuning(out / 'ctpipe.yaml')
   home = str(penguins['home'])
   run = _cli('run', '--config', str(out / 'ctpipe.yaml'), '--home', home)
   assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]

@@ -126,3 +126,18 @@ def test_drift_names_the_window_features_a_span_lacks_instead_of_hiding_them():
   assert 'Features of the training window missing from span 5: fare.' in line
   assert report._missing_features(5, window, window) == ''  # pylint: disable=protected-access
   assert report._missing_features(5, {}, window) == ''  # no statistics: nothing to compare  # pylint: disable=protected-access
+
+
+def test_experiments_reads_a_runs_parameters_and_metrics_overall_and_per_slice(pushed_home):
+  from pipeline import run_summary  # pylint: disable=g-import-not-at-top
+  home, _, _, result = pushed_home
+  listed = CliRunner().invoke(main, ['experiments', '--home', home.root, '--json'])
+  assert listed.exit_code == 0, listed.output
+  [run] = [r for r in json.loads(listed.output)['runs'] if r['pushed_version'] == 1]
+  summary = run_summary.summarize(home.reader('ctpipe-taxi'), result.first_execution_id)
+  assert run['metrics']['auc'] == summary.candidate['auc']
+  assert run['parameters']['hyperparameters'] == 'configured'  # taxi's: tuned by hand
+  assert run['parameters']['hp.hidden_units'] == [128, 64] and run['parameters']['window'] == '1,2'
+  assert any(name.startswith('payment_type=') for name in run['slices'])
+  assert any(name.startswith('trip_start_hour=') for name in run['slices'])
+  assert all('example_count' in metrics for metrics in run['slices'].values())

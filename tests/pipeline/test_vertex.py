@@ -228,3 +228,35 @@ def test_a_canary_rollout_deploys_at_its_share_and_promote_or_abort_are_the_api_
       'endpoint': endpoint, 'deployedModelId': '7', 'trafficSplit': {'3': 100}}}
   with pytest.raises(ValueError, match='the candidate id is the number'):
     vertex_endpoint.request(config.vertex, 'abort', '42', 'my-model', '3')
+
+
+def test_the_tuning_spec_holds_the_vertex_tuner_with_its_budget_and_parallel_trials(tmp_path):
+  config = targets.load(CONFIG, ['tuning.max_trials=20', 'tuning.parallel_trials=4',
+                                 'tuning.max_minutes=30'])
+  job = vertex_runner.compile_spec(config, str(tmp_path / 'pipeline.json'), tune=True)
+  spec = job['pipelineSpec']
+  tasks = spec['root']['dag']['tasks']
+  assert definition.TUNER in tasks and definition.TUNED_HYPERPARAMETERS not in tasks
+  executor = spec['deploymentSpec']['executors'][f'{definition.TUNER}_executor']['container']
+  assert 'tfx.extensions.google_cloud_ai_platform.tuner.executor.Executor' in executor['args']
+  parameters = tasks[definition.TUNER]['inputs']['parameters']
+  custom = json.loads(parameters['custom_config']['runtimeValue']['constantValue']['stringValue'])
+  assert custom['tuning']['max_trials'] == 20 and custom['tuning']['max_minutes'] == 30
+  assert set(custom['tuning']['space']) == set(config.pipeline.tuning.space)
+  pools = custom['ai_platform_tuning_args']['job_spec']['worker_pool_specs']
+  assert [p['replica_count'] for p in pools] == [1, 3]  # the chief and three more workers
+  assert all(p['container_spec']['image_uri'] == config.vertex.image for p in pools)
+  tune_args = json.loads(parameters['tune_args']['runtimeValue']['constantValue']['stringValue'])
+  assert tune_args == {'num_parallel_trials': 4}
+  # The Tuner reads the training split only: its eval_args name the training split too.
+  eval_args = json.loads(parameters['eval_args']['runtimeValue']['constantValue']['stringValue'])
+  assert eval_args == {'splits': ['train']}
+  trainer = tasks[definition.TRAINER]['inputs']['artifacts']['hyperparameters']
+  assert trainer['taskOutputArtifact']['producerTask'] == definition.TUNER
+
+
+def test_without_tuning_the_vertex_trainer_takes_the_newest_recorded_hyperparameters(compiled):
+  tasks = compiled['job']['pipelineSpec']['root']['dag']['tasks']
+  assert definition.TUNER not in tasks
+  trainer = tasks[definition.TRAINER]['inputs']['artifacts']['hyperparameters']
+  assert trainer['taskOutputArtifact']['producerTask'] == definition.TUNED_HYPERPARAMETERS
