@@ -1,7 +1,7 @@
 """Benchmark: tuned against default hyperparameters, against scikit-learn's gradient boosting,
 on taxi and the data sets of bench/datasets.py, under one fixed search budget each.
 
-For each data set, in one fresh home: `ctpipe run --no-tune` (the hyperparameters `init`
+For each data set, in one fresh home: `ctpipe run --configured-hparams` (those `init`
 wrote; taxi: its committed, hand-tuned ones), then `ctpipe tune --max-minutes M` on the same
 window and split (the search reads the training split alone), then HistGradientBoosting
 fitted on that train split and scored on its eval split (bench/datasets.py `reference`).
@@ -83,7 +83,7 @@ def bench_one(name: str, work: str, minutes: float) -> dict:
     config_path = os.path.join(out, 'ctpipe.yaml')
     home = os.path.join(out, f'.ctpipe-{name}')
   common = ['--config', config_path, '--home', home]
-  _checked(_cli('run', *common, '--no-tune'), f'run {name}')
+  _checked(_cli('run', *common, '--configured-hparams'), f'run {name}')
   defaults = _record(home)['candidate']
   project = config.load(config_path)
   ref = dataset_bench.reference(home, project)  # the split both runs trained and judged on

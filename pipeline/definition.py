@@ -111,6 +111,7 @@ def create_pipeline(
     orchestrator: Orchestrator = Orchestrator.LOCAL,
     cloud=None,
     tune: bool = False,
+    reuse_tuned: bool = True,
 ) -> Pipeline:
   """The pipeline for one span (the newest one when `span` is None).
 
@@ -130,7 +131,8 @@ def create_pipeline(
 
   `tune`: the run searches hyperparameters (TFX's Tuner, `settings.tuning`) and the
   Trainer trains with the best; otherwise the Trainer takes the newest hyperparameters a
-  Tuner of this pipeline recorded in ML Metadata (none yet: the configured ones).
+  Tuner of this pipeline recorded in ML Metadata (none yet: the configured ones), or with
+  `reuse_tuned` off the configured ones whatever was tuned.
   """
   vertex = orchestrator is Orchestrator.VERTEX
   # The data set's feature contract, for Transform's preprocessing_fn and the Trainer's run_fn.
@@ -268,8 +270,8 @@ def create_pipeline(
   ).with_id(BASELINE_RESOLVER)
   trainer_config = {'hparams': settings.hparams.to_dict(), 'user_code_version': user_code_version,
                     features.CONFIG_KEY: contract}
-  tuning_nodes, hyperparameters = _tuning(settings, window, transform, curated_schema,
-                                          trainer_config, vertex, cloud, tune)
+  tuning_nodes, hyperparameters = ([], None) if not (tune or reuse_tuned) else _tuning(
+      settings, window, transform, curated_schema, trainer_config, vertex, cloud, tune)
   trainer_class = Trainer
   if vertex and cloud is not None and cloud.training.enabled:
     # On Vertex AI Training: the same run_fn in the project's image on its own machine.

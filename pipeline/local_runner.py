@@ -83,7 +83,9 @@ class RunObserver:
 
 
 # How a run decides whether to search hyperparameters first.
-TUNE_ALWAYS, TUNE_AUTO, TUNE_NEVER = 'always', 'auto', 'never'
+# never: no search, the newest tuned hyperparameters (or the configured ones); configured:
+# no search and the configured hyperparameters even when tuned ones exist.
+TUNE_ALWAYS, TUNE_AUTO, TUNE_NEVER, TUNE_CONFIGURED = 'always', 'auto', 'never', 'configured'
 TRIAL_LOGGER = 'ctpipe.tuning'  # models/tuning.py logs each finished trial on it
 
 
@@ -150,8 +152,8 @@ class LocalRun:
   def __init__(self, home: Home, data_root: str, schema_file: str, settings: PipelineSettings,
                beam_mode: BeamMode = BeamMode.AUTO, observer: Optional[RunObserver] = None,
                reason: str = 'manual', tune: str = TUNE_AUTO):
-    if tune not in (TUNE_ALWAYS, TUNE_AUTO, TUNE_NEVER):
-      raise ValueError(f'tune: one of always, auto, never; got {tune!r}')
+    if tune not in (TUNE_ALWAYS, TUNE_AUTO, TUNE_NEVER, TUNE_CONFIGURED):
+      raise ValueError(f'tune: one of always, auto, never, configured; got {tune!r}')
     self.home = home
     # always: search first; auto: when the data set has no tuned hyperparameters yet
     # (and tuning.auto is on); never: train with the newest tuned ones, or the configured.
@@ -178,7 +180,8 @@ class LocalRun:
         beam_pipeline_args=beam_args(self.beam),
         metadata_connection_config=self.home.metadata_config(),
         span=span, window=window, ingest_only=ingest_only,
-        user_code_version=self._code_version, tune=tune)
+        user_code_version=self._code_version, tune=tune,
+        reuse_tuned=self.tune != TUNE_CONFIGURED)
 
   def tunes(self) -> bool:
     """Whether this run searches hyperparameters before training."""
@@ -319,8 +322,8 @@ class LocalRun:
               f'({budget.validation_share:.0%} of it held out to validate trials)')
         measured, reason = self._run_dag(
             self._build(plan.newest, ingest_only=ingest_only, window=plan.window, tune=tuned),
-            self.reason + ('; tuning hyperparameters' if tuned and self.tune == TUNE_AUTO
-                           and 'tun' not in self.reason else ''))
+            self.reason + ('; tuning: no tuned hyperparameters yet'
+                           if tuned and self.tune == TUNE_AUTO else ''))
       except Exception as e:  # pylint: disable=broad-except
         gate = find_cause(e, DataGateError)
         if gate is None:

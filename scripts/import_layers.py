@@ -4,11 +4,11 @@
 
 Layers, lowest first (a module may import its own layer and the ones below):
   0 foundation   ctpipe.config, ctpipe.home, ctpipe.metadata, ctpipe.tfma_results,
-                 ctpipe.console_logs, ctpipe.import_gc, ctpipe.notify
+                 ctpipe.tuning_results, ctpipe.console_logs, ctpipe.import_gc, ctpipe.notify
   1 model, serving   models, ctpipe.model_server
   2 pipeline     pipeline
   3 operations   ctpipe.continuous, ctpipe.mlmd_inspect, ctpipe.datasets (init),
-                 ctpipe.rollout (online validation), ctpipe.notices
+                 ctpipe.rollout (online validation), ctpipe.notices, ctpipe.experiments
   4 command line ctpipe.commands, ctpipe.cli
 Besides: `ctpipe.mlmd_inspect` reads any TFX store, so it imports nothing of the pipeline,
 the model or the continuous loop; `ctpipe.model_server` stands on its own (nothing but
@@ -28,10 +28,11 @@ from typing import Dict, Iterator, List, Tuple
 CURRENT = [  # (module prefix, layer); the longest matching prefix wins
     ('ctpipe', 0), ('ctpipe.config', 0), ('ctpipe.home', 0), ('ctpipe.metadata', 0),
     ('ctpipe.console_logs', 0), ('ctpipe.import_gc', 0), ('ctpipe.tfma_results', 0),
+    ('ctpipe.tuning_results', 0),
     ('models', 1), ('ctpipe.model_server', 1),
     ('pipeline', 2),
     ('ctpipe.continuous', 3), ('ctpipe.mlmd_inspect', 3), ('ctpipe.datasets', 3),
-    ('ctpipe.rollout', 3), ('ctpipe.notices', 3),
+    ('ctpipe.rollout', 3), ('ctpipe.notices', 3), ('ctpipe.experiments', 3),
     ('ctpipe.commands', 4), ('ctpipe.cli', 4),
 ]
 BEFORE = [('models', 1), ('model_server', 1), ('pipeline', 2), ('continuous', 3),

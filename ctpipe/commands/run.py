@@ -103,9 +103,19 @@ def _run_options(fn):
 @click.option('--tune/--no-tune', 'tune', default=None,
               help='Search hyperparameters first (--tune), or never (--no-tune). Default: only '
                    'when the data set has no tuned hyperparameters yet and tuning.auto is on.')
-def run(project, tune, **options) -> None:
-  """Run the pipeline once on the newest span (backfilling the window on a new home)."""
-  execute(project, tune={True: 'always', False: 'never', None: 'auto'}[tune], **options)
+@click.option('--configured-hparams', is_flag=True,
+              help='Train with the configured hyperparameters even when tuned ones exist (no '
+                   'search): e.g. the baseline of an experiment.')
+def run(project, tune, configured_hparams, **options) -> None:
+  """Run the pipeline once on the newest span (backfilling the window on a new home).
+
+  The Trainer takes the newest tuned hyperparameters of the data set (ML Metadata), or the
+  configured ones when none were tuned; tuned values take precedence over pipeline.epochs.
+  """
+  if configured_hparams and tune:
+    raise click.UsageError('--configured-hparams trains without a search: drop --tune')
+  execute(project, tune='configured' if configured_hparams else
+          {True: 'always', False: 'never', None: 'auto'}[tune], **options)
 
 
 @click.command(name='tune')
@@ -167,7 +177,9 @@ def execute(project, data_root, home, schema_file, window, epochs, min_auc, beam
     settings = project.pipeline.replace(window_spans=window, epochs=epochs, min_auc=min_auc)
     observer = local_runner.RunObserver(print_phase, print_start, print_end, print_trial)
     runner = local_runner.LocalRun(runner_home, data_root, schema_file, settings,
-                                   beam_modes.BeamMode(beam_mode), observer, tune=tune)
+                                   beam_modes.BeamMode(beam_mode), observer,
+                                   reason='manual tuning' if tune == 'always' else 'manual',
+                                   tune=tune)
     try:
       result = runner.run()
     except HomeBusyError as e:
@@ -190,18 +202,8 @@ def execute(project, data_root, home, schema_file, window, epochs, min_auc, beam
       sys.exit(EXIT_FAILURE)
     reader = runner_home.reader(settings.pipeline_name)
     summary = run_summary.summarize(reader, result.first_execution_id)
-    experiment_line = ''
-    if experiment and result.status != 'completed':
-      experiment_line = f'[yellow]Experiment {experiment}: not recorded: the run trained nothing[/yellow]'
-    if experiment and result.status == 'completed':
-      from ctpipe import experiments  # pylint: disable=g-import-not-at-top
-      try:
-        run_name = experiments.record(runner_home, experiment, settings.pipeline_name,
-                                      summary.executions)
-        experiment_line = (f'Experiment {experiment}: recorded run {run_name} '
-                           f'(compare: ctpipe experiments {experiment})')
-      except ValueError as e:
-        experiment_line = f'[yellow]Experiment {experiment}: not recorded: {e}[/yellow]'
+    experiment_line = _record_experiment(runner_home, experiment, settings.pipeline_name,
+                                         summary) if experiment else ''
     report_path = write_report(runner_home)
   _write_run_record(runner_home, project.dataset.name, result, summary, log_path, report_path)
   gate_anomalies = ([a.sentence() for a in result.gate_error.anomalies]
@@ -227,6 +229,16 @@ def execute(project, data_root, home, schema_file, window, epochs, min_auc, beam
   if report_path:
     console.print(f'Report: {report_path}', soft_wrap=True)
   sys.exit(EXIT_OK)
+
+
+def _record_experiment(home, experiment: str, pipeline_name: str, summary) -> str:
+  """Files the run under `experiment`; returns the line that says so (or why not)."""
+  from ctpipe import experiments  # pylint: disable=g-import-not-at-top
+  try:
+    run_name = experiments.record(home, experiment, pipeline_name, summary.executions)
+  except ValueError as e:
+    return f'[yellow]Experiment {experiment}: not recorded: {e}[/yellow]'
+  return f'Experiment {experiment}: recorded run {run_name} (compare: ctpipe experiments {experiment})'
 
 
 def write_report(home) -> Optional[str]:
