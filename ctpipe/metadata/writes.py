@@ -5,7 +5,7 @@ Each writer is called under the home's lock, so no other writer races it.
 """
 import getpass
 import time
-from typing import List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
@@ -77,6 +77,25 @@ def _context(store: metadata_store.MetadataStore, type_name: str, name: str
   return store.get_contexts_by_id([context_id])[0]
 
 
+def _put_execution(store: metadata_store.MetadataStore, type_name: str,
+                   types: Dict[str, int], values: Dict[str, object],
+                   state=metadata_store_pb2.Execution.COMPLETE) -> int:
+  """An execution of `type_name` (its properties `types`, registered if new) holding
+  `values` (None: left unset); returns its id."""
+  type_id = store.put_execution_type(metadata_store_pb2.ExecutionType(
+      name=type_name, properties=types))
+  execution = metadata_store_pb2.Execution(type_id=type_id, last_known_state=state)
+  for name, value in values.items():
+    if value is None:
+      continue
+    if types[name] == metadata_store_pb2.INT:
+      execution.properties[name].int_value = int(value)
+    else:
+      execution.properties[name].string_value = str(value)
+  [execution_id] = store.put_executions([execution])
+  return execution_id
+
+
 def record_span_rejection(config: metadata_store_pb2.ConnectionConfig, pipeline_name: str,
                           span: int, reason: str, fingerprint: str, trigger: str) -> int:
   """Records span `span` as rejected for `reason`; returns the execution id.
@@ -86,16 +105,12 @@ def record_span_rejection(config: metadata_store_pb2.ConnectionConfig, pipeline_
   why, so `ctpipe inspect runs` lists it like any gated run.
   """
   store = connection.connect(config)
-  type_id = store.put_execution_type(metadata_store_pb2.ExecutionType(
-      name=SPAN_REJECTION_TYPE, properties={
-          'span': metadata_store_pb2.INT, 'reason': metadata_store_pb2.STRING,
-          'fingerprint': metadata_store_pb2.STRING}))
-  execution = metadata_store_pb2.Execution(
-      type_id=type_id, last_known_state=metadata_store_pb2.Execution.FAILED)
-  execution.properties['span'].int_value = span
-  execution.properties['reason'].string_value = reason
-  execution.properties['fingerprint'].string_value = fingerprint
-  [execution_id] = store.put_executions([execution])
+  execution_id = _put_execution(
+      store, SPAN_REJECTION_TYPE,
+      {'span': metadata_store_pb2.INT, 'reason': metadata_store_pb2.STRING,
+       'fingerprint': metadata_store_pb2.STRING},
+      {'span': span, 'reason': reason, 'fingerprint': fingerprint},
+      metadata_store_pb2.Execution.FAILED)
   run = _context(store, RUN_CONTEXT,
                  f'{pipeline_name}-span-{span}-rejected-{time.strftime("%Y%m%dT%H%M%S")}'
                  f'-{execution_id}')
@@ -117,22 +132,14 @@ def record_rollback(config: metadata_store_pb2.ConnectionConfig, pipeline_name: 
   pin or clear (`ctpipe rollback`; default from `to_version`), or reject (automatic: the
   degraded version is rejected)."""
   store = connection.connect(config)
-  type_id = store.put_execution_type(metadata_store_pb2.ExecutionType(
-      name=ROLLBACK_TYPE, properties={
-          'from_version': metadata_store_pb2.INT, 'to_version': metadata_store_pb2.INT,
-          'action': metadata_store_pb2.STRING, 'reason': metadata_store_pb2.STRING,
-          'user': metadata_store_pb2.STRING}))
-  execution = metadata_store_pb2.Execution(
-      type_id=type_id, last_known_state=metadata_store_pb2.Execution.COMPLETE)
-  execution.properties['action'].string_value = action or (
-      'clear' if to_version is None else 'pin')
-  if from_version is not None:
-    execution.properties['from_version'].int_value = from_version
-  if to_version is not None:
-    execution.properties['to_version'].int_value = to_version
-  execution.properties['reason'].string_value = reason
-  execution.properties['user'].string_value = getpass.getuser()
-  [execution_id] = store.put_executions([execution])
+  execution_id = _put_execution(
+      store, ROLLBACK_TYPE,
+      {'from_version': metadata_store_pb2.INT, 'to_version': metadata_store_pb2.INT,
+       'action': metadata_store_pb2.STRING, 'reason': metadata_store_pb2.STRING,
+       'user': metadata_store_pb2.STRING},
+      {'from_version': from_version, 'to_version': to_version,
+       'action': action or ('clear' if to_version is None else 'pin'), 'reason': reason,
+       'user': getpass.getuser()})
   pipeline_context = store.get_context_by_type_and_name(PIPELINE_CONTEXT, pipeline_name)
   if pipeline_context is not None:
     # Under a node of its own, reading the PushedModels of both versions: `inspect lineage
@@ -174,22 +181,15 @@ def record_rollout_decision(config: metadata_store_pb2.ConnectionConfig, pipelin
   lists it beside the runs.
   """
   store = connection.connect(config)
-  type_id = store.put_execution_type(metadata_store_pb2.ExecutionType(
-      name=ROLLOUT_DECISION_TYPE, properties={
-          'action': metadata_store_pb2.STRING, 'candidate_version': metadata_store_pb2.INT,
-          'stable_version': metadata_store_pb2.INT, 'strategy': metadata_store_pb2.STRING,
-          'reason': metadata_store_pb2.STRING, 'evidence': metadata_store_pb2.STRING,
-          'decided_by': metadata_store_pb2.STRING, 'user': metadata_store_pb2.STRING}))
-  execution = metadata_store_pb2.Execution(
-      type_id=type_id, last_known_state=metadata_store_pb2.Execution.COMPLETE)
-  for name, value in (('action', action), ('strategy', strategy), ('reason', reason),
-                      ('evidence', evidence), ('decided_by', by),
-                      ('user', getpass.getuser())):
-    execution.properties[name].string_value = value
-  execution.properties['candidate_version'].int_value = int(candidate)
-  if stable is not None:
-    execution.properties['stable_version'].int_value = int(stable)
-  [execution_id] = store.put_executions([execution])
+  execution_id = _put_execution(
+      store, ROLLOUT_DECISION_TYPE,
+      {'action': metadata_store_pb2.STRING, 'candidate_version': metadata_store_pb2.INT,
+       'stable_version': metadata_store_pb2.INT, 'strategy': metadata_store_pb2.STRING,
+       'reason': metadata_store_pb2.STRING, 'evidence': metadata_store_pb2.STRING,
+       'decided_by': metadata_store_pb2.STRING, 'user': metadata_store_pb2.STRING},
+      {'action': action, 'candidate_version': candidate, 'stable_version': stable,
+       'strategy': strategy, 'reason': reason, 'evidence': evidence, 'decided_by': by,
+       'user': getpass.getuser()})
   pipeline_context = _context(store, PIPELINE_CONTEXT, pipeline_name)
   run = _context(store, RUN_CONTEXT,
                  f'{pipeline_name}-rollout-{action}-v{candidate}-'
@@ -234,18 +234,10 @@ def record_experiment_run(config: metadata_store_pb2.ConnectionConfig, pipeline_
   if not any(p.id == group.id for p in store.get_parent_contexts_by_context(run.id)):
     store.put_parent_contexts([metadata_store_pb2.ParentContext(child_id=run.id,
                                                                 parent_id=group.id)])
-  type_id = store.put_execution_type(metadata_store_pb2.ExecutionType(
-      name=EXPERIMENT_RUN_TYPE, properties={
-          'experiment': metadata_store_pb2.STRING, 'run': metadata_store_pb2.STRING,
-          'code_version': metadata_store_pb2.STRING, 'note': metadata_store_pb2.STRING,
-          'user': metadata_store_pb2.STRING}))
-  execution = metadata_store_pb2.Execution(
-      type_id=type_id, last_known_state=metadata_store_pb2.Execution.COMPLETE)
-  for name, value in (('experiment', experiment), ('run', run_name),
-                      ('code_version', code_version), ('note', note),
-                      ('user', getpass.getuser())):
-    execution.properties[name].string_value = value
-  [execution_id] = store.put_executions([execution])
+  values = {'experiment': experiment, 'run': run_name, 'code_version': code_version,
+            'note': note, 'user': getpass.getuser()}
+  execution_id = _put_execution(store, EXPERIMENT_RUN_TYPE,
+                                {name: metadata_store_pb2.STRING for name in values}, values)
   contexts = [_context(store, PIPELINE_CONTEXT, pipeline_name),
               _context(store, NODE_CONTEXT, f'{pipeline_name}.{EXPERIMENT_NODE}'), run, group]
   if artifact_ids:
