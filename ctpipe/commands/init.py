@@ -61,6 +61,12 @@ def init(data, label, name, out_dir, task, positive_class, exclude, spans, span_
   console.print(f'Wrote {_shown(result.config_path)}, {_shown(result.schema_path)} and '
                 f'{_shown(result.data_root)}/. Review them, then: ctpipe run --config '
                 f'{_shown(result.config_path)}')
+  from ctpipe.datasets import writer  # pylint: disable=g-import-not-at-top
+  console.print('Its first run searches hyperparameters before training (tuning.auto: up to '
+                f'{writer.SEARCH_TRIALS} trials or {writer.SEARCH_MINUTES} minutes, set in the '
+                'config); later runs reuse the best. '
+                'To train at once with the written ones: ctpipe run --configured-hparams '
+                f'--config {_shown(result.config_path)}', soft_wrap=True)
 
 
 def _shown(path: str) -> str:

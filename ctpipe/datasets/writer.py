@@ -19,6 +19,8 @@ MIN_ROWS_PER_SPAN = 30
 THRESHOLD_FACTOR = 2.0
 MIN_THRESHOLD, MAX_THRESHOLD = 0.1, 0.9
 TARGET_STEPS, MIN_EPOCHS, MAX_EPOCHS = 600, 8, 100
+# The search budget `init` writes (the `tuning` section).
+SEARCH_TRIALS, SEARCH_MINUTES = 12, 10
 
 Rows = List[List[str]]
 
@@ -241,7 +243,8 @@ def tuning_lines(train_rows: int, epochs: int) -> List[str]:
           'validation_share of it',
           '# held out to validate them; later runs reuse the best hyperparameters found.',
           'tuning:', '  auto: true', '  strategy: bayesian       # bayesian | random | hyperband',
-          '  max_trials: 12', '  max_minutes: 10          # wall time of the whole search',
+          f'  max_trials: {SEARCH_TRIALS}', f'  max_minutes: {SEARCH_MINUTES}          # wall time '
+          'of the whole search',
           '  validation_share: 0.2',
           f'  max_epochs: {max_epochs}           # per trial, stopped early after `patience` '
           'epochs without gain',
