@@ -5,6 +5,7 @@ the store by ctpipe/mlmd_inspect/experiments.py, from the run's own executions; 
 adds the experiment's name, the code's revision and the links to the run's model,
 evaluation and hyperparameters.
 """
+import json
 import os
 import subprocess
 
@@ -41,6 +42,16 @@ def record(home, experiment: str, pipeline_name: str, executions) -> str:
   if evaluator is not None:
     outputs = reader.execution_outputs(evaluator.id)
     ids += [a.id for key in ('evaluation', 'blessing') for a in outputs.get(key, [])]
-  writes.record_experiment_run(home.metadata_config(), pipeline_name, experiment, run_name,
-                               ids, code_revision())
+  from ctpipe.metadata.records import Records  # pylint: disable=g-import-not-at-top
+  from ctpipe.mlmd_inspect import experiments as reading  # pylint: disable=g-import-not-at-top
+  revision = code_revision()
+  described = reading.describe(Records(reader.store), run_name)
+  parameters = dict(described.parameters if described else {})
+  if revision:  # as `ctpipe experiments` will show it, with the record's revision
+    parameters['code_version'] = ' '.join(
+        p for p in (revision, parameters.get('code_version', '')) if p)
+  writes.record_experiment_run(
+      home.metadata_config(), pipeline_name, experiment, run_name, ids, revision,
+      parameters=json.dumps(parameters, sort_keys=True, default=str),
+      metrics=json.dumps(described.metrics if described else {}, sort_keys=True))
   return run_name

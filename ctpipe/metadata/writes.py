@@ -215,14 +215,17 @@ EXPERIMENT_NODE = 'Experiment'  # the node name experiment records are shown und
 
 def record_experiment_run(config: metadata_store_pb2.ConnectionConfig, pipeline_name: str,
                           experiment: str, run_name: str, artifact_ids: Sequence[int],
-                          code_version: str, note: str = '') -> int:
+                          code_version: str, parameters: str = '{}', metrics: str = '{}',
+                          note: str = '') -> int:
   """Files pipeline run `run_name` under experiment `experiment`; returns the record's id.
 
   The experiment is a `ctpipe.Experiment` context and the run's context its child (MLMD's
   parent contexts), so any MLMD client finds the runs of an experiment. A
   `ctpipe.ExperimentRun` execution in both contexts reads the run's model, evaluation and
-  hyperparameters (`artifact_ids`), tying the experiment to their lineage, and keeps what
-  the store cannot tell otherwise: the code's version control revision and a note.
+  hyperparameters (`artifact_ids`), tying the experiment to their lineage, keeps what the
+  store cannot tell otherwise (the code's version control revision, a note), and a copy
+  of the run's parameters and overall metrics as JSON text for any MLMD client (MLMD's
+  SQLite backend rounds doubles to 6 decimals).
   """
   if not experiment.strip():
     raise ValueError('an experiment needs a name')
@@ -235,7 +238,8 @@ def record_experiment_run(config: metadata_store_pb2.ConnectionConfig, pipeline_
     store.put_parent_contexts([metadata_store_pb2.ParentContext(child_id=run.id,
                                                                 parent_id=group.id)])
   values = {'experiment': experiment, 'run': run_name, 'code_version': code_version,
-            'note': note, 'user': getpass.getuser()}
+            'parameters': parameters, 'metrics': metrics, 'note': note,
+            'user': getpass.getuser()}
   execution_id = _put_execution(store, EXPERIMENT_RUN_TYPE,
                                 {name: metadata_store_pb2.STRING for name in values}, values)
   contexts = [_context(store, PIPELINE_CONTEXT, pipeline_name),

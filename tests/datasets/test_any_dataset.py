@@ -264,6 +264,15 @@ def test_experiments_lists_the_runs_with_their_parameters_and_metrics(breast_can
   # The metrics are the runs' own evaluations: the first as its run reported it.
   for name, value in breast_cancer['first_record']['candidate'].items():
     assert first['metrics'][name] == pytest.approx(value, nan_ok=True), name
+  # Each run's record in ML Metadata holds the same parameters and metrics, for any client.
+  [kind] = [t for t in reader.store.get_execution_types() if t.name == 'ctpipe.ExperimentRun']
+  snapshots = {e.properties['run'].string_value: e for e in reader.store.get_executions_by_type(
+      kind.name)}
+  for run in (first, second):
+    snapshot = snapshots[run['run']].properties
+    assert json.loads(snapshot['parameters'].string_value) == run['parameters']
+    assert json.loads(snapshot['metrics'].string_value) == pytest.approx(run['metrics'],
+                                                                         nan_ok=True)
   table = _experiments('first', '--home', home, '--sort', 'auc').stdout
   assert 'window' in table and 'report --compare' in table  # the parameter that differs
   ranked = json.loads(_experiments('first', '--home', home, '--sort', 'auc', '--json').stdout)
