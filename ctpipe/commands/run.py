@@ -146,10 +146,11 @@ def tune(project, max_trials, max_minutes, strategy, **options) -> None:
 def print_trial(trial) -> None:
   values = ', '.join(f'{k}={v:.3g}' if isinstance(v, float) else f'{k}={v}'
                      for k, v in sorted(trial['hyperparameters'].items()))
-  best = ' [green]best so far[/green]' if trial['value'] == trial['best_value'] else ''
+  best = (', [green]the best so far[/green]' if trial['value'] == trial['best_value']
+          else f' (best so far {trial["best_value"]:.4f})')
   console.print(f'  [cyan]trial {trial["trial"]}/{trial["max_trials"]}[/cyan] '
-                f'{trial["objective"]} {trial["value"]:.4f}{best} (best {trial["best_value"]:.4f}) '
-                f'{trial["epochs"]} epochs, {trial["seconds"]:.0f} s; {values}; '
+                f'{trial["objective"]} {trial["value"]:.4f}{best}; best at epoch '
+                f'{trial["epochs"]}, {trial["seconds"]:.0f} s; {values}; '
                 f'{trial["seconds_left"]:.0f} s left of the budget')
 
 
