@@ -267,7 +267,7 @@ def _default_space() -> Dict[str, SearchRange]:
   return {'width': SearchRange(values=(32, 64, 128, 256)), 'depth': SearchRange(values=(1, 2, 3)),
           'learning_rate': SearchRange(min=3e-4, max=1e-2, log=True),
           'batch_size': SearchRange(values=(32, 64, 128, 256)),
-          'dropout': SearchRange(values=(0.0, 0.2, 0.4))}
+          'dropout': SearchRange(values=(0.0, 0.25, 0.5))}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,12 +9,14 @@ is trained afterwards, is never read by the search (`SplitTuner.files_read` says
 Each trial trains the same model code as the Trainer (models/training.py) on the same
 parsed data (parsed once, kept in memory across trials), up to `max_epochs` with early
 stopping; the best trial's best epoch count becomes `epochs` in the best hyperparameters
-TFX writes, so the Trainer trains as long as the search found worthwhile.
+TFX writes, so the Trainer trains as long as the search found worthwhile. The first trial
+is the configured hyperparameters (bayesian and random search), so the search leaves them
+only for values that validate better.
 """
 import logging
 import math
 import time
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import keras_tuner as kt
 import tensorflow as tf
@@ -51,17 +53,64 @@ def search_space(settings: TuningSettings) -> kt.HyperParameters:
   return hp
 
 
-def oracle_for(settings: TuningSettings, objective: kt.Objective) -> kt.Oracle:
+def configured_values(settings: TuningSettings, base: HParams) -> Dict[str, Any]:
+  """The configured hyperparameters as a point of the search space: each one the space's
+  nearest value (on a log scale but for dropout), or clipped into its range."""
+  current = {'width': base.hidden_units[0], 'depth': len(base.hidden_units),
+             'learning_rate': base.learning_rate, 'batch_size': base.batch_size,
+             'dropout': base.dropout, 'max_embedding_dim': base.max_embedding_dim}
+  values = {}
+  for name, dimension in sorted(settings.space.items()):
+    value = float(current[name])
+    if dimension.values:
+      def distance(x, value=value, name=name):
+        if name == 'dropout' or min(x, value) <= 0:
+          return abs(x - value)
+        return abs(math.log(x) - math.log(value))
+      value = min(dimension.values, key=distance)
+    else:
+      value = min(max(value, dimension.min), dimension.max)
+    values[name] = int(value) if settings.is_integer(name) else float(value)
+  return values
+
+
+class _ConfiguredFirst:
+  """An oracle whose first trial is `first_values` (the configured hyperparameters): the
+  search moves away from them only for something better on its validation rows."""
+  first_values: Optional[Dict[str, Any]] = None
+
+  def populate_space(self, trial_id):
+    if self.first_values is not None and not self.trials:
+      values, self.first_values = self.first_values, None
+      return {'status': kt.engine.trial.TrialStatus.RUNNING, 'values': values}
+    return super().populate_space(trial_id)
+
+
+class _BayesianFromConfigured(_ConfiguredFirst, kt.oracles.BayesianOptimizationOracle):
+  pass
+
+
+class _RandomFromConfigured(_ConfiguredFirst, kt.oracles.RandomSearchOracle):
+  pass
+
+
+def oracle_for(settings: TuningSettings, objective: kt.Objective,
+               base: Optional[HParams] = None) -> kt.Oracle:
+  """The strategy's oracle; bayesian and random start from `base` (configured_values);
+  hyperband draws its brackets' candidates at random."""
   hp = search_space(settings)
   if settings.strategy == 'hyperband':
     oracle = kt.oracles.HyperbandOracle(objective=objective, max_epochs=settings.max_epochs,
                                         factor=3, seed=settings.seed, hyperparameters=hp)
     oracle.max_trials = settings.max_trials  # the trial budget (create_trial stops there)
     return oracle
-  kind = (kt.oracles.BayesianOptimizationOracle if settings.strategy == 'bayesian'
-          else kt.oracles.RandomSearchOracle)
-  return kind(objective=objective, max_trials=settings.max_trials, seed=settings.seed,
-              hyperparameters=hp)
+  kind = (_BayesianFromConfigured if settings.strategy == 'bayesian'
+          else _RandomFromConfigured)
+  oracle = kind(objective=objective, max_trials=settings.max_trials, seed=settings.seed,
+                hyperparameters=hp)
+  if base is not None:
+    oracle.first_values = configured_values(settings, base)
+  return oracle
 
 
 def held_out(share: float):
@@ -222,6 +271,6 @@ def tuner_fn(fn_args) -> TunerFnResult:
   contract = features.FeatureContract.from_config(config)
   base = HParams.from_dict(config.get('hparams', {}))
   inputs = training.prepare(fn_args.transform_graph_path, contract, fn_args.train_files)
-  tuner = SplitTuner(oracle_for(settings, objective_for(contract.task)), inputs,
+  tuner = SplitTuner(oracle_for(settings, objective_for(contract.task), base), inputs,
                      fn_args.train_files, settings, base, fn_args.working_dir)
   return TunerFnResult(tuner=tuner, fit_kwargs={'verbose': 0})

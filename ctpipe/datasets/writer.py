@@ -256,7 +256,7 @@ def tuning_lines(train_rows: int, epochs: int) -> List[str]:
           '    depth: {values: [1, 2, 3]}',
           f'    learning_rate: {{min: 0.0003, max: {0.03 if small else 0.01}, log: true}}',
           f'    batch_size: {{values: {list(batches)}}}',
-          '    dropout: {values: [0.0, 0.2, 0.4]}']
+          '    dropout: {values: [0.0, 0.25, 0.5]}']
 
 
 def config_text(name: str, inference: Inference, data_root: str, schema: str,
