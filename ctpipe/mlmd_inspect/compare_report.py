@@ -40,14 +40,16 @@ def _parameter_table(runs, names: List[str]) -> str:
 
 
 def _best(values: List[float], metric: str) -> float:
+  """The best of `values` for `metric` (NaN: none, or the metric has no best)."""
   finite = [v for v in values if v == v]
-  if not finite:
+  if not finite or experiments.best_direction(metric) is None:
     return float('nan')
-  return min(finite) if experiments.smaller_is_better(metric) else max(finite)
+  return min(finite, key=experiments.rank_key(metric))
 
 
 def _metric_rows(runs, per_run: List[Dict[str, float]], label: str = '') -> str:
-  names = sorted({m for values in per_run for m in values})
+  # The differences to each run's own baseline compare with different models: left out.
+  names = sorted({m for values in per_run for m in values if not m.endswith('_diff')})
   rows = []
   for name in names:
     values = [values.get(name, float('nan')) for values in per_run]
@@ -120,7 +122,9 @@ def build(records: Records, run_names: Sequence[str]) -> str:
       ('Parameters that differ', _parameter_table(runs, differ) if differ else
        '<p class="muted">Every recorded parameter is the same in these runs.</p>'),
       ('Metrics (candidate, overall)', _metrics(runs)
-       + '<p class="muted">Green: the best value among these runs.</p>'),
+       + '<p class="muted">Green: the best value among these runs (calibration: nearest 1; '
+         'counts and means: none). Each run is judged on its own evaluation split: compare '
+         'example_count.</p>'),
       ('Metrics per slice', _slices(runs)),
       ('Curves', _curves(runs)),
       ('Parameters the runs share', _parameter_table(runs, same) if same else

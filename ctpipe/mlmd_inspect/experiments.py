@@ -25,8 +25,12 @@ from ctpipe.mlmd_inspect.errors import InspectError
 from ctpipe.mlmd_inspect.run_view import RunView
 from ctpipe.mlmd_inspect.runs import list_runs_by_name
 
-# Metrics where smaller is better (sorting, the compare page's "best" marks).
-_SMALLER_IS_BETTER = ('rmse', 'error', 'loss', 'calibration_error')
+# Which value of a metric is the best (sorting, the compare page's marks): the largest,
+# the smallest, or the nearest to 1 (calibration: mean prediction / mean label). Counts,
+# label means and the differences to each run's own baseline have no best.
+_LARGER_IS_BETTER = ('auc', 'binary_accuracy', 'accuracy', 'accuracy_lift', 'precision',
+                     'recall', 'rmse_lift', 'auc_precision_recall')
+_SMALLER_IS_BETTER = ('rmse', 'mean_absolute_error', 'loss', 'calibration_error')
 
 
 @dataclasses.dataclass
@@ -48,8 +52,25 @@ class ExperimentRun:
     return values
 
 
-def smaller_is_better(metric: str) -> bool:
-  return any(word in metric for word in _SMALLER_IS_BETTER)
+def best_direction(metric: str) -> Optional[str]:
+  """'max', 'min', 'one' (nearest to 1) or None (no best) for a metric's name."""
+  if metric.endswith('_diff'):
+    return None
+  if metric in _LARGER_IS_BETTER:
+    return 'max'
+  if metric in _SMALLER_IS_BETTER:
+    return 'min'
+  return 'one' if metric == 'calibration' else None
+
+
+def rank_key(metric: str):
+  """A sort key putting the best value of `metric` first (largest first when it has none)."""
+  direction = best_direction(metric)
+  if direction == 'min':
+    return lambda value: value
+  if direction == 'one':
+    return lambda value: abs(value - 1.0)
+  return lambda value: -value
 
 
 def _json(value) -> Any:
@@ -191,8 +212,8 @@ def list_runs(records: Records, experiment: Optional[str] = None,
     if found and sort not in known:
       raise InspectError(f'no metric {sort!r} in these runs; metrics: {", ".join(known)}')
     missing = [r for r in found if sort not in r.metrics or r.metrics[sort] != r.metrics[sort]]
-    ranked = sorted((r for r in found if r not in missing), key=lambda r: r.metrics[sort],
-                    reverse=not smaller_is_better(sort))
+    key = rank_key(sort)
+    ranked = sorted((r for r in found if r not in missing), key=lambda r: key(r.metrics[sort]))
     found = ranked + missing
   return found
 
