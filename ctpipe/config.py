@@ -276,7 +276,8 @@ class TuningSettings:
   strategy and its budget. Trials train on the training split alone, `validation_share` of
   it held out for their validation; the evaluation split is never read. Each trial trains up
   to `max_epochs`, stopped early after `patience` epochs without a better validation metric;
-  the best trial's best epoch count becomes `epochs`. `auto`: a run tunes when its data set
+  the best trial's best epoch count becomes `epochs`, unless it beats the configured
+  hyperparameters (the first trial) by less than `min_gain`. `auto`: a run tunes when its data set
   has no tuned hyperparameters yet (otherwise only `ctpipe tune` and `watch --tune-cron`)."""
   __pydantic_config__ = _STRICT
   auto: bool = True
@@ -286,6 +287,10 @@ class TuningSettings:
   validation_share: float = 0.2
   max_epochs: int = 30
   patience: int = 3
+  # The best trial replaces the configured hyperparameters only when its validation metric
+  # is better than theirs (the search's first trial) by this share: a gain within the
+  # noise of the validation rows changes nothing.
+  min_gain: float = 0.002
   parallel_trials: int = 3     # on Vertex (its Tuner extension); locally trials run one by one
   seed: int = 7
   space: Mapping[str, SearchRange] = dataclasses.field(default_factory=_default_space)
@@ -297,6 +302,8 @@ class TuningSettings:
       raise ValueError('max_trials, max_epochs, patience and parallel_trials must be >= 1')
     if not self.max_minutes > 0:
       raise ValueError(f'max_minutes must be > 0, got {self.max_minutes}')
+    if not 0.0 <= self.min_gain < 1.0:
+      raise ValueError(f'min_gain must be within [0, 1), got {self.min_gain}')
     if not 0.0 < self.validation_share < 0.5:
       raise ValueError(f'validation_share must be within (0, 0.5), got {self.validation_share}')
     unknown = sorted(set(self.space) - set(TUNABLE))

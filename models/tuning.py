@@ -229,8 +229,32 @@ class SplitTuner(kt.Tuner):
         self.objective_name, record['value'], record['best_value'],
         record['hyperparameters'], record['seconds_left'], extra={'ctpipe_trial': record})
 
+  def _configured_trial(self):
+    """The trial of the configured hyperparameters (the first; None for hyperband)."""
+    wanted = configured_values(self.settings, self.base)
+    return next((t for t in self.oracle.trials.values() if t.score is not None and
+                 {k: t.hyperparameters.values.get(k) for k in wanted} == wanted), None)
+
+  def keeps_configured(self) -> bool:
+    """Whether no trial beat the configured hyperparameters by `min_gain` of their value."""
+    configured = self._configured_trial()
+    best = self.oracle.get_best_trials(1)
+    if configured is None or not best or best[0] is configured:
+      return False
+    gain = best[0].score - configured.score
+    if self.direction == 'min':
+      gain = -gain
+    return bool(gain < self.settings.min_gain * abs(configured.score))
+
   def get_best_hyperparameters(self, num_trials: int = 1) -> List[kt.HyperParameters]:
-    """The best trials' values, with `epochs` their best epoch count (what TFX writes)."""
+    """The best trials' values, with `epochs` their best epoch count (what TFX writes);
+    the configured hyperparameters, epochs included, when no trial beat them by min_gain."""
+    if self.keeps_configured():
+      hp = kt.HyperParameters()
+      for name, value in sorted(configured_values(self.settings, self.base).items()):
+        hp.Fixed(name, value)
+      hp.Fixed('epochs', self.base.epochs)
+      return [hp]
     found = []
     for trial in self.oracle.get_best_trials(num_trials):
       hp = kt.HyperParameters()
@@ -249,14 +273,23 @@ class SplitTuner(kt.Tuner):
         'max_minutes': self.settings.max_minutes,
         'seconds': round(time.time() - self.started, 1),
         'stopped_by': self.stopped_by or 'the search space (every candidate tried)',
+        'kept_configured': self.keeps_configured(), 'min_gain': self.settings.min_gain,
         'files_read': self.files_read, 'trial_train_rows': self.train_rows,
         'trial_validation_rows': self.validation_rows,
         'validation_share': self.settings.validation_share,
         'best_values': best[0].values if best else {},
-        'best_value': ((max if self.direction == 'max' else min)(
-            t['value'] for t in self.trials_done) if self.trials_done else None),
+        'best_value': self._chosen_value(),
         'trials': self.trials_done,
     }
+
+
+  def _chosen_value(self):
+    """The validation metric of the hyperparameters the search hands the Trainer."""
+    if not self.trials_done:
+      return None
+    if self.keeps_configured():
+      return float(self._configured_trial().score)
+    return (max if self.direction == 'max' else min)(t['value'] for t in self.trials_done)
 
 
 def objective_for(task: str) -> kt.Objective:

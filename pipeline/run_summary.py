@@ -31,12 +31,15 @@ class Hyperparameters:
   trials: Optional[int] = None
   objective: str = ''
   best_value: Optional[float] = None
+  kept_configured: bool = False  # no trial beat the configured ones by tuning.min_gain
 
   def sentence(self) -> str:
     if self.source == 'configured':
       return 'hyperparameters: as configured (no search recorded for this data set yet)'
     found = (f'{self.trials} trials, best {self.objective} {self.best_value:.4f}'
              if self.trials and self.best_value is not None else 'a search')
+    if self.kept_configured:
+      found += '; no trial beat the configured ones by tuning.min_gain, kept'
     where = 'this run' if self.source == 'tuned' else f'run {self.tuned_by_run}'
     shown = ', '.join(f'{k}={_short(v)}' for k, v in sorted(self.values.items()))
     return (f'hyperparameters: {"tuned by" if self.source == "tuned" else "reused from"} '
@@ -152,4 +155,5 @@ def hyperparameters_of(reader: metadata.MetadataReader, trainer: metadata.Execut
   return Hyperparameters(
       'tuned' if tuned_here else 'reused', tuning_results.read_best(artifact.uri), artifact.id,
       runs[0] if runs else '', int(props['trials']) if 'trials' in props else None,
-      str(props.get('objective', '')), float(best) if best not in (None, 'None') else None)
+      str(props.get('objective', '')), float(best) if best not in (None, 'None') else None,
+      bool(props.get('kept_configured', 0)))

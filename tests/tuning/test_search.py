@@ -39,3 +39,35 @@ def test_every_strategy_makes_an_oracle_over_the_declared_space():
     assert oracle.objective.name == 'val_rmse' and oracle.objective.direction == 'min'
     assert {hp.name for hp in oracle.hyperparameters.space} == set(SETTINGS.space)
     assert oracle.max_trials == SETTINGS.max_trials
+
+
+def _search_after(tmp_path, scores, min_gain=0.002, direction='max'):
+  """A SplitTuner's choice after trials scored `scores` (the first: the configured values)."""
+  settings = dataclasses.replace(SETTINGS, min_gain=min_gain)
+  objective = tuning.objective_for('binary' if direction == 'max' else 'regression')
+  oracle = tuning.oracle_for(settings, objective, HParams())
+  oracle._set_project_dir(str(tmp_path), 'search')  # pylint: disable=protected-access
+  for epochs, score in enumerate(scores, start=2):
+    trial = oracle.create_trial('tuner0')
+    oracle.update_trial(trial.trial_id, {objective.name: score, tuning.BEST_EPOCHS: float(epochs)})
+    trial.status = 'COMPLETED'  # as the Tuner marks a trial whose run_trial returned
+    oracle.end_trial(trial)
+  tuner = object.__new__(tuning.SplitTuner)  # the choice needs no data
+  tuner.oracle, tuner.settings, tuner.base, tuner.direction = oracle, settings, HParams(), direction
+  return tuner, oracle
+
+
+def test_the_configured_hyperparameters_stay_unless_a_trial_beats_them_by_min_gain(tmp_path):
+  tuner, oracle = _search_after(tmp_path / 'a', [0.9600, 0.9615, 0.9580])  # +0.16 %: noise
+  assert tuner.keeps_configured()
+  [kept] = tuner.get_best_hyperparameters()
+  assert kept.values == dict(tuning.configured_values(SETTINGS, HParams()), epochs=HParams().epochs)
+  tuner, oracle = _search_after(tmp_path / 'b', [0.9600, 0.9640, 0.9580])  # +0.42 %
+  assert not tuner.keeps_configured()
+  [best] = tuner.get_best_hyperparameters()
+  winner = [t for t in oracle.trials.values() if t.score == 0.9640][0]
+  assert best.values == dict(winner.hyperparameters.values, epochs=3)  # its best epoch count
+  tuner, _ = _search_after(tmp_path / 'c', [60.0, 59.95], direction='min')  # RMSE -0.08 %
+  assert tuner.keeps_configured()
+  tuner, _ = _search_after(tmp_path / 'd', [60.0, 58.0], direction='min')
+  assert not tuner.keeps_configured()

@@ -41,3 +41,4 @@ class TunerExecutor(tfx_tuner.Executor):
     best.set_int_custom_property('trials', len(summary['trials']))
     best.set_string_custom_property('values', json.dumps(summary['best_values'], sort_keys=True))
     best.set_string_custom_property('stopped_by', summary['stopped_by'])
+    best.set_int_custom_property('kept_configured', int(summary['kept_configured']))
