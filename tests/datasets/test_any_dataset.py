@@ -44,7 +44,7 @@ def breast_cancer(tmp_path_factory):
   first_record = json.loads((home / 'last_run.json').read_text())
   # A second run, on the two newest spans only: it reuses the tuned hyperparameters.
   again = _cli('run', '--config', str(out / 'ctpipe.yaml'), '--experiment', 'first',
-               '--set', 'pipeline.window_spans=2')
+               '--set', 'pipeline.window_spans=2', '--set', 'pipeline.edge_export=false')
   assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-2000:]
   return {'root': root, 'out': out, 'config': str(out / 'ctpipe.yaml'), 'run': run.stdout,
           'frame': frame, 'home': home, 'first_record': first_record, 'again': again.stdout}
@@ -52,7 +52,7 @@ def breast_cancer(tmp_path_factory):
 
 # min_gain 0: the best trial is taken however small its gain (tests/tuning/test_search.py
 # covers the rule that keeps the configured hyperparameters).
-SMALL_SEARCH = ('--set', 'tuning.max_trials=3', '--set', 'tuning.max_epochs=15',
+SMALL_SEARCH = ('--set', 'tuning.max_trials=3', '--set', 'tuning.max_epochs=8',
                 '--set', 'tuning.max_minutes=4', '--set', 'tuning.min_gain=0')
 
 
@@ -201,7 +201,7 @@ def test_the_first_run_searched_and_the_trainer_used_exactly_the_best_hyperparam
   winner = max(summary['trials'], key=lambda t: t['value'])  # val_auc: larger is better
   assert summary['best_value'] == winner['value']
   assert values == dict(winner['hyperparameters'], epochs=winner['epochs'])
-  assert 1 <= values['epochs'] <= 15  # the best epoch count early stopping found
+  assert 1 <= values['epochs'] <= 8  # the best epoch count early stopping found
   first = _trainers(reader)[0]
   assert [a.id for a in reader.execution_inputs(first.id)['hyperparameters']] == [best.id]
   configured = config.load(breast_cancer['config']).pipeline.hparams
